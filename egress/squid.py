@@ -1,0 +1,128 @@
+"""Render the allowlisting Squid configuration from a profile's network allowlist."""
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from egress.templating import render_template
+
+DEFAULT_INCLUDE_DIR = "/etc/squid/agent-sandbox.d"
+DEFAULT_LOG_DIR = "/var/log/squid"
+
+# Checked after the allowlist. 198.18.0.0/15 (benchmark) is deliberately absent: it is not routed on
+# the internet either, and the namespace tests live there.
+BLOCKED_RANGES = (
+    "0.0.0.0/8",          # "this network"
+    "10.0.0.0/8",         # private
+    "100.64.0.0/10",      # CGNAT (also Alibaba's metadata address)
+    "127.0.0.0/8",        # loopback
+    "169.254.0.0/16",     # link-local, cloud metadata 169.254.169.254
+    "172.16.0.0/12",      # private
+    "192.0.0.0/24",       # IETF protocol assignments
+    "192.168.0.0/16",     # private
+    "224.0.0.0/4",        # multicast
+    "240.0.0.0/4",        # reserved, broadcast
+    "::/128",             # unspecified
+    "::1/128",            # loopback
+    "fc00::/7",           # ULA (AWS IPv6 metadata fd00:ec2::254 is here)
+    "fe80::/10",          # link-local
+    "ff00::/8",           # multicast
+)
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def normalize_domain(entry: str) -> str:
+    """Return the entry in Squid dstdomain form or raise ValueError naming it.
+
+    "api.anthropic.com" is that host only; ".github.com" is github.com and every subdomain.
+    """
+    if not isinstance(entry, str):
+        raise ValueError(f"network.allow entry {entry!r} is not a string")
+    domain = entry.strip().lower()
+    wildcard = domain.startswith(".")
+    name = domain[1:] if wildcard else domain
+    problem = _domain_problem(name)
+    if problem:
+        raise ValueError(
+            f"network.allow entry {entry!r}: {problem}; write a host name such as "
+            f"'api.example.com', or '.example.com' for the domain and its subdomains"
+        )
+    return ("." if wildcard else "") + name
+
+
+def _domain_problem(name: str) -> str | None:
+    if not name:
+        return "empty"
+    if len(name) > 253:
+        return "longer than 253 characters"
+    if any(c in name for c in "*/:@ ?#[]\\"):
+        return "a host name only: no scheme, port, path, user or wildcard"
+    try:
+        ipaddress.ip_address(name)
+        return "IP addresses are never allowed, only names"
+    except ValueError:
+        pass
+    labels = name.split(".")
+    if len(labels) < 2:
+        return "a single label would allow a whole top-level domain"
+    bad = [label for label in labels if not _LABEL.match(label)]
+    if bad:
+        return f"invalid label {bad[0]!r} (letters, digits and inner hyphens, 1 to 63 characters)"
+    if labels[-1].isdigit():
+        return "the last label is numeric, which reads as an IP address"
+    return None
+
+
+def normalize_allowlist(entries: list[str]) -> list[str]:
+    """Validate, deduplicate, and drop entries already covered by a ".domain" entry.
+
+    Squid refuses a dstdomain list that holds both a domain and one of its subdomains.
+    """
+    domains = sorted({normalize_domain(e) for e in entries})
+    wildcards = {d for d in domains if d.startswith(".")}
+
+    def covered(domain: str) -> bool:
+        name = domain.lstrip(".")
+        parts = name.split(".")
+        parents = {"." + ".".join(parts[i:]) for i in range(len(parts))}
+        parents.discard(domain)
+        return bool(parents & wildcards)
+
+    return [d for d in domains if not covered(d)]
+
+
+def _check_subnets(subnets: list[str]) -> list[str]:
+    if not subnets:
+        raise ValueError("agent_subnets is empty: Squid needs the agents' source network")
+    result = []
+    for subnet in subnets:
+        try:
+            result.append(str(ipaddress.ip_network(subnet, strict=True)))
+        except ValueError as error:
+            raise ValueError(f"agent subnet {subnet!r} is not a network address: {error}") from None
+    return result
+
+
+def render_squid(
+    allow_domains: list[str],
+    *,
+    agent_subnets: list[str],
+    listen_port: int = 3128,
+    include_dir: str | None = None,
+) -> str:
+    """The squid.conf text. Raises ValueError naming the first bad allowlist entry or subnet."""
+    if not (isinstance(listen_port, int) and 0 < listen_port < 65536):
+        raise ValueError(f"listen_port {listen_port!r} is not a TCP port")
+    include = include_dir or DEFAULT_INCLUDE_DIR
+    if not include.startswith("/") or any(c.isspace() for c in include):
+        raise ValueError(f"include_dir {include!r} must be an absolute path without spaces")
+    return render_template(
+        "squid.conf.j2",
+        allow_domains=normalize_allowlist(allow_domains),
+        agent_subnets=_check_subnets(agent_subnets),
+        listen_port=listen_port,
+        include_dir=include.rstrip("/"),
+        log_dir=DEFAULT_LOG_DIR,
+        blocked_ranges=BLOCKED_RANGES,
+    )
