@@ -1,0 +1,854 @@
+"""A strict parser for the part of bash that decides which programs run.
+
+It does not evaluate anything. It turns a command string into the flat list of simple
+commands bash could execute (including the ones inside $(...), backticks, <(...),
+subshells, functions, loops, heredoc bodies), each as a list of `Word`s that keep
+track of which parts are quoted and which are expansions whose value is unknown here.
+
+Syntax bash itself rejects (unterminated quotes, unbalanced parentheses, `fi` without
+`if`, ...) raises `ShellSyntaxError`: the caller must not treat such input as harmless,
+because bash runs the commands before the error.
+"""
+
+from __future__ import annotations
+
+import re
+
+PLAIN, QUOTED, DYNAMIC = 0, 1, 2
+DYNAMIC_PLACEHOLDER = "$__agent_guard_dynamic__"
+
+_META = frozenset(" \t\n;&|()<>")
+_NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789")
+_SPECIAL_PARAMS = frozenset("@*#?$!-0123456789")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
+_ARRAY_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=\Z")
+_FD_PREFIX = re.compile(r"(\d+|\{[A-Za-z_][A-Za-z0-9_]*\})(?=[<>])")
+_OPERATORS = (  # longest first
+    ";;&", "<<<", "<<-", "&>>",
+    "&&", "||", ";;", ";&", "|&", "((", "<<", "<>", "<&", ">>", ">|", ">&", "&>",
+    ";", "&", "|", "(", ")", "<", ">",
+)
+REDIRECTIONS = frozenset(("<", ">", ">>", ">|", "<>", "<&", ">&", "&>", "&>>", "<<", "<<-", "<<<"))
+_RESERVED = frozenset((
+    "if", "then", "elif", "else", "fi", "case", "esac", "for", "select", "while", "until",
+    "do", "done", "function", "{", "}", "!", "[[", "]]", "time", "coproc",
+))
+_CLOSERS = frozenset(("then", "elif", "else", "fi", "do", "done", "esac", "}"))
+_ANSI_C = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
+           "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"', "?": "?"}
+MAX_DEPTH = 24
+
+
+class ShellSyntaxError(ValueError):
+    pass
+
+
+class Word:
+    """One shell word: parts of (kind, text); kind PLAIN (unquoted), QUOTED or DYNAMIC."""
+
+    __slots__ = ("parts", "static", "reserved")
+
+    def __init__(self, parts):
+        self.parts = parts
+        if any(kind == DYNAMIC for kind, _ in parts):
+            self.static = None
+        else:
+            self.static = "".join(text for _, text in parts)
+        self.reserved = parts[0][1] if len(parts) == 1 and parts[0][0] == PLAIN else None
+
+    @classmethod
+    def literal(cls, text: str) -> "Word":
+        return cls([(QUOTED, text)])
+
+    def sample(self, fill: str) -> str:
+        return "".join(fill if kind == DYNAMIC else text for kind, text in self.parts)
+
+    def as_source(self) -> str:
+        """The value with unknown parts replaced by a variable reference, for re-parsing."""
+        return self.sample(DYNAMIC_PLACEHOLDER)
+
+    def has_unquoted(self, chars: str) -> bool:
+        return any(kind == PLAIN and any(c in text for c in chars) for kind, text in self.parts)
+
+    def is_assignment(self) -> bool:
+        kind, text = self.parts[0]
+        return kind == PLAIN and _ASSIGNMENT.match(text) is not None
+
+    def display(self) -> str:
+        return self.static if self.static is not None else self.sample("$…")
+
+    def __repr__(self) -> str:
+        return f"Word({self.display()!r})"
+
+
+class SimpleCommand:
+    __slots__ = ("assignments", "words", "stdin", "pipe_from", "redirected")
+
+    def __init__(self):
+        self.assignments: list[Word] = []
+        self.words: list[Word] = []
+        self.stdin: str | None = None  # static text from a heredoc or here-string
+        self.pipe_from: SimpleCommand | None = None
+        self.redirected = False
+
+
+def parse(source: str, depth: int = 0) -> list[SimpleCommand]:
+    """Every simple command in `source`, in source order (nested ones included)."""
+    if depth > MAX_DEPTH:
+        raise ShellSyntaxError("commands nested too deeply")
+    parser = _Parser(source, depth)
+    parser.parse_program()
+    return parser.commands
+
+
+class _Parser:
+    def __init__(self, src: str, depth: int, commands: list | None = None):
+        self.s = src
+        self.n = len(src)
+        self.i = 0
+        self.depth = depth
+        self.commands: list[SimpleCommand] = [] if commands is None else commands
+        self.peeked = None
+        self.pending_heredocs: list = []
+
+    # ---------------------------------------------------------------- errors
+    def error(self, what: str, at: int | None = None):
+        pos = self.i if at is None else at
+        snippet = self.s[max(0, pos - 12):pos + 12].replace("\n", "\\n")
+        raise ShellSyntaxError(f"{what} at offset {pos} (near {snippet!r})")
+
+    # ---------------------------------------------------------------- lexer
+    def skip_blank(self):
+        s, n = self.s, self.n
+        while self.i < n:
+            c = s[self.i]
+            if c == " " or c == "\t" or c == "\r":
+                self.i += 1
+            elif c == "\\" and self.i + 1 < n and s[self.i + 1] == "\n":
+                self.i += 2
+            elif c == "#":
+                while self.i < n and s[self.i] != "\n":
+                    self.i += 1
+            else:
+                break
+
+    def peek(self):
+        if self.peeked is None:
+            self.peeked = self.lex()
+        return self.peeked
+
+    def take(self):
+        tok = self.peek()
+        self.peeked = None
+        return tok
+
+    def lex(self):
+        self.skip_blank()
+        s, i = self.s, self.i
+        if i >= self.n:
+            return ("EOF", None)
+        c = s[i]
+        if c == "\n":
+            self.i += 1
+            self.read_heredocs()
+            return ("NL", None)
+        if (c == "<" or c == ">") and i + 1 < self.n and s[i + 1] == "(":
+            return ("W", self.read_word())
+        if c.isdigit() or c == "{":
+            m = _FD_PREFIX.match(s, i)
+            if m:
+                self.i = m.end()
+                return self.lex_operator()
+        if c in ";&|()<>":
+            return self.lex_operator()
+        word = self.read_word()
+        if word is None:
+            self.error("unexpected character")
+        return ("W", word)
+
+    def lex_operator(self):
+        s, i = self.s, self.i
+        for op in _OPERATORS:
+            if s.startswith(op, i):
+                self.i = i + len(op)
+                return ("OP", op)
+        self.error("expected an operator")
+
+    def read_word(self) -> Word | None:
+        s, n = self.s, self.n
+        parts: list = []
+        buf: list[str] = []
+
+        def flush():
+            if buf:
+                parts.append((PLAIN, "".join(buf)))
+                buf.clear()
+
+        start = self.i
+        while self.i < n:
+            c = s[self.i]
+            if c in _META:
+                if c == "(" and self.i > start:
+                    if buf and buf[-1] in "@?*+!":
+                        buf.append(self.read_balanced_glob())
+                        continue
+                    if parts == [] and _ARRAY_PREFIX.match("".join(buf)):
+                        flush()
+                        self.read_array()
+                        parts.append((DYNAMIC, "(...)"))
+                        continue
+                if (c == "<" or c == ">") and self.i == start and self.i + 1 < n and s[self.i + 1] == "(":
+                    self.i += 2
+                    self.parse_substitution(")")
+                    parts.append((DYNAMIC, c + "(...)"))
+                    continue
+                break
+            if c == "\\":
+                if self.i + 1 >= n:
+                    buf.append("\\")
+                    self.i += 1
+                elif s[self.i + 1] == "\n":
+                    self.i += 2
+                else:
+                    flush()
+                    parts.append((QUOTED, s[self.i + 1]))
+                    self.i += 2
+            elif c == "'":
+                end = s.find("'", self.i + 1)
+                if end < 0:
+                    self.error("unterminated single quote")
+                flush()
+                parts.append((QUOTED, s[self.i + 1:end]))
+                self.i = end + 1
+            elif c == '"':
+                flush()
+                self.i += 1
+                self.read_double_quoted(parts)
+            elif c == "$":
+                nxt = s[self.i + 1] if self.i + 1 < n else ""
+                if nxt == "'":
+                    flush()
+                    self.i += 2
+                    parts.append((QUOTED, self.read_ansi_c()))
+                elif nxt == '"':
+                    flush()
+                    self.i += 2
+                    self.read_double_quoted(parts)
+                else:
+                    part = self.read_dollar()
+                    if part is None:
+                        buf.append("$")
+                    else:
+                        flush()
+                        parts.append(part)
+            elif c == "`":
+                flush()
+                parts.append(self.read_backtick())
+            else:
+                buf.append(c)
+                self.i += 1
+        flush()
+        if not parts:
+            return None
+        return Word(parts)
+
+    def read_double_quoted(self, parts):
+        s, n = self.s, self.n
+        buf: list[str] = []
+        while True:
+            if self.i >= n:
+                self.error("unterminated double quote")
+            c = s[self.i]
+            if c == '"':
+                self.i += 1
+                break
+            if c == "\\" and self.i + 1 < n:
+                nxt = s[self.i + 1]
+                if nxt == "\n":
+                    self.i += 2
+                    continue
+                if nxt in '$`"\\':
+                    buf.append(nxt)
+                    self.i += 2
+                    continue
+                buf.append("\\")
+                self.i += 1
+            elif c == "$":
+                part = self.read_dollar()
+                if part is None:
+                    buf.append("$")
+                else:
+                    if buf:
+                        parts.append((QUOTED, "".join(buf)))
+                        buf.clear()
+                    parts.append(part)
+            elif c == "`":
+                if buf:
+                    parts.append((QUOTED, "".join(buf)))
+                    buf.clear()
+                parts.append(self.read_backtick())
+            else:
+                buf.append(c)
+                self.i += 1
+        parts.append((QUOTED, "".join(buf)))
+
+    def read_ansi_c(self) -> str:
+        s, n = self.s, self.n
+        out: list[str] = []
+        while True:
+            if self.i >= n:
+                self.error("unterminated $'...' quote")
+            c = s[self.i]
+            if c == "'":
+                self.i += 1
+                return "".join(out)
+            if c != "\\" or self.i + 1 >= n:
+                out.append(c)
+                self.i += 1
+                continue
+            e = s[self.i + 1]
+            self.i += 2
+            if e in _ANSI_C:
+                out.append(_ANSI_C[e])
+            elif e in "01234567":
+                digits = e
+                while len(digits) < 3 and self.i < n and s[self.i] in "01234567":
+                    digits += s[self.i]
+                    self.i += 1
+                out.append(chr(int(digits, 8) & 0xFF))
+            elif e in "xuU":
+                limit = {"x": 2, "u": 4, "U": 8}[e]
+                digits = ""
+                while len(digits) < limit and self.i < n and s[self.i] in "0123456789abcdefABCDEF":
+                    digits += s[self.i]
+                    self.i += 1
+                out.append(chr(int(digits, 16)) if digits else "\\" + e)
+            elif e == "c" and self.i < n:
+                out.append(chr(ord(s[self.i]) & 0x1F))
+                self.i += 1
+            else:
+                out.append("\\" + e)
+
+    def read_dollar(self):
+        """At a `$`: the expansion as a DYNAMIC part, or None for a literal `$`."""
+        s, n = self.s, self.n
+        i = self.i + 1
+        nxt = s[i] if i < n else ""
+        if nxt == "(":
+            if s.startswith("((", i):
+                self.i = i + 2
+                self.scan_arithmetic()
+                return (DYNAMIC, "$((...))")
+            self.i = i + 1
+            self.parse_substitution(")")
+            return (DYNAMIC, "$(...)")
+        if nxt == "{":
+            self.i = i + 1
+            self.scan_braced_parameter()
+            return (DYNAMIC, "${...}")
+        if nxt == "[":
+            end = s.find("]", i)
+            if end < 0:
+                self.error("unterminated $[")
+            self.i = end + 1
+            return (DYNAMIC, "$[...]")
+        if nxt in _NAME_START:
+            j = i + 1
+            while j < n and s[j] in _NAME_CHARS:
+                j += 1
+            self.i = j
+            return (DYNAMIC, s[i - 1:j])
+        if nxt and nxt in _SPECIAL_PARAMS:
+            self.i = i + 1
+            return (DYNAMIC, "$" + nxt)
+        self.i = i
+        return None
+
+    def read_backtick(self):
+        s, n = self.s, self.n
+        self.i += 1
+        out: list[str] = []
+        while True:
+            if self.i >= n:
+                self.error("unterminated backquote")
+            c = s[self.i]
+            if c == "`":
+                self.i += 1
+                break
+            if c == "\\" and self.i + 1 < n and s[self.i + 1] in "$`\\":
+                out.append(s[self.i + 1])
+                self.i += 2
+                continue
+            out.append(c)
+            self.i += 1
+        self.commands.extend(parse("".join(out), self.depth + 1))
+        return (DYNAMIC, "`...`")
+
+    def parse_substitution(self, closer: str):
+        """After `$(`, `<(` or `>(`: parse the commands up to the matching `)`."""
+        if self.depth + 1 > MAX_DEPTH:
+            self.error("commands nested too deeply")
+        saved_peek, self.peeked = self.peeked, None
+        saved_heredocs, self.pending_heredocs = self.pending_heredocs, []
+        self.depth += 1
+        self.parse_list(stop_ops=(closer,))
+        tok = self.take()
+        if tok != ("OP", closer):
+            self.error("unterminated $( ... )")
+        self.depth -= 1
+        self.peeked = saved_peek
+        self.pending_heredocs = saved_heredocs + self.pending_heredocs
+
+    def scan_arithmetic(self):
+        """After `$((` or `((`: skip to the matching `))`, parsing substitutions inside."""
+        s, n = self.s, self.n
+        depth = 0
+        while True:
+            if self.i >= n:
+                self.error("unterminated arithmetic expression")
+            c = s[self.i]
+            if c == "(":
+                depth += 1
+                self.i += 1
+            elif c == ")":
+                if depth == 0:
+                    if s.startswith("))", self.i):
+                        self.i += 2
+                        return
+                    self.error("unbalanced ) in arithmetic expression")
+                depth -= 1
+                self.i += 1
+            elif c == "$":
+                if self.read_dollar() is None:
+                    self.i += 1
+            elif c == "`":
+                self.read_backtick()
+            elif c in "'\"":
+                self.read_word()
+            elif c == "\\":
+                self.i += 2
+            else:
+                self.i += 1
+
+    def scan_braced_parameter(self):
+        """After `${`: skip to the matching `}`, parsing substitutions inside."""
+        s, n = self.s, self.n
+        while True:
+            if self.i >= n:
+                self.error("unterminated ${")
+            c = s[self.i]
+            if c == "}":
+                self.i += 1
+                return
+            if c == "\\":
+                self.i += 2
+            elif c == "'":
+                end = s.find("'", self.i + 1)
+                if end < 0:
+                    self.error("unterminated single quote")
+                self.i = end + 1
+            elif c == '"':
+                self.i += 1
+                self.read_double_quoted([])
+            elif c == "$":
+                if self.read_dollar() is None:
+                    self.i += 1
+            elif c == "`":
+                self.read_backtick()
+            else:
+                self.i += 1
+
+    def read_balanced_glob(self) -> str:
+        s, n = self.s, self.n
+        start, depth = self.i, 0
+        while self.i < n:
+            c = s[self.i]
+            if c == "\\":
+                self.i += 2
+                continue
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+                if depth == 0:
+                    self.i += 1
+                    return s[start:self.i]
+            self.i += 1
+        self.error("unterminated extended glob")
+
+    def read_array(self):
+        s = self.s
+        self.i += 1
+        while True:
+            self.skip_blank()
+            if self.i >= self.n:
+                self.error("unterminated array assignment")
+            c = s[self.i]
+            if c == ")":
+                self.i += 1
+                return
+            if c == "\n":
+                self.i += 1
+                continue
+            if self.read_word() is None:
+                self.error("unexpected character in array assignment")
+
+    def scan_conditional(self):
+        """After `[[`: skip words and operators up to `]]`."""
+        s, n = self.s, self.n
+        while True:
+            self.skip_blank()
+            if self.i >= n:
+                self.error("unterminated [[")
+            if s.startswith("]]", self.i) and (self.i + 2 >= n or s[self.i + 2] in _META):
+                self.i += 2
+                return
+            c = s[self.i]
+            if c in "()<>&|!\n":
+                self.i += 1
+            elif self.read_word() is None:
+                self.i += 1
+
+    def read_heredocs(self):
+        pending, self.pending_heredocs = self.pending_heredocs, []
+        s = self.s
+        for cmd, delimiter, strip_tabs, quoted in pending:
+            lines = []
+            while self.i < self.n:
+                end = s.find("\n", self.i)
+                line = s[self.i:] if end < 0 else s[self.i:end]
+                self.i = self.n if end < 0 else end + 1
+                check = line.lstrip("\t") if strip_tabs else line
+                if check == delimiter:
+                    break
+                lines.append(check)
+            body = "".join(line + "\n" for line in lines)
+            if not quoted and ("$" in body or "`" in body):
+                self.scan_heredoc_expansions(body)
+            if cmd is not None:
+                cmd.stdin = body
+
+    def scan_heredoc_expansions(self, body: str):
+        sub = _Parser(body, self.depth + 1, self.commands)
+        while sub.i < sub.n:
+            c = body[sub.i]
+            if c == "\\":
+                sub.i += 2
+            elif c == "$":
+                if sub.read_dollar() is None:
+                    sub.i += 1
+            elif c == "`":
+                sub.read_backtick()
+            else:
+                sub.i += 1
+
+    # ---------------------------------------------------------------- grammar
+    def parse_program(self):
+        self.parse_list(stop_ops=())
+        tok = self.take()
+        if tok[0] != "EOF":
+            self.error(f"unexpected {tok[1] if tok[0] == 'OP' else tok[1].display()!r}")
+
+    def skip_newlines(self):
+        while self.peek()[0] == "NL":
+            self.take()
+
+    def parse_list(self, stop_ops=(), stop_words=frozenset()):
+        while True:
+            self.skip_newlines()
+            kind, value = self.peek()
+            if kind == "EOF":
+                return
+            if kind == "OP" and value in stop_ops:
+                return
+            if kind == "W" and value.reserved in _CLOSERS:
+                if value.reserved in stop_words:
+                    return
+                self.error(f"unexpected {value.reserved!r}")
+            self.parse_and_or()
+            kind, value = self.peek()
+            if kind == "OP" and value in (";", "&"):
+                self.take()
+            elif kind != "NL":
+                return
+
+    def parse_and_or(self):
+        self.parse_pipeline()
+        while self.peek() in (("OP", "&&"), ("OP", "||")):
+            self.take()
+            self.skip_newlines()
+            self.parse_pipeline()
+
+    def parse_pipeline(self):
+        tok = self.peek()
+        while tok[0] == "W" and tok[1].reserved in ("time", "!"):
+            self.take()
+            if tok[1].reserved == "time" and self.peek()[0] == "W" and self.peek()[1].static == "-p":
+                self.take()
+            tok = self.peek()
+            if tok[0] == "EOF" or (tok[0] == "OP" and tok[1] in (";", "&", ")", "&&", "||")) or tok[0] == "NL":
+                return
+        previous = self.parse_command()
+        while self.peek() in (("OP", "|"), ("OP", "|&")):
+            self.take()
+            self.skip_newlines()
+            current = self.parse_command()
+            if isinstance(previous, SimpleCommand) and isinstance(current, SimpleCommand):
+                current.pipe_from = previous
+            previous = current
+
+    def expect_word(self, word: str):
+        kind, value = self.take()
+        if kind != "W" or value.reserved != word:
+            shown = "end of input" if kind == "EOF" else (value if kind == "OP" else value.display())
+            self.error(f"expected {word!r}, found {shown!r}")
+
+    def expect_op(self, op: str):
+        kind, value = self.take()
+        if (kind, value) != ("OP", op):
+            self.error(f"expected {op!r}")
+
+    def parse_command(self):
+        kind, value = self.peek()
+        if kind == "OP":
+            if value == "(":
+                self.take()
+                self.parse_list(stop_ops=(")",))
+                self.expect_op(")")
+                self.parse_redirections(None)
+                return None
+            if value == "((":
+                self.take()
+                start = self.i
+                try:
+                    self.scan_arithmetic()
+                except ShellSyntaxError:
+                    # bash reads `((cd x); ls)` as nested subshells when it is not arithmetic
+                    self.i = start - 1
+                    self.parse_list(stop_ops=(")",))
+                    self.expect_op(")")
+                self.parse_redirections(None)
+                return None
+            if value in REDIRECTIONS:
+                return self.parse_simple()
+            self.error(f"unexpected {value!r}")
+        if kind != "W":
+            self.error("expected a command")
+        reserved = value.reserved
+        if reserved in _RESERVED:
+            if reserved == "if":
+                self.take()
+                self.parse_list(stop_words={"then"})
+                self.expect_word("then")
+                self.parse_list(stop_words={"elif", "else", "fi"})
+                while self.peek()[0] == "W" and self.peek()[1].reserved == "elif":
+                    self.take()
+                    self.parse_list(stop_words={"then"})
+                    self.expect_word("then")
+                    self.parse_list(stop_words={"elif", "else", "fi"})
+                if self.peek()[0] == "W" and self.peek()[1].reserved == "else":
+                    self.take()
+                    self.parse_list(stop_words={"fi"})
+                self.expect_word("fi")
+            elif reserved in ("while", "until"):
+                self.take()
+                self.parse_list(stop_words={"do"})
+                self.parse_do_group()
+            elif reserved in ("for", "select"):
+                self.parse_for()
+            elif reserved == "case":
+                self.parse_case()
+            elif reserved == "{":
+                self.take()
+                self.parse_list(stop_words={"}"})
+                self.expect_word("}")
+            elif reserved == "function":
+                self.take()
+                if self.take()[0] != "W":
+                    self.error("expected a function name")
+                if self.peek() == ("OP", "("):
+                    self.take()
+                    self.expect_op(")")
+                self.skip_newlines()
+                self.parse_command()
+            elif reserved == "[[":
+                self.take()
+                self.scan_conditional()
+            elif reserved == "coproc":
+                self.take()
+                return self.parse_command()
+            elif reserved in ("time", "!"):
+                self.parse_pipeline()
+            else:
+                self.error(f"unexpected {reserved!r}")
+            self.parse_redirections(None)
+            return None
+        return self.parse_simple()
+
+    def parse_do_group(self):
+        self.skip_newlines()
+        kind, value = self.peek()
+        if kind == "W" and value.reserved == "{":
+            self.take()
+            self.parse_list(stop_words={"}"})
+            self.expect_word("}")
+            return
+        self.expect_word("do")
+        self.parse_list(stop_words={"done"})
+        self.expect_word("done")
+
+    def parse_for(self):
+        self.take()
+        if self.peek() == ("OP", "(("):
+            self.take()
+            self.peeked = None
+            self.scan_arithmetic()
+        else:
+            if self.take()[0] != "W":
+                self.error("expected a loop variable")
+            self.skip_newlines()
+            kind, value = self.peek()
+            if kind == "W" and value.reserved == "in":
+                self.take()
+                while self.peek()[0] == "W":
+                    self.take()
+        if self.peek() == ("OP", ";"):
+            self.take()
+        self.parse_do_group()
+
+    def parse_case(self):
+        self.take()
+        if self.take()[0] != "W":
+            self.error("expected a word after 'case'")
+        self.skip_newlines()
+        self.expect_word("in")
+        while True:
+            self.skip_newlines()
+            kind, value = self.peek()
+            if kind == "W" and value.reserved == "esac":
+                self.take()
+                return
+            if (kind, value) == ("OP", "("):
+                self.take()
+            while True:
+                if self.take()[0] != "W":
+                    self.error("expected a case pattern")
+                if self.peek() == ("OP", "|"):
+                    self.take()
+                    continue
+                break
+            self.expect_op(")")
+            self.parse_list(stop_ops=(";;", ";&", ";;&"), stop_words={"esac"})
+            kind, value = self.peek()
+            if kind == "OP" and value in (";;", ";&", ";;&"):
+                self.take()
+            elif not (kind == "W" and value.reserved == "esac"):
+                self.error("expected ';;' or 'esac'")
+
+    def parse_redirections(self, cmd):
+        while self.peek()[0] == "OP" and self.peek()[1] in REDIRECTIONS:
+            self.parse_redirection(cmd)
+
+    def parse_redirection(self, cmd):
+        _, op = self.take()
+        kind, target = self.take()
+        if kind != "W":
+            self.error(f"expected a word after {op!r}")
+        if cmd is not None:
+            cmd.redirected = True
+        if op in ("<<", "<<-"):
+            quoted = any(k != PLAIN for k, _ in target.parts)
+            delimiter = "".join(text for _, text in target.parts)
+            self.pending_heredocs.append((cmd, delimiter, op == "<<-", quoted))
+        elif op == "<<<" and cmd is not None:
+            cmd.stdin = target.as_source() + "\n"
+
+    def parse_simple(self):
+        cmd = SimpleCommand()
+        while True:
+            kind, value = self.peek()
+            if kind == "W":
+                self.take()
+                if not cmd.words and value.is_assignment():
+                    cmd.assignments.append(value)
+                    continue
+                cmd.words.append(value)
+                if len(cmd.words) == 1 and not cmd.assignments and self.peek() == ("OP", "("):
+                    self.take()
+                    self.expect_op(")")
+                    self.skip_newlines()
+                    self.parse_command()
+                    return None
+            elif kind == "OP" and value in REDIRECTIONS:
+                self.parse_redirection(cmd)
+            else:
+                break
+        if not cmd.words and not cmd.assignments and not cmd.redirected:
+            kind, value = self.peek()
+            shown = "end of input" if kind == "EOF" else ("newline" if kind == "NL" else value)
+            self.error(f"unexpected {shown!r}")
+        self.commands.append(cmd)
+        return cmd
+
+
+def brace_expand(word: Word) -> list[str]:
+    """Bash brace expansion of a static word (`{+,}main` -> `+main`, `main`)."""
+    chars = [(c, kind != PLAIN) for kind, text in word.parts for c in text]
+    return [s for s in _expand_chars(chars)] or [""]
+
+
+def _expand_chars(chars) -> list[str]:
+    depth, start = 0, -1
+    for idx, (c, quoted) in enumerate(chars):
+        if quoted:
+            continue
+        if c == "{":
+            if depth == 0:
+                start = idx
+            depth += 1
+        elif c == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                alternatives = _brace_alternatives(chars[start + 1:idx])
+                if alternatives is None:
+                    continue
+                prefix, suffix = chars[:start], chars[idx + 1:]
+                out = []
+                for alt in alternatives:
+                    out.extend(_expand_chars(prefix + alt + suffix))
+                return out
+    return ["".join(c for c, _ in chars)]
+
+
+def _brace_alternatives(inner):
+    pieces, current, depth = [], [], 0
+    for c, quoted in inner:
+        if not quoted and c == "{":
+            depth += 1
+        elif not quoted and c == "}":
+            depth -= 1
+        if not quoted and c == "," and depth == 0:
+            pieces.append(current)
+            current = []
+        else:
+            current.append((c, quoted))
+    pieces.append(current)
+    if len(pieces) > 1:
+        return pieces
+    text = "".join(c for c, _ in inner)
+    m = re.fullmatch(r"(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])", text)
+    if not m:
+        return None
+    a, b = m.group(1), m.group(2)
+    if a.lstrip("-").isdigit() and b.lstrip("-").isdigit():
+        lo, hi = int(a), int(b)
+        seq = range(lo, hi + 1) if lo <= hi else range(lo, hi - 1, -1)
+        values = [str(v) for v in list(seq)[:256]]
+    elif len(a) == 1 and len(b) == 1 and not a.isdigit() and not b.isdigit():
+        lo, hi = ord(a), ord(b)
+        seq = range(lo, hi + 1) if lo <= hi else range(lo, hi - 1, -1)
+        values = [chr(v) for v in seq]
+    else:
+        return None
+    return [[(ch, True) for ch in v] for v in values]
