@@ -1,0 +1,181 @@
+{
+  description = "agent-sandbox: Claude Code, Codex and Gemini CLI run unattended only inside a container whose boundary is the protection";
+
+  # Pinned to one revision; flake.lock records its narHash. To move it, change the rev
+  # here and run `nix flake lock` on a machine that reaches GitHub.
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/0ae2bc1419c3f345984c2629e72e7a631820fa4d";
+
+  outputs =
+    { self, nixpkgs }:
+    let
+      inherit (nixpkgs) lib;
+
+      # The image contract: the same file image-verify and the tests read.
+      contract = builtins.fromJSON (builtins.readFile ./image/contract.json);
+      pyproject = builtins.fromTOML (builtins.readFile ./pyproject.toml);
+
+      linuxSystems = [
+        "x86_64-linux"
+        "aarch64-linux"
+      ];
+      allSystems = linuxSystems ++ [
+        "aarch64-darwin"
+        "x86_64-darwin"
+      ];
+      isLinux = system: builtins.elem system linuxSystems;
+
+      pkgsFor =
+        system:
+        import nixpkgs {
+          inherit system;
+          # claude-code is unfree; allow exactly the packages the contract names
+          config.allowUnfreePredicate = pkg: builtins.elem (lib.getName pkg) contract.nix.unfree_allowed;
+        };
+      forSystems = systems: f: lib.genAttrs systems (system: f system (pkgsFor system));
+
+      revision = self.rev or self.dirtyRev or "unknown";
+
+      # Only what the Python package and the renderer read, so editing docs or tests
+      # does not rebuild the image.
+      packageSrc = builtins.path {
+        name = "agent-sandbox-src";
+        path = ./.;
+        filter =
+          path: _type:
+          let
+            root = toString ./. + "/";
+            relative = builtins.substring (builtins.stringLength root) (-1) (toString path);
+            top = builtins.head (builtins.split "/" relative);
+          in
+          builtins.elem top (
+            [
+              "pyproject.toml"
+              "profiles"
+            ]
+            ++ pyproject.tool.setuptools.packages
+          );
+      };
+
+      partsFor =
+        system: pkgs:
+        let
+          agentSandbox = pkgs.callPackage ./nix/package.nix {
+            inherit pyproject;
+            src = packageSrc;
+          };
+          imageRoot = pkgs.callPackage ./nix/image-root.nix {
+            inherit agentSandbox contract;
+            src = packageSrc;
+          };
+        in
+        {
+          inherit agentSandbox imageRoot;
+          app = pkgs.python3Packages.toPythonApplication agentSandbox;
+          clis = lib.mapAttrs (_: attr: pkgs.${attr}) contract.nix.cli_packages;
+          image = pkgs.callPackage ./nix/image.nix {
+            inherit
+              contract
+              agentSandbox
+              imageRoot
+              revision
+              ;
+          };
+        };
+    in
+    {
+      packages = forSystems allSystems (
+        system: pkgs:
+        let
+          parts = partsFor system pkgs;
+        in
+        {
+          agent-sandbox = parts.agentSandbox;
+          render-profiles = parts.app;
+          default = parts.app;
+        }
+        // lib.optionalAttrs (isLinux system) {
+          agent-image = parts.image;
+          agent-image-root = parts.imageRoot;
+        }
+      );
+
+      apps = forSystems allSystems (
+        system: pkgs:
+        let
+          app = (partsFor system pkgs).app;
+          program = name: {
+            type = "app";
+            program = "${app}/bin/${name}";
+          };
+        in
+        {
+          render-profiles = program "render-profiles";
+          image-verify = program "image-verify";
+          default = program "render-profiles";
+        }
+      );
+
+      devShells = forSystems allSystems (
+        system: pkgs:
+        let
+          parts = partsFor system pkgs;
+        in
+        {
+          default = pkgs.mkShell {
+            packages = [
+              (pkgs.python3.withPackages (ps: parts.agentSandbox.pythonDependencies ps ++ [ ps.pytest ]))
+              pkgs.nodejs
+              pkgs.git
+              pkgs.jq
+              pkgs.nixfmt
+            ]
+            ++ lib.attrValues parts.clis;
+          };
+        }
+      );
+
+      checks = forSystems allSystems (
+        system: pkgs:
+        let
+          parts = partsFor system pkgs;
+          testPython = pkgs.python3.withPackages (ps: [
+            parts.agentSandbox
+            ps.pytest
+          ]);
+          inSource =
+            name: inputs: script:
+            pkgs.runCommand name { nativeBuildInputs = inputs; } ''
+              cp -r ${self} source
+              chmod -R u+w source
+              cd source
+              export HOME="$TMPDIR/home"
+              mkdir -p "$HOME"
+              ${script}
+              touch "$out"
+            '';
+        in
+        {
+          render-profiles-check = inSource "render-profiles-check" [ parts.app ] "render-profiles --check";
+          pytest = inSource "agent-sandbox-pytest" (
+            [
+              testPython
+              pkgs.git
+              pkgs.nix
+              pkgs.nodejs
+            ]
+            ++ lib.attrValues parts.clis
+          ) "python -m pytest tests -q -p no:cacheprovider";
+        }
+        // lib.optionalAttrs (isLinux system) {
+          # the real image against the same contract the synthetic test images use
+          agent-image-verify = pkgs.runCommand "agent-image-verify" { } ''
+            ${parts.image} > image.tar
+            ${parts.app}/bin/image-verify image.tar
+            touch "$out"
+          '';
+        }
+      );
+
+      formatter = forSystems allSystems (_system: pkgs: pkgs.nixfmt);
+    };
+}

@@ -1,0 +1,96 @@
+{
+  system,
+  config ? { },
+}:
+let
+  lib = import ./lib.nix;
+  drv =
+    name: extra:
+    derivation {
+      inherit name system;
+      builder = "/bin/sh";
+      args = [ "-c" "echo stub > $out" ];
+    }
+    // extra;
+  pkg =
+    pname: version: extra:
+    drv "${pname}-${version}" ({ inherit pname version; } // extra);
+  unfree =
+    p:
+    if (config.allowUnfreePredicate or (_: false)) p then
+      p
+    else
+      throw "stub nixpkgs: unfree package ${p.pname} refused by allowUnfreePredicate";
+  unfreeProbe = map (name: pkg name "1" { meta.license.free = false; }) [
+    "claude-code"
+    "unrar"
+    "vscode"
+  ];
+  pythonPackage = name: pkg name "1.0" { };
+  python3Packages = {
+    setuptools = pythonPackage "setuptools";
+    jinja2 = pythonPackage "jinja2";
+    tomli-w = pythonPackage "tomli-w";
+    pyyaml = pythonPackage "pyyaml";
+    jsonschema = pythonPackage "jsonschema";
+    pytest = pythonPackage "pytest";
+    buildPythonPackage =
+      args:
+      pkg args.pname args.version (
+        {
+          stubArgs = removeAttrs args [ "src" "passthru" ];
+          dependencyNames = map lib.getName args.dependencies;
+          srcEntries = builtins.attrNames (builtins.readDir args.src);
+        }
+        // (args.passthru or { })
+      );
+    toPythonApplication = p: p // { isApplication = true; };
+  };
+  python3 = pkg "python3" "3.13.0" {
+    withPackages = f: pkg "python3-env" "3.13.0" { packageNames = map lib.getName (f python3Packages); };
+  };
+  pkgs = {
+    inherit lib pkgs python3 python3Packages;
+    callPackage =
+      fn: overrides:
+      let
+        f = if builtins.isPath fn then import fn else fn;
+      in
+      f (builtins.intersectAttrs (builtins.functionArgs f) pkgs // overrides);
+    runCommand =
+      name: env: script:
+      drv name {
+        stubScript = script;
+        stubEnv = env;
+      };
+    writeText = name: text: drv name { stubText = text; };
+    writeShellScriptBin = name: text: drv name { stubText = text; };
+    mkShell = args: drv "shell" { packageNames = map lib.getName args.packages; };
+    dockerTools = {
+      usrBinEnv = pkg "usr-bin-env" "1" { };
+      streamLayeredImage =
+        args:
+        drv "stream-${args.name}" {
+          imageArgs = removeAttrs args [ "passthru" ];
+          contentNames = map lib.getName args.contents;
+          allowedUnfree = map lib.getName (builtins.filter (config.allowUnfreePredicate or (_: false)) unfreeProbe);
+        }
+        // (args.passthru or { });
+    };
+    claude-code = unfree (pkg "claude-code" "2.1.330" { meta.license.free = false; });
+    codex = pkg "codex" "0.169.0" { };
+    gemini-cli = pkg "gemini-cli" "0.61.0" { };
+    bashInteractive = pkg "bash-interactive" "5.3" { };
+    coreutils = pkg "coreutils" "9.7" { };
+    git = pkg "git" "2.51" { };
+    gh = pkg "gh" "2.80" { };
+    cacert = pkg "nss-cacert" "3.115" { };
+    curl = pkg "curl" "8.16" { };
+    jq = pkg "jq" "1.8" { };
+    ripgrep = pkg "ripgrep" "14.1" { };
+    nodejs = pkg "nodejs" "22.19" { };
+    nix = pkg "nix" "2.31" { };
+    nixfmt = pkg "nixfmt" "1.0" { };
+  };
+in
+pkgs

@@ -1,0 +1,232 @@
+"""The Nix side, checked as far as this machine allows.
+
+nixpkgs cannot be fetched here, so nothing below builds the image. What is checked: every
+.nix file parses (Debian's nix-instantiate), flake.lock is a well-formed pin, the flake takes
+its values from image/contract.json (not copies of them), and the flake's wiring evaluates
+against tests/image/nix-stub, a stand-in for nixpkgs that only records how it is called.
+The stub proves wiring, not that nixpkgs accepts these arguments.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STUB = Path(__file__).resolve().parent / "nix-stub"
+CONTRACT = json.loads((ROOT / "image" / "contract.json").read_text())
+PYPROJECT_DEPS = ["jinja2", "tomli-w", "pyyaml", "jsonschema"]
+LINUX = ["aarch64-linux", "x86_64-linux"]
+ALL_SYSTEMS = sorted(LINUX + ["aarch64-darwin", "x86_64-darwin"])
+FLAKE_FILES = ["flake.nix", "flake.lock", "pyproject.toml", "image/contract.json"]
+
+
+def nix_tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} not found: install Debian's nix-bin (.ci/install-image.sh)"
+    return path
+
+
+def repo_nix_files() -> list[Path]:
+    found = []
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in {".git", "node_modules", "__pycache__", ".venv", "build"}]
+        found += [Path(folder) / name for name in files if name.endswith(".nix")]
+    return sorted(found)
+
+
+def test_every_nix_file_parses() -> None:
+    files = repo_nix_files()
+    assert ROOT / "flake.nix" in files and ROOT / "nix" / "image.nix" in files
+    for path in files:
+        result = subprocess.run([nix_tool("nix-instantiate"), "--parse", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{path.relative_to(ROOT)}: {result.stderr}"
+
+
+def test_parse_check_catches_a_syntax_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.nix"
+    broken.write_text((ROOT / "flake.nix").read_text().replace("outputs =", "outputs = = ", 1))
+    result = subprocess.run([nix_tool("nix-instantiate"), "--parse", str(broken)], capture_output=True, text=True)
+    assert result.returncode != 0
+
+
+def test_flake_lock_is_a_real_looking_pin() -> None:
+    lock = json.loads((ROOT / "flake.lock").read_text())
+    assert lock["version"] == 7 and lock["root"] == "root"
+    assert lock["nodes"]["root"]["inputs"] == {"nixpkgs": "nixpkgs"}
+    locked = lock["nodes"]["nixpkgs"]["locked"]
+    assert locked["type"] == "github" and (locked["owner"], locked["repo"]) == ("NixOS", "nixpkgs")
+    assert re.fullmatch(r"[0-9a-f]{40}", locked["rev"])
+    assert locked["narHash"].startswith("sha256-")
+    assert len(base64.b64decode(locked["narHash"][len("sha256-"):], validate=True)) == 32
+    assert isinstance(locked["lastModified"], int) and locked["lastModified"] > 1_600_000_000
+    flake = (ROOT / "flake.nix").read_text()
+    url = re.search(r'inputs\.nixpkgs\.url\s*=\s*"([^"]+)"', flake).group(1)
+    assert url == f"github:NixOS/nixpkgs/{locked['rev']}"
+    assert lock["nodes"]["nixpkgs"]["original"]["rev"] == locked["rev"]
+
+
+def test_flake_reads_the_contract_and_copies_none_of_its_values() -> None:
+    flake = (ROOT / "flake.nix").read_text()
+    assert "builtins.fromJSON (builtins.readFile ./image/contract.json)" in flake
+    sources = {path.relative_to(ROOT).as_posix(): path.read_text() for path in [ROOT / "flake.nix", *sorted((ROOT / "nix").glob("*.nix"))]}
+    literals = [
+        f'"{CONTRACT["config"]["User"]}"',
+        CONTRACT["config"]["Entrypoint"][0],
+        CONTRACT["user"]["home"],
+        str(CONTRACT["user"]["uid"]),
+        CONTRACT["baked"]["manifest"]["path"],
+        CONTRACT["env"]["PATH"],
+        "DISABLE_TELEMETRY",
+        "AGENT_SANDBOX=",
+        '"claude-code" ]',
+    ]
+    for name, text in sources.items():
+        code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
+        for literal in literals:
+            assert literal not in code, f"{name} hard-codes {literal!r}; read it from the contract"
+
+
+# ------------------------------------------------------------------ evaluation against the stub
+
+
+class StubFlake:
+    def __init__(self, tmp_path: Path, contract: dict | None = None) -> None:
+        self.dir = tmp_path / "flake"
+        for name in FLAKE_FILES:
+            (self.dir / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, self.dir / name)
+        shutil.copytree(ROOT / "nix", self.dir / "nix")
+        for extra in ("tests/test_x.py", "docs/x.md", "profiles/common.yaml", "renderer/__init__.py"):
+            (self.dir / extra).parent.mkdir(parents=True, exist_ok=True)
+            (self.dir / extra).write_text("")
+        if contract is not None:
+            (self.dir / "image" / "contract.json").write_text(json.dumps(contract))
+        self.stub = tmp_path / "stub"
+        shutil.copytree(STUB, self.stub)
+        self.store = tmp_path / "store"
+        self.env = dict(os.environ, HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+        Path(self.env["HOME"]).mkdir()
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            nix_tool("nix"), *args,
+            "--store", str(self.store),
+            "--extra-experimental-features", "nix-command flakes",
+            "--option", "substituters", "",
+            "--no-write-lock-file",
+            "--override-input", "nixpkgs", f"path:{self.stub}",
+        ]
+
+    def eval(self, attribute: str, apply: str):
+        result = subprocess.run(
+            [*self.command("eval", "--json", f"path:{self.dir}#{attribute}"), "--apply", apply],
+            capture_output=True, text=True, env=self.env, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def flake(tmp_path_factory) -> StubFlake:
+    return StubFlake(tmp_path_factory.mktemp("stub-flake"))
+
+
+def test_flake_check_evaluates_every_output(flake: StubFlake) -> None:
+    result = subprocess.run(
+        [*flake.command("flake", "check", "--no-build"), f"path:{flake.dir}"],
+        capture_output=True, text=True, env=flake.env, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_outputs_per_system(flake: StubFlake) -> None:
+    names = "o: builtins.mapAttrs (system: attrs: builtins.attrNames attrs) o"
+    packages = flake.eval("packages", names)
+    assert sorted(packages) == ALL_SYSTEMS
+    for system in ALL_SYSTEMS:
+        expected = {"agent-sandbox", "render-profiles", "default"}
+        if system in LINUX:
+            expected |= {"agent-image", "agent-image-root"}
+        assert set(packages[system]) == expected, system
+    checks = flake.eval("checks", names)
+    for system in ALL_SYSTEMS:
+        expected = {"pytest", "render-profiles-check"} | ({"agent-image-verify"} if system in LINUX else set())
+        assert set(checks[system]) == expected, system
+    apps = flake.eval("apps", "o: builtins.mapAttrs (s: a: builtins.mapAttrs (n: v: v.program) a) o")
+    for system in ALL_SYSTEMS:
+        assert apps[system]["render-profiles"].endswith("/bin/render-profiles")
+        assert apps[system]["image-verify"].endswith("/bin/image-verify")
+    assert sorted(flake.eval("formatter", "f: builtins.mapAttrs (s: p: p.pname) f").items()) == [
+        (system, "nixfmt") for system in ALL_SYSTEMS]
+
+
+def test_image_config_comes_from_the_contract(flake: StubFlake) -> None:
+    for system in LINUX:
+        image = flake.eval(
+            f"packages.{system}.agent-image",
+            "i: { inherit (i.imageArgs) config name tag fakeRootCommands; inherit (i) contentNames allowedUnfree; }",
+        )
+        config = image["config"]
+        assert config["User"] == CONTRACT["config"]["User"]
+        assert config["Entrypoint"] == CONTRACT["config"]["Entrypoint"]
+        assert config["WorkingDir"] == CONTRACT["config"]["WorkingDir"]
+        assert sorted(config["Env"]) == sorted(f"{k}={v}" for k, v in CONTRACT["env"].items())
+        labels = config["Labels"]
+        for name, value in CONTRACT["labels"]["fixed"].items():
+            assert labels[name] == value
+        assert {name: labels[name] for name in ("io.agent-sandbox.cli.claude-code", "io.agent-sandbox.cli.codex", "io.agent-sandbox.cli.gemini-cli")} == {
+            "io.agent-sandbox.cli.claude-code": "2.1.330", "io.agent-sandbox.cli.codex": "0.169.0", "io.agent-sandbox.cli.gemini-cli": "0.61.0"}
+        assert all(labels[name] for name in CONTRACT["labels"]["non_empty"])
+        assert (image["name"], image["tag"]) == (CONTRACT["image"]["name"], CONTRACT["image"]["tag"])
+        assert image["allowedUnfree"] == CONTRACT["nix"]["unfree_allowed"] == ["claude-code"]
+        assert {"claude-code", "codex", "gemini-cli", "python3-env", "bash-interactive", "coreutils", "git", "gh",
+                "nss-cacert", "curl", "jq", "ripgrep"} <= set(image["contentNames"])
+        script = image["fakeRootCommands"]
+        for path in CONTRACT["agent_writable_dirs"] + CONTRACT["root_only_dirs"]:
+            assert f"'{path}'" in script
+        assert "chmod 1777 \".\u002ftmp\"".replace("\u002f", "/") in script
+        assert f"chmod {CONTRACT['baked']['manifest']['mode']} \".{CONTRACT['baked']['manifest']['path']}\"" in script
+
+
+def test_image_python_and_renderer_wiring(flake: StubFlake) -> None:
+    package = flake.eval("packages.x86_64-linux.agent-sandbox",
+                         "p: { inherit (p) dependencyNames srcEntries; imports = p.stubArgs.pythonImportsCheck; }")
+    assert package["dependencyNames"] == PYPROJECT_DEPS
+    assert package["imports"] == ["renderer", "entrypoint", "guard", "image", "egress"]
+    assert sorted(package["srcEntries"]) == ["image", "profiles", "pyproject.toml", "renderer"]
+    root = flake.eval("packages.x86_64-linux.agent-image-root", "r: r.stubScript")
+    assert "render-profiles --image-root \"$out\" '--profile' 'autonomous' '--profile' 'ci'" in root
+    python = flake.eval("packages.x86_64-linux.agent-image", "i: i.python.packageNames")
+    assert python == ["agent-sandbox"]
+    shell = flake.eval("devShells.aarch64-darwin.default", "s: s.packageNames")
+    assert {"python3-env", "nodejs", "claude-code", "codex", "gemini-cli"} <= set(shell)
+
+
+def test_a_changed_contract_changes_the_image(tmp_path: Path) -> None:
+    contract = json.loads(json.dumps(CONTRACT))
+    contract["config"]["User"] = "4242:4242"
+    contract["env"]["EXTRA_SWITCH"] = "on"
+    changed = StubFlake(tmp_path / "changed", contract)
+    config = changed.eval("packages.x86_64-linux.agent-image", "i: i.imageArgs.config")
+    assert config["User"] == "4242:4242"
+    assert "EXTRA_SWITCH=on" in config["Env"]
+
+
+def test_unfree_allowance_comes_from_the_contract(tmp_path: Path) -> None:
+    contract = json.loads(json.dumps(CONTRACT))
+    contract["nix"]["unfree_allowed"] = []
+    changed = StubFlake(tmp_path, contract)
+    # with claude-code no longer allowed, the stub refuses it, as nixpkgs would
+    result = subprocess.run(
+        [*changed.command("eval", "--json", f"path:{changed.dir}#packages.x86_64-linux.agent-image.imageArgs.contents")],
+        capture_output=True, text=True, env=changed.env, timeout=120,
+    )
+    assert result.returncode != 0 and "unfree package claude-code refused" in result.stderr
