@@ -42,6 +42,7 @@ class Decision:
     reason: str
     parse_error: bool = False
     argv: tuple[str, ...] = field(default=())  # the simple command that decided, after unwrapping
+    matched: tuple[str, ...] = field(default=())  # every rule id that matched, strictest first
 
     def as_json(self, command) -> dict:
         return {"command": command, "decision": self.decision, "rule": self.rule, "reason": self.reason}
@@ -516,7 +517,9 @@ class _Classifier:
         option_string = _SHELL_STRING_OPTION.get(program)
         if option_string:
             for k, word in enumerate(words[1:-1], start=1):
-                if word.static in option_string:
+                value = word.static or ""
+                if value in option_string or (value[:1] == "-" and value[1:2] != "-" and value.endswith("c")
+                                              and value[1:].isalpha()):
                     hits.extend(self.reparse(words[k + 1].as_source(), depth))
                 elif word.static and word.static.startswith(option_string[1] + "="):
                     hits.extend(self.reparse(word.static.split("=", 1)[1], depth))
@@ -683,7 +686,11 @@ def classify(command: str | list, runtime) -> Decision:
 def _combine(per_command: list, policy: Policy) -> Decision:
     """Each simple command gets its strictest rule (or the default); the command gets the strictest."""
     best = None
+    matched = []
     for hits in per_command:
+        for hit in hits:
+            if hit.rule not in matched:
+                matched.append(hit.rule)
         top = None
         for hit in hits:
             if top is None or _STRICTNESS[hit.decision] > _STRICTNESS[top.decision]:
@@ -694,4 +701,9 @@ def _combine(per_command: list, policy: Policy) -> Decision:
             current = Decision(top.decision, top.rule, top.reason, argv=top.argv)
         if best is None or _STRICTNESS[current.decision] > _STRICTNESS[best.decision]:
             best = current
-    return best
+    ranked = sorted(matched, key=lambda r: -_STRICTNESS[_decision_of(per_command, r)])
+    return Decision(best.decision, best.rule, best.reason, argv=best.argv, matched=tuple(ranked))
+
+
+def _decision_of(per_command: list, rule_id: str) -> str:
+    return next(h.decision for hits in per_command for h in hits if h.rule == rule_id)
