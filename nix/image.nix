@@ -111,6 +111,12 @@ pkgs.dockerTools.streamLayeredImage {
   '';
 
   passthru = {
-    inherit contract imageRoot python;
+    inherit
+      contract
+      imageRoot
+      python
+      passwd
+      group
+      ;
   };
 }

@@ -236,12 +236,17 @@ def hardlink_sources(spec: Spec) -> Spec:
 
 def write_docker_archive(spec: Spec, path: Path, compress: bool = False) -> Path:
     spec = hardlink_sources(spec)
+    return write_raw_docker_archive([tar_layer(nodes) for nodes in spec.layers], spec.config, path, compress)
+
+
+def write_raw_docker_archive(layers: list[bytes], config: dict, path: Path, compress: bool = False) -> Path:
+    """A docker-archive as dockerTools writes it: `<id>/layer.tar`, `<sha>.json`, manifest.json."""
     buffer = io.BytesIO()
     layer_names = []
-    config = copy.deepcopy(spec.config)
+    config = copy.deepcopy(config)
+    config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for nodes in spec.layers:
-            data = tar_layer(nodes)
+        for data in layers:
             digest = sha256(data)
             name = f"{digest}/layer.tar"
             add_bytes(tar, name, data)

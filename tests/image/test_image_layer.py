@@ -1,0 +1,174 @@
+"""The flake's customisation-layer script, run for real.
+
+The flake is evaluated against the stub nixpkgs to get the exact `fakeRootCommands` text and
+image config it hands to dockerTools.streamLayeredImage. That script then runs the way
+dockerTools runs it (under fakeroot, in a folder holding the contents' symlinks, then
+`tar --numeric-owner`), over an image root laid out as `render-profiles --image-root` writes
+it. The layer, plus a stand-in store layer, becomes a docker-archive that image-verify must
+pass. Store paths the stub invented are swapped for local stand-ins (jq, passwd, group, the
+image root); everything else in the script runs as written.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import image_synth as synth
+from image.verify import load_contract, verify_path
+from stub_flake import StubFlake
+
+CONTRACT = load_contract()
+STORE_PATH = re.compile(r"/nix/store/[0-9a-z]{32}-[^/\s'\"]+")
+STORE_TOOLS = "/nix/store/" + "1" * 32 + "-tools"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict:
+    flake = StubFlake(tmp_path_factory.mktemp("layer-flake"))
+    return flake.eval(
+        "packages.x86_64-linux.agent-image",
+        "i: { script = i.imageArgs.fakeRootCommands; config = i.imageArgs.config;"
+        " passwd = { path = i.passwd.outPath; text = i.passwd.stubText; };"
+        " group = { path = i.group.outPath; text = i.group.stubText; };"
+        " imageRoot = i.imageRoot.outPath; }",
+    )
+
+
+def synthetic_image_root(folder: Path) -> Path:
+    """What `render-profiles --image-root DIR --profile autonomous --profile ci` writes,
+    with the store's permissions (files 0444/0555, folders 0555)."""
+    files = synth.baked_files(CONTRACT)
+    manifest = CONTRACT["baked"]["manifest"]["path"]
+    for path, (data, mode) in files.items():
+        target = folder / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(int(mode, 8))
+    (folder / manifest.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+    (folder / manifest.lstrip("/")).write_bytes(synth.manifest_bytes(CONTRACT, files))
+    (folder / ".agent-image-root").write_text("")
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_dir():
+            path.chmod(0o555)
+        elif not path.stat().st_mode & 0o111:
+            path.chmod(0o444)
+    return folder
+
+
+def contents_tree(folder: Path) -> None:
+    """The symlinkJoin of the image contents: bin/* pointing into the store."""
+    (folder / "bin").mkdir(parents=True)
+    (folder / "usr" / "bin").mkdir(parents=True)
+    for program in CONTRACT["required_programs"]:
+        (folder / "bin" / program).symlink_to(f"{STORE_TOOLS}/bin/{program}")
+    (folder / "usr" / "bin" / "env").symlink_to(f"{STORE_TOOLS}/bin/env")
+
+
+def store_layer(script: str) -> bytes:
+    """Root-owned read-only store paths: the tools, and every store path the script links to."""
+    nodes = [synth.Node(f"{STORE_TOOLS}/bin/{program}", data=synth.script(program), mode=0o555)
+             for program in CONTRACT["required_programs"]]
+    for store_path in sorted(set(STORE_PATH.findall(script))):
+        if store_path.endswith(("-nss-cacert-3.115",)):
+            nodes.append(synth.Node(store_path + "/etc/ssl/certs/ca-bundle.crt", data=b"-----BEGIN CERTIFICATE-----\n", mode=0o444))
+        else:
+            nodes.append(synth.Node(store_path + "/.stub", data=b"", mode=0o444))
+    return synth.tar_layer(nodes)
+
+
+def localise(script: str, built: dict, image_root: Path, scratch: Path) -> str:
+    """Swap the stub's invented store paths for local stand-ins the script can read."""
+    for name in ("passwd", "group"):
+        local = scratch / name
+        local.write_text(built[name]["text"])
+        script = script.replace(built[name]["path"], str(local))
+    jq = shutil.which("jq")
+    assert jq, "jq is missing: run .ci/install-image.sh"
+    script = re.sub(r"/nix/store/[0-9a-z]{32}-jq-[^/]+/bin/jq", jq, script)
+    return script.replace(built["imageRoot"], str(image_root))
+
+
+def customisation_layer(script: str, scratch: Path) -> bytes:
+    fakeroot = shutil.which("fakeroot")
+    assert fakeroot, "fakeroot is missing: run .ci/install-image.sh"
+    old_out = scratch / "old_out"
+    contents_tree(old_out)
+    layer = scratch / "layer.tar"
+    # the same steps as dockerTools' customisation layer
+    runner = (
+        'cd "$OLD_OUT" && eval "$fakeRootCommands" && '
+        'tar --sort=name --exclude=./proc --exclude=./sys --exclude=./dev '
+        '--numeric-owner --mtime=@1 --hard-dereference -cf "$LAYER" .'
+    )
+    result = subprocess.run(
+        [fakeroot, "bash", "-e", "-c", runner],
+        env={"PATH": "/usr/bin:/bin", "OLD_OUT": str(old_out), "LAYER": str(layer), "fakeRootCommands": script},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return layer.read_bytes()
+
+
+def build_archive(built: dict, tmp_path: Path, edit=lambda script: script) -> Path:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    image_root = synthetic_image_root(tmp_path / "image-root")
+    script = edit(localise(built["script"], built, image_root, scratch))
+    layers = [store_layer(built["script"]), customisation_layer(script, scratch)]
+    return synth.write_raw_docker_archive(layers, {"architecture": "amd64", "os": "linux", "config": built["config"]},
+                                          tmp_path / "agent-image.tar")
+
+
+def failure_paths(archive: Path) -> set[str]:
+    return {failure.path for _, failures in verify_path(archive, CONTRACT) for failure in failures}
+
+
+def layer_entries(archive: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(archive) as outer:
+        name = [m for m in outer.getnames() if m.endswith("layer.tar")]
+        entries = {}
+        for member in name:
+            with tarfile.open(fileobj=io.BytesIO(outer.extractfile(member).read())) as layer:
+                for info in layer.getmembers():
+                    entries["/" + info.name.removeprefix("./")] = info
+        return entries
+
+
+def test_flake_layer_script_yields_an_image_that_keeps_the_contract(built: dict, tmp_path: Path) -> None:
+    archive = build_archive(built, tmp_path)
+    assert failure_paths(archive) == set()
+    entries = layer_entries(archive)
+    manifest = json.loads((tmp_path / "image-root" / CONTRACT["baked"]["manifest"]["path"].lstrip("/")).read_text())
+    for path, record in manifest["files"].items():
+        info = entries[path]
+        if info.issym():
+            continue
+        assert (oct(info.mode & 0o7777), info.uid) == (oct(int(record["mode"], 8)), record["owner"]), path
+    assert "/.agent-image-root" not in entries
+    assert entries["/tmp"].mode & 0o7777 == 0o1777
+    assert (entries["/home/agent"].uid, entries["/home/agent"].gid) == (CONTRACT["user"]["uid"], CONTRACT["user"]["gid"])
+
+
+def test_a_weakened_layer_script_is_caught(built: dict, tmp_path: Path) -> None:
+    uid, gid = CONTRACT["user"]["uid"], CONTRACT["user"]["gid"]
+    owner = f"chown {uid}:{gid}"
+    assert owner in built["script"]
+    archive = build_archive(built, tmp_path, edit=lambda script: script.replace(owner, "chown 0:0"))
+    assert failure_paths(archive) == set(CONTRACT["agent_writable_dirs"])
+
+
+def test_a_layer_script_that_leaves_setuid_is_caught(built: dict, tmp_path: Path) -> None:
+    archive = build_archive(
+        built, tmp_path,
+        edit=lambda script: script.replace("find . -xdev -type f -perm /6000 -exec chmod ug-s {} +",
+                                           "install -m 4755 /dev/null usr/bin/newgrp"),
+    )
+    assert failure_paths(archive) == {"/usr/bin/newgrp"}
