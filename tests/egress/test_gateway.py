@@ -218,3 +218,18 @@ def test_vendors_follow_the_allowlist():
 
 def test_key_include_line():
     assert render_key_include("openai", "sk-0123456789") == 'proxy_set_header Authorization "Bearer sk-0123456789";\n'
+
+
+def test_the_audit_reads_the_real_gateway_log(tmp_path, certs):
+    from egress.audit import build_audit
+    with SseUpstream(hold_second_event=False) as upstream, \
+            Gateway(tmp_path, {"anthropic": REAL_KEYS["anthropic"]}, {"anthropic": upstream.url}) as gateway:
+        for path in (PATHS["anthropic"], "/api/hello"):
+            conn, response = _post(gateway.url("anthropic"), path, CLIENT_HEADERS["anthropic"])
+            response.read()
+            conn.close()
+    audit = build_audit(gateway_log=gateway.access_log)
+    assert audit["problems"] == []
+    assert audit["model_api"]["forwarded"] == [
+        {"vendor": "anthropic", "method": "POST", "path": "/v1/messages", "status": 200, "requests": 1}]
+    assert [r["rule"] for r in audit["model_api"]["refused"]] == ["deny_path"]

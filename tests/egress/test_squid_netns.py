@@ -188,3 +188,14 @@ def test_every_request_in_the_access_log_names_a_decision(lab, outcomes):
     requests = [e for e in lab.access_entries() if not e["url"].startswith("error:")]
     assert len(requests) >= len(CASES)
     assert all(e["decision"] not in ("", "-") for e in requests), [e for e in requests if e["decision"] in ("", "-")]
+
+
+def test_the_audit_reads_the_real_access_log(lab, outcomes):
+    from egress.audit import build_audit
+    audit = build_audit(lab.access_log)
+    reached = {(r["host"].lower(), r["port"]) for r in audit["network"]["reached"]}
+    assert ("api.anthropic.com", 443) in reached and ("github.com", 443) in reached
+    refused = {(r["host"], r["rule"]) for r in audit["network"]["refused"]}
+    assert ("evil.example.com", "deny_not_allowlisted") in refused
+    assert ("private.github.com", "deny_private_address") in refused
+    assert not any(p.startswith("proxy log") for p in audit["problems"]), audit["problems"]
