@@ -1,0 +1,163 @@
+"""render-profiles: profiles/ -> rendered/ (committed), an image root, or the user's home.
+
+Exit codes, like black and pre-commit: 0 clean or written, 1 drift (--check), 2 bad input or a
+refused target. Everything is rendered in memory before anything is written, and every write is
+atomic, so bad input never leaves a half-written tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+from pathlib import Path
+
+from renderer import install, invariants, paths
+from renderer.model import CLIS, PACKAGE_ROOT, ProfileError, available_profiles, load
+from renderer.outputs import MANIFEST, Output, committed_name, manifest, render_profile
+
+BYPASS_DEFAULT = ("autonomous", "ci")
+
+
+def find_root(explicit: str | None) -> Path:
+    """The project root: --root, else the closest folder above the cwd holding profiles/, else
+    the folder this package was installed from."""
+    if explicit:
+        return Path(explicit).resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "profiles" / "profile.schema.json").is_file() and (folder / "renderer").is_dir():
+            return folder
+    return PACKAGE_ROOT
+
+
+def render_all(root: Path, names: list[str] | None = None) -> dict[str, dict[str, Output]]:
+    return {name: render_profile(load(name, root)) for name in (names or available_profiles(root))}
+
+
+def committed_tree(rendered: dict[str, dict[str, Output]]) -> dict[str, bytes]:
+    return {committed_name(p, path): out.content for p, outs in rendered.items() for path, out in outs.items()}
+
+
+def read_tree(folder: Path) -> dict[str, bytes]:
+    if not folder.is_dir():
+        return {}
+    return {str(f.relative_to(folder)): f.read_bytes() for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+def unified_diff(expected: dict[str, bytes], actual: dict[str, bytes]) -> list[str]:
+    lines: list[str] = []
+    for name in sorted(set(expected) | set(actual)):
+        want, have = expected.get(name), actual.get(name)
+        if want == have:
+            continue
+        a = (have or b"").decode(errors="replace").splitlines(keepends=True)
+        b = (want or b"").decode(errors="replace").splitlines(keepends=True)
+        lines += difflib.unified_diff(a, b, f"a/rendered/{name}" if have is not None else "/dev/null",
+                                      f"b/rendered/{name}" if want is not None else "/dev/null")
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+    return lines
+
+
+def cmd_check(root: Path) -> int:
+    rendered = render_all(root)
+    problems = invariants.check(rendered, root)
+    for problem in problems:
+        print(f"render-profiles: invariant broken: {problem}", file=sys.stderr)
+    diff = unified_diff(committed_tree(rendered), read_tree(root / "rendered"))
+    if diff:
+        sys.stdout.writelines(diff)
+        print("render-profiles: rendered/ is out of date; run `render-profiles` and commit the result", file=sys.stderr)
+    if problems or diff:
+        return 1
+    print(f"render-profiles: {len(rendered)} profiles clean, {sum(map(len, rendered.values()))} files, all invariants hold")
+    return 0
+
+
+def cmd_write(root: Path) -> int:
+    rendered = render_all(root)
+    problems = invariants.check(rendered, root)
+    if problems:
+        for problem in problems:
+            print(f"render-profiles: invariant broken: {problem}", file=sys.stderr)
+        return 2
+    paths.replace_tree(root / "rendered", committed_tree(rendered))
+    print(f"render-profiles: wrote rendered/ ({len(rendered)} profiles)")
+    return 0
+
+
+def cmd_image_root(root: Path, target: str, profiles: list[str]) -> int:
+    for name in profiles:
+        if not load(name, root).bypass:
+            raise paths.RefusedTarget(f"profile '{name}' is not a bypass profile; an image root holds only bypass profiles ({', '.join(BYPASS_DEFAULT)})")
+    destination = paths.check_image_root(Path(target))
+    rendered = render_all(root, profiles)
+    problems = invariants.check(rendered, root)
+    if problems:
+        raise ProfileError("; ".join(problems))
+    files: dict[str, bytes] = {}
+    modes: dict[str, int] = {}
+    for name, outputs in rendered.items():
+        for path, out in outputs.items():
+            if path in files and files[path] != out.content:
+                raise ProfileError(
+                    f"profiles {', '.join(profiles)} render different contents for {path}; one image can bake only one version of it"
+                )
+            files[path], modes[path] = out.content, out.mode
+    files[MANIFEST] = (json.dumps(manifest(rendered), indent=2) + "\n").encode()
+    modes[MANIFEST] = 0o444
+    paths.write_image_root(destination, files, modes)
+    print(f"render-profiles: wrote image root {destination} ({', '.join(profiles)}; {len(files)} files)")
+    return 0
+
+
+def cmd_show(root: Path, profile: str, cli: str | None) -> int:
+    if cli is not None and cli not in CLIS + ("guard",):
+        raise ProfileError(f"unknown CLI '{cli}'; known: {', '.join(CLIS + ('guard',))}")
+    for path, out in render_profile(load(profile, root)).items():
+        if cli is None or out.cli == cli:
+            sys.stdout.write(f"==> {path} <==\n{out.content.decode()}\n")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="render-profiles",
+        description="Render profiles/ into each CLI's native files. With no mode: re-render rendered/.",
+    )
+    p.add_argument("--root", help="project root holding profiles/ and rendered/ (default: found from the cwd)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="re-render in memory, compare with rendered/, check invariants: 0 clean, 1 drift, 2 bad input")
+    mode.add_argument("--image-root", metavar="DIR", help="write the tree an image bakes (bypass profiles only) plus its manifest")
+    mode.add_argument("--install", metavar="PROFILE", help="merge an interactive profile into the user's home, with backups")
+    mode.add_argument("--show", metavar="PROFILE", help="print a profile's rendered files")
+    p.add_argument("--profile", action="append", help="with --image-root: a profile to bake (repeatable; default autonomous and ci)")
+    p.add_argument("--cli", help="with --show: only this CLI's files (claude, codex, gemini, guard)")
+    p.add_argument("--home", help="with --install: the home folder (default $HOME)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        root = find_root(args.root)
+        if args.check:
+            return cmd_check(root)
+        if args.image_root:
+            return cmd_image_root(root, args.image_root, args.profile or list(BYPASS_DEFAULT))
+        if args.install:
+            home = Path(args.home) if args.home else Path(os.path.expanduser("~"))
+            return install.install(root, args.install, home)
+        if args.show:
+            return cmd_show(root, args.show, args.cli)
+        return cmd_write(root)
+    except (ProfileError, paths.RefusedTarget, install.InstallError) as exc:
+        print(f"render-profiles: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Gemini CLI: policy model -> file contents.
+
+Bypass: deny rules as commandRegex policies in /etc/gemini-cli/policies (the admin tier, which
+beats a user allow and holds in yolo), system settings in /etc/gemini-cli/settings.json (wins over
+the user file). Never `defaultApprovalMode: yolo` (invalid there; yolo is a command-line flag),
+never `tools.exclude: ["run_shell_command(...)"]` (blocks nothing). Auth pinned to an API key so
+a base URL (the credential gateway) works.
+Interactive: ~/.gemini/settings.json with yolo disabled and user-tier policies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from guard.gemini_regex import rule_to_gemini_regex
+from renderer.model import PolicyModel, Rule
+
+SHELL_TOOL = "run_shell_command"
+READ_TOOLS = ["read_file", "read_many_files"]
+WRITE_TOOLS = ["write_file", "replace"]
+POLICY_FILE = "agent-sandbox.toml"
+GEMINI_DECISION = {"deny": "deny", "ask": "ask_user", "allow": "allow"}
+PRIORITY = {"deny": 950, "ask": 500, "allow": 100}
+
+
+def glob_to_path_regex(glob: str) -> str:
+    """A file-tier glob as a regex for the end of a JSON string value holding a path (a JS- and
+    Python-compatible subset): any folder may stand before it, the value ends after it."""
+    out, i = [], 0
+    body = glob[3:] if glob.startswith("**/") else glob
+    while i < len(body):
+        if body.startswith("**", i):
+            out.append(r'[^"]*')
+            i += 2
+        elif body[i] == "*":
+            out.append(r'[^"/]*')
+            i += 1
+        else:
+            out.append(re.escape(body[i]).replace("\\/", "/"))
+            i += 1
+    return r'(?:[^"]*/)?' + "".join(out) + r'"'
+
+
+def command_rules(rules: list[Rule], decision: str, tools: dict) -> list[dict]:
+    out = []
+    for rule in rules:
+        entry = {"toolName": SHELL_TOOL, "decision": GEMINI_DECISION[decision], "priority": PRIORITY[decision]}
+        if decision == "allow":
+            # An allow must not be wider than the rule: commandPrefix needs the exact words.
+            entry["commandPrefix"] = [" ".join(form) for form in rule.literal_forms()]
+        else:
+            entry["commandRegex"] = rule_to_gemini_regex(rule.to_json(), tools)
+        if decision == "deny":
+            entry["denyMessage"] = f"agent-sandbox {rule.id}: {rule.reason}"
+        out.append(entry)
+    return out
+
+
+def file_rules(model: PolicyModel) -> list[dict]:
+    out = []
+    for tier, tools, globs in (("blocked", READ_TOOLS + WRITE_TOOLS, model.blocked_files),
+                               ("read-only", WRITE_TOOLS, model.read_only_files)):
+        for glob in globs:
+            out.append({
+                "toolName": tools,
+                "argsPattern": r'"(?:file_path|absolute_path|path)":"' + glob_to_path_regex(glob),
+                "decision": "deny",
+                "priority": PRIORITY["deny"],
+                "denyMessage": f"agent-sandbox files/{tier}: {glob} is {'not to be read or written' if tier == 'blocked' else 'read-only'} for the agent.",
+            })
+    return out
+
+
+def policy_toml(model: PolicyModel, decisions: tuple[str, ...]) -> dict:
+    rules = []
+    for decision in decisions:
+        rules += command_rules(model.rules_for(decision), decision, model.tools)
+    rules += file_rules(model)
+    return {"rule": rules}
+
+
+def system_settings(model: PolicyModel) -> dict:
+    return {
+        "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": False}},
+        "privacy": {"usageStatisticsEnabled": False},
+        "telemetry": {"enabled": False},
+        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+    }
+
+
+def user_settings_interactive(model: PolicyModel) -> dict:
+    return {
+        "security": {"disableYoloMode": True},
+        "privacy": {"usageStatisticsEnabled": False},
+        "telemetry": {"enabled": False},
+        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+    }
+
+
+def render(model: PolicyModel) -> dict[str, object]:
+    if model.bypass:
+        return {
+            "/etc/gemini-cli/settings.json": system_settings(model),
+            f"/etc/gemini-cli/policies/{POLICY_FILE}": policy_toml(model, ("deny",)),
+        }
+    return {
+        "~/.gemini/settings.json": user_settings_interactive(model),
+        f"~/.gemini/policies/{POLICY_FILE}": policy_toml(model, ("deny", "ask", "allow")),
+    }

@@ -1,0 +1,190 @@
+"""What must hold of every render, whatever the profiles say. Each check returns problems as text.
+
+- bypass appears only in bypass profiles, and the interactive files switch bypass off;
+- every residual-deny entry reaches every CLI, in that CLI's enforced layer;
+- no output carries a setting a pinned CLI rejects or ignores (the traps in CLI-FACTS.md);
+- every output parses and validates against the schema the project keeps for it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import jsonschema
+
+from renderer.model import PolicyModel, load
+from renderer.outputs import SHIM_DIR, Output
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+SCHEMA_FOR = {
+    "/etc/claude-code/managed-settings.json": "claude-managed-settings",
+    "*/.claude/settings.json": "claude-user-settings",
+    "*/.claude.json": "claude-state",
+    "*/.codex/config.toml": "codex-config",
+    "*/.codex/ci.config.toml": "codex-config",
+    "/etc/codex/requirements.toml": "codex-requirements",
+    "/etc/gemini-cli/settings.json": "gemini-settings",
+    "*/.gemini/settings.json": "gemini-settings",
+    "*/policies/*.toml": "gemini-policy",
+    "*/agent-sandbox/profiles/*.json": "runtime-profile",
+}
+BYPASS_MARKERS = ("bypassPermissions", "danger-full-access", '"never"', "yolo", "dangerously")
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text()))
+
+
+def parse(out: Output) -> object:
+    if out.format == "json":
+        return json.loads(out.content)
+    if out.format == "toml":
+        return tomllib.loads(out.content.decode())
+    return out.content.decode()
+
+
+def schema_name(path: str) -> str | None:
+    for pattern, name in SCHEMA_FOR.items():
+        if fnmatch.fnmatch(path, pattern) or fnmatch.fnmatch(path.replace("~/", "/~/"), pattern):
+            return name
+    return None
+
+
+def check_parse_and_schema(profile: str, outputs: dict[str, Output]) -> list[str]:
+    problems = []
+    for path, out in outputs.items():
+        try:
+            document = parse(out)
+        except (ValueError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            problems.append(f"{profile}: {path} does not parse as {out.format}: {exc}")
+            continue
+        name = schema_name(path)
+        if out.format in ("json", "toml") and name is None:
+            problems.append(f"{profile}: {path} has no schema in renderer/schemas; add one to SCHEMA_FOR")
+        elif name is not None:
+            for err in _validator(name).iter_errors(document):
+                key = "/".join(map(str, err.absolute_path)) or "(top level)"
+                problems.append(f"{profile}: {path} at key '{key}': {err.message} (schema {name})")
+    return problems
+
+
+def check_posture(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
+    problems = []
+    if model.bypass:
+        for path, out in outputs.items():
+            if path.startswith("~/"):
+                problems.append(f"{model.name}: bypass profile renders {path} into a home folder; bypass configs go only into an image root")
+        claude_user = json.loads(outputs["/home/agent/.claude/settings.json"].content)
+        if "disableBypassPermissionsMode" in claude_user.get("permissions", {}):
+            problems.append(f"{model.name}: disableBypassPermissionsMode in a bypass profile silently downgrades Claude to default mode")
+        return problems
+    for path, out in outputs.items():
+        if out.format == "text" and not path.endswith(".toml"):
+            continue
+        text = out.content.decode()
+        for marker in BYPASS_MARKERS:
+            if marker in text and not (marker == "yolo" and '"disableYoloMode": true' in text):
+                problems.append(f"{model.name}: interactive output {path} contains bypass marker {marker!r}")
+    claude = json.loads(outputs["~/.claude/settings.json"].content)
+    if claude["permissions"].get("disableBypassPermissionsMode") != "disable":
+        problems.append(f"{model.name}: ~/.claude/settings.json must disable bypass mode")
+    gemini = json.loads(outputs["~/.gemini/settings.json"].content)
+    if gemini.get("security", {}).get("disableYoloMode") is not True:
+        problems.append(f"{model.name}: ~/.gemini/settings.json must disable yolo mode")
+    codex = tomllib.loads(outputs["~/.codex/config.toml"].content.decode())
+    if codex.get("approval_policy") == "never" or codex.get("sandbox_mode") == "danger-full-access":
+        problems.append(f"{model.name}: ~/.codex/config.toml must not bypass approvals or the sandbox")
+    return problems
+
+
+def check_traps(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
+    """Settings that look right and silently do nothing, or break a run, in the pinned CLIs."""
+    problems = []
+    for path, out in outputs.items():
+        if out.format not in ("json", "toml"):
+            continue
+        doc = parse(out)
+        if "gemini" in path and path.endswith("settings.json"):
+            if doc.get("general", {}).get("defaultApprovalMode") == "yolo":
+                problems.append(f"{model.name}: {path}: general.defaultApprovalMode 'yolo' is invalid (yolo is a command-line flag only)")
+            for entry in doc.get("tools", {}).get("exclude", []):
+                if "(" in entry:
+                    problems.append(f"{model.name}: {path}: tools.exclude '{entry}' blocks nothing (it becomes a literal tool name)")
+        if "/.codex/" in path and ("profiles" in doc or "profile" in doc):
+            problems.append(f"{model.name}: {path}: codex 0.169 rejects [profiles.x] and top-level profile; use ~/.codex/<name>.config.toml")
+        if path.startswith("/etc/claude-code") and doc.get("permissions", {}).get("defaultMode"):
+            problems.append(f"{model.name}: {path}: defaultMode in managed settings; the bypass posture belongs in the agent's user settings")
+        if path.endswith(".toml") and "policies" in path:
+            for rule in doc.get("rule", []):
+                if not 0 <= rule.get("priority", 0) <= 999:
+                    problems.append(f"{model.name}: {path}: priority {rule['priority']} outside 0..999 makes gemini skip the whole file")
+                for key in ("commandRegex", "argsPattern"):
+                    if key in rule:
+                        try:
+                            re.compile(rule[key])
+                        except re.error as exc:
+                            problems.append(f"{model.name}: {path}: {key} {rule[key]!r} does not compile: {exc}")
+    return problems
+
+
+def _command_text(argv: tuple[str, ...]) -> str:
+    """The text gemini matches commandRegex against: the JSON of the tool's args."""
+    return json.dumps({"command": " ".join(argv)})
+
+
+def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
+    """Each deny rule, in its literal forms, is enforced by every CLI's strongest layer."""
+    if model.bypass:
+        claude_path, codex_rules, codex_req, gemini_policy = (
+            "/etc/claude-code/managed-settings.json", "/etc/codex/rules/agent-sandbox.rules",
+            "/etc/codex/requirements.toml", "/etc/gemini-cli/policies/agent-sandbox.toml")
+    else:
+        claude_path, codex_rules, codex_req, gemini_policy = (
+            "~/.claude/settings.json", "~/.codex/rules/agent-sandbox.rules", None, "~/.gemini/policies/agent-sandbox.toml")
+    problems = []
+    claude_deny = set(json.loads(outputs[claude_path].content)["permissions"]["deny"])
+    rules_text = outputs[codex_rules].content.decode()
+    requirements = tomllib.loads(outputs[codex_req].content.decode()) if codex_req else None
+    gemini_rules = [r for r in tomllib.loads(outputs[gemini_policy].content.decode())["rule"] if r["decision"] == "deny" and "commandRegex" in r]
+    runtime = next(json.loads(o.content) for p, o in outputs.items() if p.endswith(f"profiles/{model.name}.json"))
+    runtime_ids = {r["id"] for r in runtime["rules"] if r["decision"] == "deny"}
+
+    for rule in model.rules_for("deny"):
+        tag = f"agent-sandbox {rule.id}:"
+        for form in rule.literal_forms():
+            text = " ".join(form)
+            if f"Bash({text} *)" not in claude_deny:
+                problems.append(f"{model.name}: deny rule '{rule.id}' form '{text}' missing from claude {claude_path}")
+            regexes = [r["commandRegex"] for r in gemini_rules if r.get("denyMessage", "").startswith(tag)]
+            if not any(re.search(rx, _command_text(form)) for rx in regexes):
+                problems.append(f"{model.name}: deny rule '{rule.id}' form '{text}' not matched by any gemini commandRegex in {gemini_policy}")
+        if tag not in rules_text:
+            problems.append(f"{model.name}: deny rule '{rule.id}' missing from codex {codex_rules}")
+        if requirements is not None and not any(r["justification"].startswith(tag) for r in requirements["rules"]["prefix_rules"]):
+            problems.append(f"{model.name}: deny rule '{rule.id}' missing from codex {codex_req}")
+        if rule.id not in runtime_ids:
+            problems.append(f"{model.name}: deny rule '{rule.id}' missing from the guard's runtime profile")
+        if model.bypass:
+            for program in rule.command[0]:
+                if f"{SHIM_DIR}/{program}" not in outputs:
+                    problems.append(f"{model.name}: deny rule '{rule.id}' names '{program}' but no shim is rendered for it")
+    return problems
+
+
+def check(rendered: dict[str, dict[str, Output]], root: Path | None = None) -> list[str]:
+    problems: list[str] = []
+    for name, outputs in rendered.items():
+        model = load(name, root)
+        problems += check_parse_and_schema(name, outputs)
+        if problems:
+            continue
+        problems += check_posture(model, outputs)
+        problems += check_traps(model, outputs)
+        problems += check_tripwire_reach(model, outputs)
+    return problems

@@ -1,0 +1,107 @@
+"""Every file a profile renders to, serialized: {target path: Output}.
+
+Target paths are absolute image paths (/etc/..., /home/agent/...) for bypass profiles and
+home-relative (~/...) for the interactive profile. Pure: nothing here touches the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import tomli_w
+
+from renderer import claude, codex, gemini, runtime
+from renderer.model import PolicyModel
+
+RUNTIME_DIR = "/etc/agent-sandbox/profiles"
+SHIM_DIR = "/usr/lib/agent-sandbox/shims"
+MANIFEST = "/etc/agent-sandbox/manifest.json"
+IMAGE_HOME = "/home/agent"
+GENERATOR = "render-profiles 0.1.0"
+
+
+@dataclass(frozen=True)
+class Output:
+    path: str
+    content: bytes
+    format: str  # json | toml | text
+    mode: int
+    cli: str  # claude | codex | gemini | guard
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+def to_json(document: object) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def to_toml(document: dict, profile: str) -> bytes:
+    header = f"# Rendered by render-profiles from profile '{profile}'. Do not edit: edit profiles/ and re-render.\n"
+    return (header + tomli_w.dumps(document)).encode()
+
+
+def _serialize(path: str, document: object, profile: str) -> tuple[bytes, str]:
+    if isinstance(document, str):
+        return document.encode(), "text"
+    if path.endswith(".toml"):
+        return to_toml(document, profile), "toml"
+    return to_json(document), "json"
+
+
+def render_profile(model: PolicyModel) -> dict[str, Output]:
+    documents: list[tuple[str, str, object]] = []
+    for cli, module in (("claude", claude), ("codex", codex), ("gemini", gemini)):
+        documents += [(cli, path, doc) for path, doc in module.render(model).items()]
+
+    runtime_doc = runtime.runtime_profile(model)
+    runtime_path = f"{RUNTIME_DIR}/{model.name}.json" if model.bypass else f"~/.config/agent-sandbox/profiles/{model.name}.json"
+    documents.append(("guard", runtime_path, runtime_doc))
+    if model.bypass:
+        from guard.shims import render_shim
+
+        for program in runtime_doc["guarded_programs"]:
+            documents.append(("guard", f"{SHIM_DIR}/{program}", render_shim(program, runtime_doc)))
+
+    outputs: dict[str, Output] = {}
+    for cli, path, document in documents:
+        content, fmt = _serialize(path, document, model.name)
+        mode = 0o555 if path.startswith(SHIM_DIR) else 0o444 if model.bypass else 0o644
+        outputs[path] = Output(path=path, content=content, format=fmt, mode=mode, cli=cli)
+    return dict(sorted(outputs.items()))
+
+
+def committed_name(profile: str, path: str) -> str:
+    """Where a rendered file is committed: rendered/<profile>/..., every dot-folder or dot-file
+    written with chezmoi's dot_ prefix so that no CLI ever reads a committed file."""
+    if path.startswith("~/"):
+        parts = ["user-home", *path[2:].split("/")]
+    else:
+        parts = path.lstrip("/").split("/")
+    parts = [f"dot_{p[1:]}" if p.startswith(".") else p for p in parts]
+    return "/".join([profile, *parts])
+
+
+def manifest(per_profile: dict[str, dict[str, Output]]) -> dict:
+    files: dict[str, dict] = {}
+    for profile, outputs in per_profile.items():
+        for path, out in outputs.items():
+            entry = files.setdefault(path, {
+                "sha256": out.sha256,
+                "mode": f"{out.mode:04o}",
+                "owner": 0,
+                "format": out.format,
+                "cli": out.cli,
+                "profiles": [],
+            })
+            entry["profiles"].append(profile)
+    return {
+        "format": 1,
+        "generator": GENERATOR,
+        "profiles": list(per_profile),
+        "writable_dirs": [f"{IMAGE_HOME}/.claude", f"{IMAGE_HOME}/.codex", f"{IMAGE_HOME}/.gemini"],
+        "files": dict(sorted(files.items())),
+    }
