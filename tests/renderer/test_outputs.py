@@ -1,0 +1,130 @@
+"""Each CLI's output for each profile: the right keys in the right layer, and the traps avoided."""
+
+import json
+import re
+import tomllib
+
+import pytest
+
+from conftest import REPO
+from renderer import invariants
+from renderer.model import load
+from renderer.outputs import render_profile
+
+TRIPWIRE = ["gh-repo-destructive", "gh-secret", "gh-variable", "gh-release-delete", "gh-auth", "gh-api-delete",
+            "git-push-force", "git-push-delete", "npm-publish", "cargo-publish"]
+
+
+def outputs(name):
+    return render_profile(load(name))
+
+
+def doc(name, path):
+    return invariants.parse(outputs(name)[path])
+
+
+@pytest.mark.parametrize("name", ["autonomous", "ci"])
+def test_claude_bypass(name):
+    managed = doc(name, "/etc/claude-code/managed-settings.json")
+    deny = managed["permissions"]["deny"]
+    for rule in ("Bash(gh repo delete *)", "Bash(gh secret)", "Bash(git push --force *)", "Bash(git push -f *)",
+                 "Bash(git push --force-with-lease *)", "Bash(gh api -X DELETE *)", "Bash(gh api --method DELETE *)",
+                 "Bash(npm publish *)", "Bash(cargo publish *)", "Read(./.env)", "Read(**/credentials.json)", "Edit(./CLAUDE.md)"):
+        assert rule in deny, rule
+    assert "Read(./CLAUDE.md)" not in deny, "read-only files stay readable"
+    hook = managed["hooks"]["PreToolUse"][0]
+    assert hook["matcher"] == "Bash" and hook["hooks"][0]["command"] == "agent-guard hook claude"
+    assert managed["allowManagedHooksOnly"] is True
+    assert "defaultMode" not in managed["permissions"]
+    user = doc(name, "/home/agent/.claude/settings.json")
+    assert user["permissions"] == {"defaultMode": "bypassPermissions"}
+    assert user["skipDangerousModePermissionPrompt"] is True
+    assert user["env"]["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1" and user["env"]["DISABLE_TELEMETRY"] == "1"
+    assert doc(name, "/etc/agent-sandbox/seed/home/.claude.json")["hasCompletedOnboarding"] is True
+
+
+def test_claude_interactive():
+    perms = doc("interactive", "~/.claude/settings.json")["permissions"]
+    assert perms["defaultMode"] == "default" and perms["disableBypassPermissionsMode"] == "disable"
+    assert "Bash(git status *)" in perms["allow"] and "Bash(git commit *)" in perms["ask"]
+    assert "Bash(git push --force *)" in perms["deny"] and "Bash(git reset --hard *)" in perms["deny"]
+    assert len(perms["allow"]) + len(perms["ask"]) + len(perms["deny"]) > 300
+    assert not set(perms["allow"]) & set(perms["deny"])
+
+
+@pytest.mark.parametrize("name", ["autonomous", "ci"])
+def test_codex_bypass(name):
+    config = doc(name, "/home/agent/.codex/config.toml")
+    assert config["approval_policy"] == "never" and config["sandbox_mode"] == "danger-full-access"
+    assert config["analytics"] == {"enabled": False} and config["features"]["unbounded_connection_retries"] is False
+    assert config["shell_environment_policy"]["ignore_default_excludes"] is False
+    assert "AWS_SECRET_ACCESS_KEY" in config["shell_environment_policy"]["exclude"]
+    assert "profiles" not in config and "profile" not in config
+    rules = outputs(name)["/etc/codex/rules/agent-sandbox.rules"].content.decode()
+    for rule_id in TRIPWIRE:
+        assert f'"agent-sandbox {rule_id}: ' in rules
+    requirements = doc(name, "/etc/codex/requirements.toml")["rules"]["prefix_rules"]
+    assert {r["justification"].split(":")[0].removeprefix("agent-sandbox ") for r in requirements} == set(TRIPWIRE)
+    assert all(r["decision"] == "forbidden" for r in requirements)
+    assert ("/home/agent/.codex/ci.config.toml" in outputs(name)) == (name == "ci")
+
+
+def test_codex_ci_layer():
+    layer = doc("ci", "/home/agent/.codex/ci.config.toml")
+    assert layer["approval_policy"] == "never" and "profiles" not in layer
+
+
+def test_codex_interactive():
+    config = doc("interactive", "~/.codex/config.toml")
+    assert config["approval_policy"] == "on-request" and config["sandbox_mode"] == "workspace-write"
+
+
+@pytest.mark.parametrize("name", ["autonomous", "ci"])
+def test_gemini_bypass(name):
+    settings = doc(name, "/etc/gemini-cli/settings.json")
+    assert settings["security"]["auth"]["selectedType"] == "gemini-api-key"
+    assert settings["privacy"]["usageStatisticsEnabled"] is False
+    assert "defaultApprovalMode" not in settings.get("general", {}), "yolo is a flag; the setting is invalid"
+    assert "exclude" not in settings.get("tools", {})
+    policy = doc(name, "/etc/gemini-cli/policies/agent-sandbox.toml")["rule"]
+    shell = [r for r in policy if r["toolName"] == "run_shell_command"]
+    assert {r["denyMessage"].split(":")[0].removeprefix("agent-sandbox ") for r in shell} == set(TRIPWIRE)
+    assert all(r["decision"] == "deny" and 0 <= r["priority"] <= 999 for r in policy)
+    force = next(r["commandRegex"] for r in shell if "git-push-force" in r["denyMessage"])
+    for command in ("git push --force", "git push origin main --force", "git -C dir push -f", "git push origin +main"):
+        assert re.search(force, json.dumps({"command": command})), command
+    for command in ("git push origin main", "git status"):
+        assert not re.search(force, json.dumps({"command": command})), command
+
+
+def test_gemini_file_tiers():
+    policy = doc("autonomous", "/etc/gemini-cli/policies/agent-sandbox.toml")["rule"]
+    files = [r for r in policy if "argsPattern" in r]
+    def denied(tool, path):
+        return any(tool in r["toolName"] and re.search(r["argsPattern"], json.dumps({"file_path": path}, separators=(",", ":"))) for r in files)
+    assert denied("read_file", "/workspace/.env") and denied("write_file", "/workspace/app/.env.local")
+    assert denied("replace", "/workspace/CLAUDE.md") and not denied("read_file", "/workspace/CLAUDE.md")
+    assert denied("write_file", "/workspace/.gemini/settings.json")
+    assert not denied("read_file", "/workspace/src/environment.py") and not denied("write_file", "/workspace/README.md")
+
+
+def test_gemini_interactive():
+    settings = doc("interactive", "~/.gemini/settings.json")
+    assert settings["security"]["disableYoloMode"] is True
+    policy = doc("interactive", "~/.gemini/policies/agent-sandbox.toml")["rule"]
+    allow = [r for r in policy if r["decision"] == "allow"]
+    assert allow and all("commandPrefix" in r for r in allow)
+    assert any(r["decision"] == "ask_user" for r in policy)
+
+
+@pytest.mark.parametrize("name", ["autonomous", "ci", "interactive"])
+def test_every_output_validates(name):
+    rendered = {name: outputs(name)}
+    assert invariants.check(rendered) == []
+
+
+def test_runtime_profile_is_what_the_guard_reads():
+    runtime = doc("ci", "/etc/agent-sandbox/profiles/ci.json")
+    assert runtime["posture"] == "bypass" and runtime["output"] == "machine" and runtime["default_decision"] == "allow"
+    assert {r["id"] for r in runtime["rules"] if r.get("tripwire")} == set(TRIPWIRE)
+    assert runtime["guarded_programs"] == ["cargo", "gh", "git", "npm"]
