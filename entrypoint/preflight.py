@@ -337,11 +337,11 @@ def check_warnings(roots: Roots, findings: Findings) -> None:
         findings.warnings.append("no pids limit (run with --pids-limit)")
 
 
-def check_workspace_contents(workspace: str, findings: Findings) -> None:
+def check_workspace_contents(roots: Roots, workspace: str, findings: Findings) -> None:
     if workspace == "/":
         return
     for name in WORKSPACE_SECRET_ENTRIES:
-        if os.path.lexists(os.path.join(workspace, name)):
+        if os.path.lexists(roots.at(os.path.join(workspace, name))):
             findings.failures.append(
                 f"workspace holds host credentials: {os.path.join(workspace, name)}; "
                 "mount a project folder, not a home folder")
@@ -359,6 +359,6 @@ def run(roots: Roots, workspace: str, environ: dict) -> Findings:
     check_pid_namespace(roots, findings)
     check_privilege_programs(roots, environ, mounts, findings)
     check_mounts(mounts, workspace, findings)
-    check_workspace_contents(workspace, findings)
+    check_workspace_contents(roots, workspace, findings)
     check_warnings(roots, findings)
     return findings
