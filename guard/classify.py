@@ -178,7 +178,19 @@ def _compile_rule(raw, index: int, seen: set) -> _Rule:
     return _Rule(rule_id, decision, reason.strip(), programs, tuple(words[1:]), matchers, bool(raw.get("tripwire")))
 
 
+# rustup's proxies take `+toolchain` before the subcommand (`cargo +nightly publish`)
+BUILTIN_SKIP_ARGS = {"cargo": ("+*",)}
+
+
 def _compile_tools(raw) -> dict:
+    tools = _compile_tool_tables(raw)
+    for program, globs in BUILTIN_SKIP_ARGS.items():
+        table = tools.get(program, _NO_OPTIONS)
+        tools[program] = _ToolOptions(table.with_value, table.flags, tuple(dict.fromkeys(table.skip_args + globs)))
+    return tools
+
+
+def _compile_tool_tables(raw) -> dict:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -423,8 +435,9 @@ _SHELL_STRING_OPTION = {"su": ("-c", "--command"), "runuser": ("-c", "--command"
 
 
 class _Classifier:
-    def __init__(self, policy: Policy):
+    def __init__(self, policy: Policy, trace: list | None = None):
         self.policy = policy
+        self.trace = trace  # when a list: every argv a guarded program would be executed with
 
     # a command string -> hits
     def source(self, text: str, depth: int) -> list:
@@ -460,6 +473,8 @@ class _Classifier:
                 hits.extend(self.dynamic(words, stdin, depth))
                 break
             program = _basename(value)
+            if self.trace is not None and program in self.policy.guarded:
+                self.trace.append(_display(words))
             options = self.policy.options(program)
             for rule in self.policy.by_program.get(program, ()):
                 if _rule_matches(rule, words, options):
@@ -707,3 +722,17 @@ def _combine(per_command: list, policy: Policy) -> Decision:
 
 def _decision_of(per_command: list, rule_id: str) -> str:
     return next(h.decision for hits in per_command for h in hits if h.rule == rule_id)
+
+
+def executed_argvs(command: str, runtime) -> list[tuple[str, ...]]:
+    """The argvs of guarded programs this command would exec, as far as the text shows (for explain)."""
+    policy = _policy_for(runtime)
+    trace: list = []
+    classifier = _Classifier(policy, trace)
+    try:
+        for cmd in parse(command):
+            if cmd.words:
+                classifier.simple(cmd, 0)
+    except (ShellSyntaxError, RecursionError):
+        pass
+    return list(dict.fromkeys(trace))

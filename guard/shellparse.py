@@ -83,9 +83,10 @@ class Word:
 
 
 class SimpleCommand:
-    __slots__ = ("assignments", "words", "stdin", "pipe_from", "redirected")
+    __slots__ = ("assignments", "words", "stdin", "pipe_from", "redirected", "nested")
 
-    def __init__(self):
+    def __init__(self, nested: bool = False):
+        self.nested = nested  # inside $(...), backquotes, a subshell or a compound command
         self.assignments: list[Word] = []
         self.words: list[Word] = []
         self.stdin: str | None = None  # static text from a heredoc or here-string
@@ -111,6 +112,7 @@ class _Parser:
         self.commands: list[SimpleCommand] = [] if commands is None else commands
         self.peeked = None
         self.pending_heredocs: list = []
+        self.nesting = 0
 
     # ---------------------------------------------------------------- errors
     def error(self, what: str, at: int | None = None):
@@ -382,7 +384,10 @@ class _Parser:
                 continue
             out.append(c)
             self.i += 1
-        self.commands.extend(parse("".join(out), self.depth + 1))
+        inner = parse("".join(out), self.depth + 1)
+        for cmd in inner:
+            cmd.nested = True
+        self.commands.extend(inner)
         return (DYNAMIC, "`...`")
 
     def parse_substitution(self, closer: str):
@@ -392,7 +397,9 @@ class _Parser:
         saved_peek, self.peeked = self.peeked, None
         saved_heredocs, self.pending_heredocs = self.pending_heredocs, []
         self.depth += 1
+        self.nesting += 1
         self.parse_list(stop_ops=(closer,))
+        self.nesting -= 1
         tok = self.take()
         if tok != ("OP", closer):
             self.error("unterminated $( ... )")
@@ -531,6 +538,7 @@ class _Parser:
 
     def scan_heredoc_expansions(self, body: str):
         sub = _Parser(body, self.depth + 1, self.commands)
+        sub.nesting = 1
         while sub.i < sub.n:
             c = body[sub.i]
             if c == "\\":
@@ -611,6 +619,15 @@ class _Parser:
 
     def parse_command(self):
         kind, value = self.peek()
+        if (kind == "W" and value.reserved not in _RESERVED) or (kind == "OP" and value in REDIRECTIONS):
+            return self.parse_simple()
+        self.nesting += 1
+        try:
+            return self.parse_compound(kind, value)
+        finally:
+            self.nesting -= 1
+
+    def parse_compound(self, kind, value):
         if kind == "OP":
             if value == "(":
                 self.take()
@@ -765,7 +782,7 @@ class _Parser:
             cmd.stdin = target.as_source() + "\n"
 
     def parse_simple(self):
-        cmd = SimpleCommand()
+        cmd = SimpleCommand(self.nesting > 0)
         while True:
             kind, value = self.peek()
             if kind == "W":

@@ -1,0 +1,250 @@
+"""agent-guard: classify commands, the Claude PreToolUse hook, the exec-time shim, explain.
+
+Standard library only on every path but `explain`'s and the dev fallback's: the hook runs on
+every tool call and the shim on every guarded exec. Every failure refuses (never fails open).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+PROFILE_DIRS = ("/etc/agent-sandbox/profiles", "~/.config/agent-sandbox/profiles")
+DEFAULT_PROFILE = "autonomous"
+_PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+SHIM_REFUSED = 126
+HOOK_BLOCK = 2
+
+USAGE = """usage:
+  agent-guard classify --profile NAME [--profile-file PATH] [-- COMMAND]
+        commands one per line on stdin (or the one after --) -> one JSON object per line
+  agent-guard hook claude [--profile NAME | --profile-file PATH]
+        Claude Code PreToolUse hook: exit 2 with the reason on a deny (profile: $AGENT_PROFILE)
+  agent-guard shim [--real PATH] [--profile-dir DIR] PROGRAM -- ARGV...
+        exec-time check of PROGRAM's argv: exit 126 on a deny, else exec the real PROGRAM
+  agent-guard explain [--profile NAME | --profile-file PATH] -- COMMAND
+        what each CLI's own rules, the hook and the shims would decide, and why
+"""
+
+
+class GuardError(Exception):
+    pass
+
+
+# ------------------------------------------------------------------ profile lookup
+
+def _read_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as exc:
+        raise GuardError(f"cannot read runtime profile {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise GuardError(f"runtime profile {path} is not valid JSON: {exc}; re-render it with render-profiles") from None
+    if not isinstance(data, dict):
+        raise GuardError(f"runtime profile {path}: expected a JSON object; re-render it with render-profiles")
+    return data
+
+
+def load_runtime(name: str | None, path: str | None = None, profile_dir: str | None = None) -> dict:
+    """The runtime profile: an explicit file; else NAME.json in profile_dir (only there, when given);
+    else /etc/agent-sandbox/profiles, ~/.config/agent-sandbox/profiles, then (dev machines) a render
+    from the repo's profiles."""
+    if path:
+        return _read_json(path)
+    name = name or DEFAULT_PROFILE
+    if not _PROFILE_NAME.match(name):
+        raise GuardError(f"profile name {name!r} is not valid: use lower-case letters, digits and '-'")
+    dirs = (profile_dir,) if profile_dir else PROFILE_DIRS
+    for directory in dirs:
+        candidate = os.path.join(os.path.expanduser(directory), f"{name}.json")
+        if os.path.exists(candidate):
+            return _read_json(candidate)
+    if profile_dir is None:
+        try:
+            from renderer.model import runtime_profile
+        except ImportError:
+            pass
+        else:
+            try:
+                return runtime_profile(name)
+            except Exception as exc:  # the renderer's own errors name the profile file and key
+                raise GuardError(f"profile {name!r}: no rendered runtime profile, and rendering it failed: {exc}") from None
+    looked = ", ".join(os.path.join(d, f"{name}.json") for d in dirs)
+    raise GuardError(f"profile {name!r} not found (looked in {looked}); render it with render-profiles")
+
+
+def _compiled(runtime: dict, where: str):
+    from guard.classify import PolicyError, compile_policy
+
+    try:
+        return compile_policy(runtime)
+    except PolicyError as exc:
+        raise GuardError(f"{where}: {exc}") from None
+
+
+# ------------------------------------------------------------------ argument parsing
+
+def _split_options(args: list[str], with_value: set, flags: set = frozenset()) -> tuple[dict, list[str]]:
+    """Options before `--` (or before the first non-option), and the rest after it."""
+    options: dict = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return options, args[i + 1:]
+        name, eq, attached = arg.partition("=")
+        if name in with_value:
+            if eq:
+                options[name] = attached
+                i += 1
+            elif i + 1 < len(args):
+                options[name] = args[i + 1]
+                i += 2
+            else:
+                raise GuardError(f"{name} needs a value")
+        elif arg in flags:
+            options[arg] = True
+            i += 1
+        elif arg.startswith("-"):
+            raise GuardError(f"unknown option {arg}")
+        else:
+            return options, args[i:]
+    return options, []
+
+
+# ------------------------------------------------------------------ classify
+
+def cmd_classify(args: list[str]) -> int:
+    options, rest = _split_options(args, {"--profile", "--profile-file"})
+    if "--profile" not in options and "--profile-file" not in options:
+        raise GuardError("classify needs --profile NAME (or --profile-file PATH)")
+    runtime = load_runtime(options.get("--profile"), options.get("--profile-file"))
+    policy = _compiled(runtime, options.get("--profile-file") or f"profile {options.get('--profile')}")
+    from guard.classify import classify
+
+    commands = [" ".join(rest)] if rest else [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    out = sys.stdout
+    for command in commands:
+        out.write(json.dumps(classify(command, policy).as_json(command)) + "\n")
+    out.flush()
+    return 0
+
+
+# ------------------------------------------------------------------ the Claude hook
+
+def cmd_hook(args: list[str]) -> int:
+    if not args or args[0] != "claude":
+        raise GuardError("hook: the only hook is 'claude' (agent-guard hook claude)")
+    options, _ = _split_options(args[1:], {"--profile", "--profile-file"})
+    try:
+        event = json.loads(sys.stdin.read() or "null")
+    except json.JSONDecodeError as exc:
+        return _block(f"the hook input is not JSON ({exc}); refusing rather than guessing")
+    if not isinstance(event, dict):
+        return _block("the hook input is not a JSON object; refusing rather than guessing")
+    if event.get("tool_name") != "Bash":
+        return 0
+    tool_input = event.get("tool_input")
+    command = tool_input.get("command") if isinstance(tool_input, dict) else None
+    if not isinstance(command, str):
+        return _block("the Bash tool call has no command string; refusing rather than guessing")
+    name = options.get("--profile") or os.environ.get("AGENT_PROFILE") or DEFAULT_PROFILE
+    runtime = load_runtime(name, options.get("--profile-file"))
+    from guard.classify import classify
+
+    decision = classify(command, _compiled(runtime, f"profile {name}"))
+    if decision.decision == "deny":
+        return _block(f"denied by rule {decision.rule}: {decision.reason}" + _shown(decision.argv))
+    return 0
+
+
+def _shown(argv) -> str:
+    return f" [{' '.join(argv)}]" if argv else ""
+
+
+def _block(message: str) -> int:
+    sys.stderr.write(f"agent-guard: {message}\n")
+    return HOOK_BLOCK
+
+
+# ------------------------------------------------------------------ the exec-time shim
+
+def _find_real(program: str, shim_path: str | None) -> str:
+    own = os.path.realpath(shim_path) if shim_path else None
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        if not directory:
+            continue
+        candidate = os.path.join(directory, program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            if own and os.path.realpath(candidate) == own:
+                continue
+            if os.path.realpath(directory) == os.path.realpath("/usr/lib/agent-sandbox/shims"):
+                continue
+            return candidate
+    raise GuardError(f"no real {program} on PATH")
+
+
+def cmd_shim(args: list[str]) -> int:
+    options, rest = _split_options(args, {"--real", "--profile-dir", "--profile", "--profile-file"})
+    if len(rest) < 1:
+        raise GuardError("shim needs PROGRAM -- ARGV...")
+    program = rest[0]
+    argv = rest[1:]
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    name = options.get("--profile") or os.environ.get("AGENT_PROFILE") or DEFAULT_PROFILE
+    runtime = load_runtime(name, options.get("--profile-file"), options.get("--profile-dir"))
+    from guard.classify import classify
+
+    decision = classify([program] + argv, _compiled(runtime, f"profile {name}"))
+    if decision.decision == "deny":
+        sys.stderr.write(f"agent-guard: refused {decision.rule}: {decision.reason}\n")
+        return SHIM_REFUSED
+    real = options.get("--real") or _find_real(program, None)
+    if os.path.realpath(real) == os.path.realpath(sys.argv[0]):
+        raise GuardError(f"the real {program} resolves to the guard itself")
+    os.execv(real, [program] + argv)
+    return 0  # not reached
+
+
+# ------------------------------------------------------------------ main
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        sys.stdout.write(USAGE)
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    handlers = {"classify": cmd_classify, "hook": cmd_hook, "shim": cmd_shim, "explain": None}
+    if command not in handlers:
+        sys.stderr.write(f"agent-guard: unknown command {command!r}\n{USAGE}")
+        return 2
+    try:
+        if command == "explain":
+            from guard.explain import cmd_explain
+
+            return cmd_explain(rest)
+        return handlers[command](rest)
+    except GuardError as exc:
+        if command == "hook":
+            return _block(str(exc))
+        if command == "shim":
+            program = next((a for a in rest if not a.startswith("-")), "?")
+            sys.stderr.write(f"agent-guard: refused {program}: {exc}\n")
+            return SHIM_REFUSED
+        sys.stderr.write(f"agent-guard: {exc}\n")
+        return 2
+    except Exception as exc:  # never fail open: an unexpected error refuses the call
+        if command == "hook":
+            return _block(f"internal error, refusing: {type(exc).__name__}: {exc}")
+        if command == "shim":
+            sys.stderr.write(f"agent-guard: refused: internal error: {type(exc).__name__}: {exc}\n")
+            return SHIM_REFUSED
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

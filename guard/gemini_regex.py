@@ -1,0 +1,171 @@
+"""Deny rules as Gemini CLI `commandRegex` admin policies.
+
+Gemini tests `"command":"` + commandRegex against the JSON text of the tool arguments
+(JSON.stringify with sorted keys), so everything here is written for the JSON-escaped
+command: a double quote is `\\"`, a newline is `\\n`.
+
+The regex must also pass Gemini's own loader check (packages/core/src/policy/utils.ts,
+isSafeRegExp): at most 2048 characters and no match for `\\([^)]*[*+?{].*\\)[*+?{]`, which
+rejects ANY group followed by a quantifier once a quantified group has opened. So no
+group here is ever quantified: repetition is unrolled into `(?:X|)` chains, and spans are
+character classes. `rule_to_gemini_regex` raises ValueError if a rule cannot fit.
+
+It matches what the classifier denies as far as a regex can: the program at a command
+boundary (start, `;`, `&`, `|`, `(`, `{`, backquote, newline, `bash -c '`, `eval '`,
+`find -exec`), after wrappers and NAME=value words, by basename, quoted or not, or an
+unknown `$word`; global options between the command words; flags anywhere later in the
+same simple command. tests/corpus/regex_known_gaps.yaml lists where it still differs.
+"""
+
+from __future__ import annotations
+
+import re
+
+GEMINI_PREFIX = '"command":"'
+MAX_LENGTH = 2048
+UNSAFE = re.compile(r"\([^)]*[*+?{].*\)[*+?{]")  # Gemini's nested-quantifier heuristic
+
+_W = r"[^\s;&|]"  # a character of a shell word (roughly)
+_Q = r"(?:\\\"|'|)"  # an optional quote around a word: \" in JSON text, or '
+_END = r"(?=[\s;&|)`'\"]|\\|$)"  # the word ends here
+_WRAPPERS = ("sudo", "doas", "env", "command", "builtin", "exec", "nohup", "time", "timeout", "nice", "ionice",
+             "stdbuf", "setsid", "xargs", "unbuffer", "chrt", "taskset", "coproc")
+_SHELLS = r"(?:ba|da|z|k|mk|)sh"
+_START = (
+    r"(?:"
+    r"|.*(?:[;&|{})`!]|\\n|\((?=[^'\\]))"  # after a command separator (a bare start is the empty alternative)
+    rf"|.*\b(?:{_SHELLS}|su|runuser|script|flock|npx)\s+[^;&|]*?-[A-Za-z]*c[A-Za-z]*\s+(?:'|\\\"|)"  # -c strings
+    rf"|.*\b{_SHELLS}\s+<<<\s*(?:'|\\\"|)"
+    r"|.*\b(?:eval|trap)\s+(?:'|\\\"|)"
+    r"|.*\s-(?:exec|execdir|ok|okdir)\s+"
+    r"|.*\bwatch\s+(?:-n\s+[^\s;&|]+\s+|)"
+    r")\s*(?:(?:if|then|do|else|elif|while|until|time|!)\s+|)"
+)
+_ASSIGNMENT = r"(?:[A-Za-z_]\w*=(?:'[^']*'|\\\"[^\"\\]*\\\"|[^\s;&|]*)\s+|)"
+# a wrapper (or an unknown $word such as $SUDO), then its options and further wrappers, up to the program;
+# the span stops at quotes so a mention inside a quoted argument is not taken for the command
+_WRAPPED = rf"(?:(?:(?:{_W}*/|)(?:{'|'.join(_WRAPPERS)})|{_W}*\$[^\s;&|]*)(?:\s[^;&|'\"]*?|)\s+|)"
+_PRE = _ASSIGNMENT * 2 + _WRAPPED
+_GLOBAL = rf"(?:\s+-{_W}*(?:\s+[^-\s;&|]{_W}*|)|)"
+_DYNAMIC_WORD = rf"{_W}*\$[^\s;&|]*|\$\([^)]*\)|`[^`]*`"
+
+
+_INNER_QUOTE = r"(?:\\\\|'|\\\"|)"  # g\h, g'h', g"h" are all gh to the shell
+
+
+def _word(word: str) -> str:
+    return _INNER_QUOTE.join(re.escape(ch) for ch in word)
+
+
+def _alternatives(words) -> str:
+    return "(?:" + "|".join(_word(w) for w in sorted(words)) + ")"
+
+
+def _prefix_trie(names, minimum: int) -> str:
+    """A regex for every prefix of `names` at least `minimum` long (git accepts abbreviations)."""
+    trie: dict = {}
+    for name in names:
+        node = trie
+        for ch in name:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node, depth: int) -> str:
+        branches = [re.escape(ch) + emit(child, depth + 1) for ch, child in sorted(node.items()) if ch]
+        optional = depth >= minimum
+        if not branches:
+            return ""
+        if len(branches) == 1 and not optional:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ("|" if optional else "") + ")"
+
+    return emit(trie, 0)
+
+
+def _case_insensitive(text: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in text)
+
+
+def _glob(glob: str) -> str:
+    out = []
+    for ch in glob:
+        if ch == "*":
+            out.append(f"{_W}*")
+        elif ch == "?":
+            out.append(_W)
+        else:
+            out.append(re.escape(ch))
+    return "".join(out)
+
+
+def _matcher(m: dict) -> str:
+    if "flag" in m:
+        names = m["flag"] if isinstance(m["flag"], list) else [m["flag"]]
+        longs = [n[2:] for n in names if n.startswith("--")]
+        shorts = "".join(n[1] for n in names if not n.startswith("--"))
+        parts = []
+        if longs:
+            parts.append(f"--{_prefix_trie(longs, 2)}(?=[=\\s;&|)`'\"]|\\\\|$)")
+        if shorts:
+            parts.append(f"-[A-Za-z0-9]*[{re.escape(shorts)}][A-Za-z0-9]*{_Q}{_END}")
+        return "|".join(parts)
+    if "option" in m:
+        names = m["option"] if isinstance(m["option"], list) else [m["option"]]
+        values = m["value"] if isinstance(m["value"], list) else [m["value"]]
+        value = "(?:" + "|".join(_case_insensitive(v) for v in values) + ")"
+        longs = [n[2:] for n in names if n.startswith("--")]
+        shorts = "".join(n[1] for n in names if not n.startswith("--"))
+        parts = []
+        if longs:
+            parts.append(f"--{_prefix_trie(longs, 2)}(?:\\s+|=){_Q}{value}{_Q}{_END}")
+        if shorts:
+            parts.append(f"-[A-Za-z]*[{re.escape(shorts)}](?:\\s+|=|){_Q}{value}{_Q}{_END}")
+        return "|".join(parts)
+    return f"{_Q}{_glob(m['arg'])}{_Q}{_END}"
+
+
+def rule_to_gemini_regex(rule: dict, tools: dict) -> str:
+    """The commandRegex for one deny rule (design.md rule format); ValueError if it cannot be expressed."""
+    command = rule["command"]
+    programs = [p.rsplit("/", 1)[-1] for p in (command[0] if isinstance(command[0], list) else [command[0]])]
+    table = (tools or {}).get(programs[0], {}) if len(programs) == 1 else {}
+    from guard.classify import BUILTIN_SKIP_ARGS
+
+    globs = dict.fromkeys(list(table.get("skip_args", [])) + list(BUILTIN_SKIP_ARGS.get(programs[0], ())))
+    skips = [f"\\s+{_glob(g)}" for g in globs]
+    between = f"(?:{_GLOBAL[3:-2]}|{'|'.join(skips)}|)" if skips else _GLOBAL
+    regex = [_START, _PRE, f"(?:{_W}*/|){_INNER_QUOTE}(?:{_alternatives(programs)[3:-1]}|{_DYNAMIC_WORD}){_Q}"]
+    for word in command[1:]:
+        alternatives = word if isinstance(word, list) else [word]
+        regex.append(between * 3)
+        regex.append(f"\\s+{_Q}(?:{_alternatives(alternatives)[3:-1]}|{_DYNAMIC_WORD}){_Q}")
+    any_of = rule.get("any_of") or []
+    if any_of:
+        regex.append(r"[^;&|]*?\s" + _Q + "(?:" + "|".join(_matcher(m) for m in any_of) + ")")
+    else:
+        regex.append(_END)
+    result = "".join(regex)
+    check_loadable(result, rule.get("id", "?"))
+    return result
+
+
+def check_loadable(regex: str, rule_id: str = "?") -> None:
+    """Raise ValueError unless Gemini's policy loader would accept this commandRegex."""
+    pattern = GEMINI_PREFIX + regex
+    if len(pattern) > MAX_LENGTH:
+        raise ValueError(f"rule {rule_id}: the Gemini regex is {len(pattern)} characters; Gemini skips any "
+                         f"over {MAX_LENGTH}. Split the rule into smaller ones.")
+    if UNSAFE.search(pattern):
+        raise ValueError(f"rule {rule_id}: the Gemini regex has a quantified group, which Gemini's loader rejects")
+    re.compile(pattern)
+
+
+def json_command_text(command: str) -> str:
+    """The text Gemini matches: JSON.stringify of the args with sorted keys, as Node writes it."""
+    import json
+
+    return json.dumps({"command": command}, ensure_ascii=False, separators=(",", ":"))
+
+
+def gemini_matches(regex: str, command: str) -> bool:
+    return re.search(GEMINI_PREFIX + regex, json_command_text(command)) is not None
