@@ -174,26 +174,31 @@ def validate_key(vendor: str, key: str, origin: str) -> str:
     return key
 
 
-def read_key(source: KeySource, timeout: float = 30.0) -> str:
-    if source.vendor not in VENDORS:
-        raise ValueError(f"key for {source.vendor!r}: expected one of {sorted(VENDORS)}")
+def read_secret(source: KeySource, what: str, timeout: float = 30.0) -> str:
+    """A secret from a file or a command's standard output; errors never include its text."""
     if (source.file is None) == (source.command is None):
-        raise ValueError(f"key for {source.vendor}: give exactly one of a file or a command")
+        raise ValueError(f"{what}: give exactly one of a file or a command")
     if source.file is not None:
         try:
             text = Path(source.file).read_text()
         except OSError as error:
-            raise ValueError(f"{source.describe()} for {source.vendor}: {error.strerror or error}") from None
+            raise ValueError(f"{source.describe()} for {what}: {error.strerror or error}") from None
     else:
         try:
             done = subprocess.run(list(source.command), capture_output=True, text=True, timeout=timeout,
                                   stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as error:
-            raise ValueError(f"{source.describe()} for {source.vendor}: {error}") from None
+            raise ValueError(f"{source.describe()} for {what}: {error}") from None
         if done.returncode != 0:
-            raise ValueError(f"{source.describe()} for {source.vendor}: exited {done.returncode}")
+            raise ValueError(f"{source.describe()} for {what}: exited {done.returncode}")
         text = done.stdout
-    return validate_key(source.vendor, text, source.describe())
+    return validate_key(what, text, source.describe())
+
+
+def read_key(source: KeySource, timeout: float = 30.0) -> str:
+    if source.vendor not in VENDORS:
+        raise ValueError(f"key for {source.vendor!r}: expected one of {sorted(VENDORS)}")
+    return read_secret(source, source.vendor, timeout)
 
 
 def render_key_include(vendor: str, key: str) -> str:

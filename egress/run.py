@@ -1,0 +1,557 @@
+"""agent-run: start one agent run behind the egress proxy and the credential gateway.
+
+    internal network (--internal, no DNS)           outside network
+    agent 10.213.N.10 ── proxy 10.213.N.2 ───────── (vendors' hosts, the allowlist)
+                     └── gateway 10.213.N.3 ─────── (model vendors, with the real key)
+
+The plan (every command and every file) is built by pure functions from the options, so
+`--print` shows exactly what a run executes. Keys and the GitHub token are read on the host
+and never appear in a command line or in the agent's environment.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import hashlib
+import os
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from egress import audit
+from egress.gateway import (VENDOR_HOSTS, VENDORS, KeySource, agent_environment, read_key, read_secret,
+                            render_gateway, write_key_includes)
+from egress.squid import render_squid
+
+PROG = "agent-run"
+ENGINES = ("podman", "docker")
+CLIS = {"claude": "anthropic", "codex": "openai", "gemini": "gemini"}
+# Squid's agents ACL in the proxy image covers this; each run takes one /24 inside it.
+AGENT_SUPERNET = "10.213.0.0/16"
+PROXY_PORT = 3128
+PROXY_HOST, GATEWAY_HOST = "agent-proxy", "agent-gateway"
+AGENT_UID = 1000
+CONTAINER_WORKSPACE = "/workspace"
+CONTAINER_HOME = "/home/agent"
+TOKEN_DIR = "/var/lib/agent-run/secrets"
+TOKEN_PATH = f"{TOKEN_DIR}/github-token"
+DEFAULT_IMAGES = {"agent": "agent-sandbox:latest", "proxy": "agent-sandbox-egress-proxy:latest",
+                  "gateway": "agent-sandbox-gateway:latest"}
+EXIT_TIMEOUT = 124
+EXIT_USAGE = 2
+MAX_PROTECTED_MOUNTS = 256
+SKIP_DIRS = {"node_modules", ".venv", "__pycache__"}
+SECRET_HOME_PATHS = (".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".config/gh", ".docker", ".kube",
+                     ".netrc", ".git-credentials", ".npmrc", ".pypirc", ".cargo/credentials",
+                     ".cargo/credentials.toml", ".config/agent-sandbox", ".password-store", ".vault-token")
+SYSTEM_PATHS = ("/etc", "/run", "/var/run", "/proc", "/sys", "/dev", "/boot", "/var/lib/docker",
+                "/var/lib/containers", "/usr", "/bin", "/sbin", "/lib", "/var/log")
+
+
+class RunError(Exception):
+    """A refusal or bad input: the message says what and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass
+class Options:
+    cli: str
+    cli_args: list[str]
+    workspace: Path
+    profile: str = "autonomous"
+    engine: str = "podman"
+    images: dict = field(default_factory=lambda: dict(DEFAULT_IMAGES))
+    rootfs: str | None = None            # stand-in: run every container on an overlay of this tree
+    timeout: int = 3600
+    memory: str = "4g"
+    cpus: str = "2"
+    pids: int = 1024
+    key_sources: list = field(default_factory=list)         # [KeySource]
+    github_token: KeySource | None = None
+    mounts: list = field(default_factory=list)               # [Mount], always read-only
+    run_id: str = ""
+    run_dir: Path | None = None
+    rootless: bool = False
+    home: Path = field(default_factory=Path.home)
+    allow: tuple = ()                    # the profile's network.allow
+    read_only_globs: tuple = ()
+    blocked_globs: tuple = ()
+
+
+@dataclass
+class Plan:
+    names: dict                          # role -> container/network name
+    subnet: str
+    addresses: dict
+    files: dict                          # host path -> (text, mode)
+    setup: list                          # argv lists, run in order
+    agent_create: list
+    start_agent: list
+    stop_agent: list
+    teardown: list
+    token_copy: list | None
+    gateway_vendors: list
+    report_host_path: Path
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def refusal(source: Path, home: Path) -> str | None:
+    """Why mounting source would expose the host, or None."""
+    path = source.resolve()
+    if path == Path("/"):
+        return "it is the host's root"
+    if path.is_socket() or path.name in ("docker.sock", "podman.sock", "containerd.sock"):
+        return "it is a container engine or other socket"
+    homes = {home.resolve(), Path("/root"), Path("/home")}
+    if Path("/home").is_dir():
+        homes |= {p.resolve() for p in Path("/home").iterdir() if p.is_dir()}
+    for h in sorted(homes):
+        if _within(h, path):
+            return f"it is or contains the home folder {h}"
+    for secret in SECRET_HOME_PATHS:
+        s = home.resolve() / secret
+        if _within(path, s) or _within(s, path):
+            return f"it is or contains the secret path {s}"
+    for system in SYSTEM_PATHS:
+        s = Path(system)
+        if _within(path, s) or _within(s, path):
+            return f"it is or contains the system path {s}"
+    return None
+
+
+def check_workspace(workspace: Path, home: Path, rootless: bool) -> Path:
+    if not workspace.is_dir():
+        raise RunError(f"workspace {workspace} is not a directory; pass --workspace DIR")
+    resolved = workspace.resolve()
+    why = refusal(resolved, home)
+    if why:
+        raise RunError(f"refusing to mount the workspace {resolved}: {why}; pass a project folder")
+    owner = resolved.stat().st_uid
+    wanted = os.getuid() if rootless else AGENT_UID
+    if owner != wanted:
+        fix = (f"sudo chown -R {AGENT_UID}:{AGENT_UID} {shlex.quote(str(resolved))}" if not rootless else
+               f"chown -R {wanted} {shlex.quote(str(resolved))}")
+        raise RunError(f"workspace {resolved} is owned by uid {owner}, but the agent runs as uid {AGENT_UID}"
+                       f"{' (mapped from your uid by --userns keep-id)' if rootless else ''} and must own it; "
+                       f"fix: {fix}")
+    return resolved
+
+
+def check_mount(mount: Mount, home: Path) -> Mount:
+    if not mount.read_only:
+        raise RunError(f"--mount {mount.source}:{mount.target}: only the workspace is writable; add :ro")
+    why = refusal(mount.source, home)
+    if why:
+        raise RunError(f"refusing to mount {mount.source.resolve()}: {why}")
+    if not mount.source.exists():
+        raise RunError(f"--mount {mount.source}: no such file or folder")
+    if not mount.target.startswith("/") or _within(Path(mount.target), Path(CONTAINER_WORKSPACE)):
+        raise RunError(f"--mount target {mount.target!r} must be absolute and outside {CONTAINER_WORKSPACE}")
+    return Mount(mount.source.resolve(), mount.target, True)
+
+
+# --- protected files ----------------------------------------------------------------------------
+
+def glob_matches(pattern: str, relative: str) -> bool:
+    """gitignore-style: a pattern without "/" matches the name at any depth; "**" spans folders."""
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(relative.rsplit("/", 1)[-1], pattern)
+    return _match_segments(pattern.strip("/").split("/"), relative.split("/"))
+
+
+def _match_segments(pattern: list[str], parts: list[str]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_match_segments(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _match_segments(pattern[1:], parts[1:])
+
+
+def protected_paths(workspace: Path, globs: tuple, limit: int = MAX_PROTECTED_MOUNTS) -> list[str]:
+    """Workspace-relative paths to mount read-only: a folder for "dir/**", else matching files."""
+    found: set[str] = set()
+    for pattern in globs:
+        if pattern.endswith("/**") and "*" not in pattern[:-3] and (workspace / pattern[:-3]).is_dir():
+            found.add(pattern[:-3].lstrip("/"))
+    for folder, dirs, files in os.walk(workspace):
+        rel_folder = os.path.relpath(folder, workspace)
+        rel_folder = "" if rel_folder == "." else rel_folder
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and f"{rel_folder}/{d}".lstrip("/") not in found
+                   and f"{rel_folder}/{d}".lstrip("/") != ".git/objects"]
+        for name in files:
+            rel = f"{rel_folder}/{name}".lstrip("/")
+            if os.path.islink(os.path.join(folder, name)):
+                continue
+            if any(glob_matches(p, rel) for p in globs):
+                found.add(rel)
+        if len(found) > limit:
+            raise RunError(f"more than {limit} protected files in {workspace}; narrow files.read_only "
+                           f"or files.blocked in the profile")
+    return sorted(found)
+
+
+# --- the plan -----------------------------------------------------------------------------------
+
+def subnet_for(run_id: str) -> str:
+    n = int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % 254 + 1
+    return f"10.213.{n}.0/24"
+
+
+def proxy_allowlist(allow: tuple, gateway_vendors: list[str]) -> list[str]:
+    """The allowlist without the API hosts the gateway serves: reaching a vendor directly would let
+    an agent use a key of its own (and an account of its choosing) to carry data out."""
+    served = {host for host, vendor in VENDOR_HOSTS.items() if vendor in gateway_vendors}
+    return [entry for entry in allow if entry.strip().lower() not in served]
+
+
+def _image(options: Options, role: str) -> list[str]:
+    return ["--rootfs", f"{options.rootfs}:O"] if options.rootfs else [options.images[role]]
+
+
+def _network_args(options: Options, names: dict, address: str, outside: bool) -> list[str]:
+    if options.engine == "podman":
+        args = ["--network", f"{names['internal']}:ip={address}"]
+        return args + (["--network", names["outside"]] if outside else [])
+    return ["--network", names["internal"], "--ip", address]
+
+
+def build_plan(options: Options, workspace: Path, run_dir: Path, protected: list[str], blocked: list[str]) -> Plan:
+    engine = options.engine
+    base = f"agent-sandbox-{options.run_id}"
+    names = {"internal": f"{base}-int", "outside": f"{base}-ext", "proxy": f"{base}-proxy",
+             "gateway": f"{base}-gateway", "agent": f"{base}-agent"}
+    subnet = subnet_for(options.run_id)
+    prefix = subnet.rsplit(".", 1)[0]
+    addresses = {"proxy": f"{prefix}.2", "gateway": f"{prefix}.3", "agent": f"{prefix}.10"}
+
+    vendor_needed = CLIS[options.cli]
+    keyed = sorted({s.vendor for s in options.key_sources})
+    if vendor_needed not in keyed:
+        raise RunError(f"{options.cli} needs a {vendor_needed} key: pass --key-file {vendor_needed}=PATH "
+                       f"or --key-command {vendor_needed}='COMMAND'")
+    gateway_vendors = keyed
+
+    files = {
+        run_dir / "squid" / "squid.conf": (render_squid(proxy_allowlist(options.allow, gateway_vendors),
+                                                        agent_subnets=[AGENT_SUPERNET], listen_port=PROXY_PORT), 0o644),
+        run_dir / "squid" / "agent-sandbox.d" / "00-run.conf": ("# this run adds nothing to the proxy\n", 0o644),
+        run_dir / "gateway" / "nginx.conf": (render_gateway(gateway_vendors, agent_subnets=[subnet]), 0o644),
+        run_dir / "empty": ("", 0o444),
+    }
+    proxy_log, gateway_log, gateway_run = run_dir / "proxy-log", run_dir / "gateway-log", run_dir / "gateway-run"
+    hardening = ["--security-opt", "no-new-privileges", "--read-only", "--cap-drop", "ALL"]
+    service_caps = ["--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "CHOWN"]
+    network_setup = [
+        [engine, "network", "create", "--internal", *(["--disable-dns"] if engine == "podman" else []),
+         "--subnet", subnet, names["internal"]],
+        [engine, "network", "create", names["outside"]],
+    ]
+    proxy = [engine, "create", "--name", names["proxy"], *_network_args(options, names, addresses["proxy"], True),
+             *hardening, *service_caps, "--pids-limit", "256", "--memory", "512m",
+             "--tmpfs", "/run", "--tmpfs", "/var/spool/squid",
+             "-v", f"{run_dir}/squid/squid.conf:/etc/squid/squid.conf:ro",
+             "-v", f"{run_dir}/squid/agent-sandbox.d:/etc/squid/agent-sandbox.d:ro",
+             "-v", f"{proxy_log}:/var/log/squid",
+             *_image(options, "proxy"), "squid", "-N", "-f", "/etc/squid/squid.conf"]
+    gateway = [engine, "create", "--name", names["gateway"],
+               *_network_args(options, names, addresses["gateway"], True),
+               *hardening, *service_caps, "--pids-limit", "256", "--memory", "512m", "--tmpfs", "/run",
+               "-v", f"{run_dir}/gateway/nginx.conf:/etc/agent-gateway/nginx.conf:ro",
+               "-v", f"{run_dir}/gateway/keys:/run/agent-gateway/keys:ro",
+               "-v", f"{gateway_log}:/var/log/agent-gateway",
+               "-v", f"{gateway_run}:/var/lib/agent-gateway",
+               *_image(options, "gateway"), "nginx", "-e", "/var/log/agent-gateway/error.log",
+               "-c", "/etc/agent-gateway/nginx.conf", "-g", "daemon off;"]
+    if engine == "docker":
+        connect = [[engine, "network", "connect", names["outside"], names[r]] for r in ("proxy", "gateway")]
+    else:
+        connect = []
+    setup = [*network_setup, proxy, gateway, *connect,
+             [engine, "start", names["proxy"]], [engine, "start", names["gateway"]]]
+
+    report_rel = f".agent-sandbox/runs/{options.run_id}/report.json"
+    proxy_url = f"http://{PROXY_HOST}:{PROXY_PORT}"
+    env = {
+        "AGENT_PROFILE": options.profile,
+        "AGENT_WORKSPACE": CONTAINER_WORKSPACE,
+        "AGENT_REPORT": f"{CONTAINER_WORKSPACE}/{report_rel}",
+        "HTTPS_PROXY": proxy_url, "HTTP_PROXY": proxy_url, "https_proxy": proxy_url, "http_proxy": proxy_url,
+        "ALL_PROXY": proxy_url,
+        "NO_PROXY": f"{GATEWAY_HOST},localhost,127.0.0.1", "no_proxy": f"{GATEWAY_HOST},localhost,127.0.0.1",
+        **agent_environment(GATEWAY_HOST, gateway_vendors),
+    }
+    if options.github_token:
+        env["AGENT_RUN_GITHUB_TOKEN_FILE"] = TOKEN_PATH
+    writable = ["--tmpfs", "/tmp:rw,nosuid,nodev,exec,size=2g"]
+    if engine == "podman":
+        # podman copies the image's /home/agent into the tmpfs (tmpcopyup, its default).
+        writable += ["--tmpfs", f"{CONTAINER_HOME}:rw,nosuid,nodev,exec,size=2g,mode=0755,uid={AGENT_UID},gid={AGENT_UID}"]
+    else:
+        writable += ["--mount", f"type=volume,dst={CONTAINER_HOME}"]  # docker copies the image's content in
+    if options.github_token:
+        writable += ["--mount", f"type=volume,dst={TOKEN_DIR}"]
+    mounts = ["--mount", f"type=bind,src={workspace},dst={CONTAINER_WORKSPACE}"]
+    for rel in protected:
+        mounts += ["--mount", f"type=bind,src={workspace / rel},dst={CONTAINER_WORKSPACE}/{rel},readonly"]
+    for rel in blocked:
+        mounts += ["--mount", f"type=bind,src={run_dir / 'empty'},dst={CONTAINER_WORKSPACE}/{rel},readonly"]
+    for mount in options.mounts:
+        mounts += ["--mount", f"type=bind,src={mount.source},dst={mount.target},readonly"]
+    agent = [engine, "create", "--name", names["agent"],
+             *_network_args(options, names, addresses["agent"], False),
+             "--add-host", f"{PROXY_HOST}:{addresses['proxy']}", "--add-host", f"{GATEWAY_HOST}:{addresses['gateway']}",
+             *hardening, "--pids-limit", str(options.pids), "--memory", options.memory, "--cpus", options.cpus,
+             "--user", f"{AGENT_UID}:{AGENT_UID}",
+             *(["--userns", f"keep-id:uid={AGENT_UID},gid={AGENT_UID}"] if options.rootless else []),
+             "--stop-timeout", "10", *writable, *mounts, "--workdir", CONTAINER_WORKSPACE,
+             *[a for k, v in sorted(env.items()) for a in ("--env", f"{k}={v}")],
+             *_image(options, "agent"), options.cli, *options.cli_args]
+    token_copy = None
+    if options.github_token:
+        token_copy = [engine, "cp", *(["-a"] if engine == "docker" else []), str(run_dir / "github-token"),
+                      f"{names['agent']}:{TOKEN_PATH}"]
+    containers = [names["agent"], names["gateway"], names["proxy"]]
+    teardown = [[engine, "rm", "-f", "-v", *containers],
+                [engine, "network", "rm", names["internal"], names["outside"]]]
+    return Plan(names=names, subnet=subnet, addresses=addresses, files=files, setup=setup,
+                agent_create=agent, start_agent=[engine, "start", "--attach", names["agent"]],
+                stop_agent=[engine, "stop", "-t", "10", names["agent"]], teardown=teardown,
+                token_copy=token_copy, gateway_vendors=gateway_vendors,
+                report_host_path=workspace / report_rel)
+
+
+def format_plan(plan: Plan, options: Options, run_dir: Path) -> str:
+    def q(argv):
+        return shlex.join(argv)
+    lines = [f"# agent-run {options.cli}: profile {options.profile}, workspace {plan.report_host_path.parents[3]}",
+             f"# run folder {run_dir} (0700): rendered configs, logs, the audit"]
+    for path, (_, mode) in plan.files.items():
+        lines.append(f"# write {path} (mode {mode:04o})")
+    lines.append(f"# write {run_dir}/gateway/keys/{{{','.join(plan.gateway_vendors)}}}.conf (0600, root): "
+                 "the real keys, read from " + ", ".join(s.describe() for s in options.key_sources))
+    lines += [q(a) for a in plan.setup]
+    lines.append("# wait until squid accepts connections and nginx has written its pid; then delete the key files")
+    lines.append(q(plan.agent_create))
+    if plan.token_copy:
+        lines.append(f"# write {run_dir}/github-token (0400, uid {AGENT_UID}) from {options.github_token.describe()}")
+        lines.append(q(plan.token_copy))
+        lines.append(f"# delete {run_dir}/github-token")
+    lines.append(q(plan.start_agent))
+    lines.append(f"# after {options.timeout} s: {q(plan.stop_agent)} (exit {EXIT_TIMEOUT})")
+    lines += [q(a) for a in plan.teardown]
+    lines.append(f"# audit: {run_dir}/audit.json from the proxy log, the gateway log and {plan.report_host_path}")
+    return "\n".join(lines) + "\n"
+
+
+# --- execution ----------------------------------------------------------------------------------
+
+def _write(path: Path, text: str, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _run(argv: list[str]) -> None:
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RunError(f"{shlex.join(argv[:4])}... failed ({done.returncode}): {done.stderr.strip()[-800:]}")
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise RunError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def execute(plan: Plan, options: Options, run_dir: Path, keys: dict, token: str | None) -> int:
+    for path, (text, mode) in plan.files.items():
+        _write(path, text, mode)
+    for folder in ("proxy-log", "gateway-log", "gateway-run"):
+        (run_dir / folder).mkdir(mode=0o777, exist_ok=True)
+        os.chmod(run_dir / folder, 0o777)  # the services' own users write here; run_dir itself is 0700
+    key_dir = run_dir / "gateway" / "keys"
+    report_dir = plan.report_host_path.parent
+    report_dir.mkdir(parents=True, exist_ok=True)
+    for folder in [report_dir, *report_dir.parents][:3]:
+        os.chown(folder, AGENT_UID if not options.rootless else os.getuid(), -1)
+    try:
+        write_key_includes(key_dir, keys)
+        for argv in plan.setup:
+            _run(argv)
+        cache_log = run_dir / "proxy-log" / "cache.log"
+        _wait(lambda: cache_log.exists() and "Accepting HTTP Socket connections" in cache_log.read_text(),
+              30, "the proxy")
+        _wait(lambda: (run_dir / "gateway-run" / "nginx.pid").exists(), 30, "the gateway")
+        shutil.rmtree(key_dir)  # nginx holds the keys in memory from here on
+        _run(plan.agent_create)
+        if plan.token_copy:
+            token_file = run_dir / "github-token"
+            _write(token_file, token + "\n", 0o400)
+            os.chown(token_file, AGENT_UID, AGENT_UID)
+            try:
+                _run(plan.token_copy)
+            finally:
+                token_file.unlink()
+        process = subprocess.Popen(plan.start_agent, stdin=None)
+        try:
+            code = process.wait(timeout=options.timeout)
+        except subprocess.TimeoutExpired:
+            print(f"{PROG}: the run exceeded {options.timeout} s; stopping it", file=sys.stderr)
+            subprocess.run(plan.stop_agent, capture_output=True)
+            process.wait()
+            code = EXIT_TIMEOUT
+        return code
+    finally:
+        if key_dir.exists():
+            shutil.rmtree(key_dir)
+        for argv in plan.teardown:
+            subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+        result = audit.build_audit(run_dir / "proxy-log" / "access.log", run_dir / "gateway-log" / "access.log",
+                                   plan.report_host_path)
+        audit.write_audit(run_dir / "audit.json", result)
+        sys.stderr.write(f"{PROG}: audit {run_dir / 'audit.json'}\n" + audit.format_audit(result))
+
+
+# --- command line -------------------------------------------------------------------------------
+
+def _vendor_value(text: str, flag: str) -> tuple[str, str]:
+    vendor, sep, value = text.partition("=")
+    if not sep or vendor not in VENDORS or not value:
+        raise RunError(f"{flag} {text!r}: expected VENDOR=VALUE with VENDOR one of {sorted(VENDORS)}")
+    return vendor, value
+
+
+def _mount(text: str) -> Mount:
+    parts = text.split(":")
+    if len(parts) == 2:
+        return Mount(Path(parts[0]), parts[1], True)
+    if len(parts) == 3 and parts[2] in ("ro", "rw"):
+        return Mount(Path(parts[0]), parts[1], parts[2] == "ro")
+    raise RunError(f"--mount {text!r}: expected SOURCE:TARGET[:ro]")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Run an agent CLI in the sandbox, behind the egress "
+                                "proxy and the credential gateway.")
+    p.add_argument("cli", choices=sorted(CLIS))
+    p.add_argument("cli_args", nargs=argparse.REMAINDER, help="arguments for the CLI (after --)")
+    p.add_argument("--engine", choices=ENGINES, default=os.environ.get("AGENT_RUN_ENGINE"))
+    p.add_argument("--profile", default=os.environ.get("AGENT_PROFILE") or "autonomous")
+    p.add_argument("--workspace", type=Path, default=Path.cwd())
+    p.add_argument("--image", default=DEFAULT_IMAGES["agent"])
+    p.add_argument("--proxy-image", default=DEFAULT_IMAGES["proxy"])
+    p.add_argument("--gateway-image", default=DEFAULT_IMAGES["gateway"])
+    p.add_argument("--rootfs", help=argparse.SUPPRESS)  # tests: an overlay of a tree instead of images
+    p.add_argument("--timeout", type=int, default=3600, help="wall-clock seconds (default 3600)")
+    p.add_argument("--memory", default="4g")
+    p.add_argument("--cpus", default="2")
+    p.add_argument("--pids", type=int, default=1024)
+    p.add_argument("--key-file", action="append", default=[], metavar="VENDOR=PATH")
+    p.add_argument("--key-command", action="append", default=[], metavar="VENDOR=COMMAND")
+    token = p.add_mutually_exclusive_group()
+    token.add_argument("--github-token-file", type=Path)
+    token.add_argument("--github-token-command")
+    p.add_argument("--mount", action="append", default=[], metavar="SOURCE:TARGET[:ro]",
+                   help="extra read-only mount (only the workspace is writable)")
+    p.add_argument("--run-dir", type=Path, help="where configs, logs and the audit go")
+    p.add_argument("--print", action="store_true", dest="print_only", help="show the commands, run nothing")
+    return p
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    from renderer.model import ProfileError, load  # host side only: the YAML profiles
+
+    try:
+        model = load(args.profile)
+    except ProfileError as error:
+        raise RunError(str(error)) from None
+    engine = args.engine or next((e for e in ENGINES if shutil.which(e)), None)
+    if engine is None:
+        raise RunError("neither podman nor docker is on PATH; install one or pass --engine")
+    sources = [KeySource(v, file=Path(p)) for v, p in (_vendor_value(t, "--key-file") for t in args.key_file)]
+    sources += [KeySource(v, command=tuple(shlex.split(c)))
+                for v, c in (_vendor_value(t, "--key-command") for t in args.key_command)]
+    dup = sorted({s.vendor for s in sources if [x.vendor for x in sources].count(s.vendor) > 1})
+    if dup:
+        raise RunError(f"two keys given for {', '.join(dup)}: pass one --key-file or --key-command each")
+    token = None
+    if args.github_token_file:
+        token = KeySource("github", file=args.github_token_file)
+    elif args.github_token_command:
+        token = KeySource("github", command=tuple(shlex.split(args.github_token_command)))
+    cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    return Options(cli=args.cli, cli_args=cli_args, workspace=args.workspace, profile=args.profile, engine=engine,
+                   images={"agent": args.image, "proxy": args.proxy_image, "gateway": args.gateway_image},
+                   rootfs=args.rootfs, timeout=args.timeout, memory=args.memory, cpus=args.cpus, pids=args.pids,
+                   key_sources=sources, github_token=token, mounts=[_mount(m) for m in args.mount],
+                   run_id=run_id, run_dir=args.run_dir, rootless=engine == "podman" and os.geteuid() != 0,
+                   allow=tuple(model.network_allow), read_only_globs=tuple(model.read_only_files),
+                   blocked_globs=tuple(model.blocked_files))
+
+
+def default_run_dir(run_id: str) -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/agent-sandbox/runs") / run_id
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "agent-sandbox" / "runs" / run_id
+
+
+def prepare(options: Options) -> tuple[Plan, Path]:
+    if options.timeout <= 0 or options.pids <= 0:
+        raise RunError("--timeout and --pids must be positive")
+    workspace = check_workspace(options.workspace, options.home, options.rootless)
+    options.mounts = [check_mount(m, options.home) for m in options.mounts]
+    run_dir = (options.run_dir or default_run_dir(options.run_id)).absolute()
+    if _within(run_dir.resolve(), workspace):
+        raise RunError(f"--run-dir {run_dir} is inside the workspace, where the agent could write the logs")
+    protected = protected_paths(workspace, options.read_only_globs)
+    blocked = [p for p in protected_paths(workspace, options.blocked_globs) if (workspace / p).is_file()]
+    protected = [p for p in protected if p not in blocked]
+    return build_plan(options, workspace, run_dir, protected, blocked), run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        options = options_from_args(args)
+        plan, run_dir = prepare(options)
+        if args.print_only:
+            sys.stdout.write(format_plan(plan, options, run_dir))
+            return 0
+        keys = {s.vendor: read_key(s) for s in options.key_sources}
+        token = read_secret(options.github_token, "GitHub token") if options.github_token else None
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(run_dir, 0o700)
+        return execute(plan, options, run_dir, keys, token)
+    except (RunError, ValueError) as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
