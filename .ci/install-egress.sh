@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# What tests/egress needs on a fresh Debian 12 machine, as root: Squid (the egress proxy), nginx
+# (the credential gateway), dnsmasq and nftables (the namespace lab), openssl (the test CA),
+# podman and runc (agent-run against a real engine). Idempotent; safe to execute or to source.
+# Nothing here writes /etc/containers: the podman tests point CONTAINERS_CONF at their own file.
+# Versions are pinned to Debian 12's; when a security update has replaced one on the mirror, the
+# current bookworm version is taken instead and the change is printed.
+
+_install_egress() (
+    set -euo pipefail
+    export DEBIAN_FRONTEND=noninteractive
+    pins=(
+        squid=5.7-2+deb12u6
+        dnsmasq-base=2.90-4~deb12u2
+        nginx-light=1.22.1-9+deb12u11
+        nftables=1.0.6-2+deb12u2
+        iproute2=6.1.0-3
+        openssl=3.0.22-1~deb12u2
+        podman=4.3.1+ds1-8+deb12u1+b3
+        runc=1.1.5+ds1-1+deb12u1
+    )
+    missing=()
+    for pin in "${pins[@]}"; do
+        name="${pin%%=*}" want="${pin#*=}"
+        have="$(dpkg-query -W -f='${Version}' "$name" 2>/dev/null || true)"
+        [[ "$have" == "$want" ]] || missing+=("$pin")
+    done
+    if ((${#missing[@]})); then
+        [[ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ]] || apt-get update -qq
+        if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+            echo "install-egress: pinned versions not on the mirror; taking bookworm's current ones:" >&2
+            apt-get install -y -qq --no-install-recommends "${missing[@]%%=*}" >/dev/null
+            dpkg-query -W -f='install-egress:   ${Package} ${Version}\n' "${missing[@]%%=*}" >&2
+        fi
+    fi
+    # Debian starts neither service from a package install here (policy-rc.d), and the tests run
+    # their own instances; make sure no packaged instance holds a port either way.
+    for service in squid nginx; do
+        if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+            systemctl stop "$service" || true
+        fi
+    done
+    for tool in squid nginx dnsmasq nft ip openssl podman runc; do
+        command -v "$tool" >/dev/null || { echo "install-egress: $tool missing after install" >&2; exit 1; }
+    done
+    echo "install-egress: $(squid -v | head -1 | cut -c1-40); $(nginx -v 2>&1); $(podman --version) ok"
+)
+
+_install_egress
