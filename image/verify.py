@@ -10,13 +10,19 @@ image config and files against the contract. Exit 0: the image keeps the contrac
 from __future__ import annotations
 
 import argparse
+import bz2
 import fnmatch
+import gzip
 import hashlib
 import json
+import lzma
 import posixpath
+import shutil
 import stat
 import sys
 import tarfile
+import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -152,18 +158,23 @@ class Blobs:
         self.source = source
         self._tar: tarfile.TarFile | None = None
         self._members: dict[str, tarfile.TarInfo] = {}
+        self._spool = None
         if source.is_dir():
             return
         try:
-            self._tar = tarfile.open(source, mode="r:*")
+            self._spool = decompressed_copy(source)
+            self._tar = tarfile.open(source) if self._spool is None else tarfile.open(fileobj=self._spool)
             for info in self._tar.getmembers():
                 self._members[member_name(info.name)] = info
-        except (tarfile.TarError, EOFError, OSError) as err:
+        except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error) as err:
+            self.close()
             raise UnreadableImage(f"{source}: not a tar archive or OCI layout folder ({err})") from err
 
     def close(self) -> None:
         if self._tar is not None:
             self._tar.close()
+        if self._spool is not None:
+            self._spool.close()
 
     def exists(self, name: str) -> bool:
         name = member_name(name)
@@ -200,6 +211,28 @@ class Blobs:
             return json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise UnreadableImage(f"{self.source}: {name} is not valid JSON ({err})") from err
+
+
+COMPRESSORS = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+
+
+def decompressed_copy(source: Path):
+    """A compressed archive, decompressed once into a temporary file: layers are read in
+    manifest order, not archive order, and seeking backwards in a gzip stream restarts it."""
+    with open(source, "rb") as handle:
+        magic = handle.read(6)
+    for prefix, opener in COMPRESSORS:
+        if magic.startswith(prefix):
+            spool = tempfile.TemporaryFile(prefix="image-verify-")
+            try:
+                with opener(source, "rb") as compressed:
+                    shutil.copyfileobj(compressed, spool, 1 << 20)
+            except BaseException:
+                spool.close()
+                raise
+            spool.seek(0)
+            return spool
+    return None
 
 
 def oci_blob_name(digest: str) -> str:

@@ -245,18 +245,20 @@ def write_raw_docker_archive(layers: list[bytes], config: dict, path: Path, comp
     layer_names = []
     config = copy.deepcopy(config)
     config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
+    members: dict[str, bytes] = {}
+    for data in layers:
+        digest = sha256(data)
+        members[f"{digest}/layer.tar"] = data
+        layer_names.append(f"{digest}/layer.tar")
+        config["rootfs"]["diff_ids"].append("sha256:" + digest)
+    config_bytes = json.dumps(config).encode()
+    config_name = sha256(config_bytes) + ".json"
+    members[config_name] = config_bytes
+    members["manifest.json"] = json.dumps([{"Config": config_name, "RepoTags": ["agent-image:test"], "Layers": layer_names}]).encode()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for data in layers:
-            digest = sha256(data)
-            name = f"{digest}/layer.tar"
-            add_bytes(tar, name, data)
-            layer_names.append(name)
-            config["rootfs"]["diff_ids"].append("sha256:" + digest)
-        config_bytes = json.dumps(config).encode()
-        config_name = sha256(config_bytes) + ".json"
-        add_bytes(tar, config_name, config_bytes)
-        manifest = [{"Config": config_name, "RepoTags": ["agent-image:test"], "Layers": layer_names}]
-        add_bytes(tar, "manifest.json", json.dumps(manifest).encode())
+        # sorted by name, as dockerTools writes it (`tar --sort=name`): layers out of order
+        for name in sorted(members):
+            add_bytes(tar, name, members[name])
     raw = buffer.getvalue()
     path.write_bytes(gzip.compress(raw, mtime=0) if compress else raw)
     return path

@@ -3,8 +3,11 @@ archive form the verifier reads (docker-archive .tar and .tar.gz, OCI layout fol
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import io
 import json
+import lzma
 import shutil
 import subprocess
 import tarfile
@@ -252,8 +255,16 @@ def test_gzip_compressed_docker_layers_are_read(tmp_path: Path) -> None:
             if info.name.endswith("layer.tar"):
                 data = gzip.compress(data)
             info.size = len(data)
-            target.addfile(info, __import__("io").BytesIO(data))
+            target.addfile(info, io.BytesIO(data))
     assert failure_paths(rewritten) == set()
+
+
+@pytest.mark.parametrize("suffix,compress", [("tar.xz", lzma.compress), ("tar.bz2", bz2.compress)])
+def test_xz_and_bzip2_archives_are_read(tmp_path: Path, suffix: str, compress) -> None:
+    plain = synth.write_docker_archive(synth.good_spec(CONTRACT), tmp_path / "image.tar")
+    packed = tmp_path / f"image.{suffix}"
+    packed.write_bytes(compress(plain.read_bytes()))
+    assert failure_paths(packed) == set()
 
 
 # ------------------------------------------------------------------ unreadable input: exit 2
@@ -317,7 +328,14 @@ def oci_missing_blob(folder: Path) -> Path:
     return path
 
 
+def truncated_gzip(folder: Path) -> Path:
+    path = synth.write_docker_archive(synth.good_spec(CONTRACT), folder / "image.tar.gz", compress=True)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
 UNREADABLE: dict[str, Callable[[Path], Path]] = {
+    "truncated-gzip": truncated_gzip,
     "nonexistent": lambda folder: folder / "nope.tar",
     "not-a-tar": not_a_tar,
     "empty-folder": empty_folder,
