@@ -1,0 +1,170 @@
+"""agent-guard as a process: classify, the Claude hook, explain; profile lookup and bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import load_runtime
+
+GUARD = shutil.which("agent-guard")
+
+
+def run(args, stdin="", env=None, **kw):
+    assert GUARD, "agent-guard is not installed (pip install -e .)"
+    full_env = {k: v for k, v in os.environ.items() if k != "AGENT_PROFILE"}
+    full_env.update(env or {})
+    return subprocess.run([GUARD, *args], input=stdin, capture_output=True, text=True, env=full_env, **kw)
+
+
+@pytest.fixture
+def profile_file(tmp_path):
+    path = tmp_path / "autonomous.json"
+    path.write_text(json.dumps(load_runtime()[1]))
+    return path
+
+
+def test_classify_stdin_one_json_line_per_command(profile_file):
+    commands = ["git status", "git push origin main --force", "x=gh; $x secret list", "echo 'unterminated", ""]
+    result = run(["classify", "--profile", "autonomous", "--profile-file", str(profile_file)],
+                 stdin="\n".join(commands) + "\n")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["command"] for line in lines] == commands[:4]  # blank lines are skipped
+    assert [line["decision"] for line in lines] == ["allow", "deny", "deny", "deny"]
+    assert [line["rule"] for line in lines] == [None, "git-push-force", "gh-secret", "parse-error"]
+    assert lines[3]["reason"].startswith("could not be parsed: ")
+    assert set(lines[0]) == {"command", "decision", "rule", "reason"}
+
+
+def test_classify_one_command_after_double_dash(profile_file):
+    result = run(["classify", "--profile-file", str(profile_file), "--", "bash -c 'npm publish'"])
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["rule"] == "npm-publish"
+
+
+def test_classify_profile_from_a_directory_of_rendered_profiles(tmp_path, profile_file):
+    home = tmp_path / "home"
+    (home / ".config/agent-sandbox/profiles").mkdir(parents=True)
+    shutil.copy(profile_file, home / ".config/agent-sandbox/profiles/autonomous.json")
+    result = run(["classify", "--profile", "autonomous", "--", "gh auth token"], env={"HOME": str(home)})
+    assert json.loads(result.stdout)["rule"] == "gh-auth"
+
+
+def test_classify_falls_back_to_rendering_from_the_repo(tmp_path):
+    # no rendered file anywhere (HOME is empty, /etc has none on a dev machine): renderer.model renders it
+    if os.path.exists("/etc/agent-sandbox/profiles/autonomous.json"):
+        pytest.fail("this test expects a dev machine without /etc/agent-sandbox/profiles")
+    result = run(["classify", "--profile", "autonomous", "--", "git push -f"], env={"HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rule"] == "git-push-force"
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["classify"], "needs --profile"),
+    (["classify", "--profile", "../etc/passwd"], "not valid"),
+    (["classify", "--profile", "no-such-profile"], "no-such-profile"),
+    (["classify", "--profile-file", "/nonexistent/x.json"], "/nonexistent/x.json"),
+    (["frobnicate"], "unknown command"),
+])
+def test_classify_bad_input(args, fragment, tmp_path):
+    result = run(args, env={"HOME": str(tmp_path)})
+    assert result.returncode == 2
+    assert fragment in result.stderr
+
+
+def test_classify_bad_profile_names_file_and_key(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"posture": "bypass", "rules": [{"id": "x", "reason": "r", "command": ["git"],
+                                                                 "any_of": [{"flag": "force"}]}]}))
+    result = run(["classify", "--profile-file", str(bad), "--", "ls"])
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "any_of[0].flag" in result.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    result = run(["classify", "--profile-file", str(broken), "--", "ls"])
+    assert result.returncode == 2 and "not valid JSON" in result.stderr
+
+
+def hook(event, profile_file, raw=None, env=None):
+    env = dict(env or {})
+    return run(["hook", "claude", "--profile-file", str(profile_file)],
+               stdin=raw if raw is not None else json.dumps(event), env=env)
+
+
+def test_hook_blocks_a_deny_with_exit_2_naming_the_rule(profile_file):
+    event = {"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+             "tool_input": {"command": "git -C repo push origin main -f", "description": "push"}}
+    result = hook(event, profile_file)
+    assert result.returncode == 2
+    assert "git-push-force" in result.stderr and "Force-pushing" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("event", [
+    {"tool_name": "Bash", "tool_input": {"command": "git status && pytest -q"}},
+    {"tool_name": "Read", "tool_input": {"file_path": "/etc/passwd"}},
+    {"tool_name": "Bash", "tool_input": {"command": "git commit -m 'never gh secret'"}},
+])
+def test_hook_lets_the_rest_through(event, profile_file):
+    result = hook(event, profile_file)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+@pytest.mark.parametrize("raw,fragment", [
+    ("not json", "not JSON"),
+    ("[]", "not a JSON object"),
+    (json.dumps({"tool_name": "Bash", "tool_input": {}}), "no command"),
+    (json.dumps({"tool_name": "Bash", "tool_input": {"command": "echo 'x"}}), "could not be parsed"),
+])
+def test_hook_refuses_what_it_cannot_judge(raw, fragment, profile_file):
+    result = hook(None, profile_file, raw=raw)
+    assert result.returncode == 2
+    assert fragment in result.stderr
+
+
+def test_hook_profile_from_environment_and_missing_profile_blocks(tmp_path, profile_file):
+    home = tmp_path / "home"
+    (home / ".config/agent-sandbox/profiles").mkdir(parents=True)
+    shutil.copy(profile_file, home / ".config/agent-sandbox/profiles/ci-test.json")
+    event = json.dumps({"tool_name": "Bash", "tool_input": {"command": "gh secret list"}})
+    ok = run(["hook", "claude"], stdin=event, env={"HOME": str(home), "AGENT_PROFILE": "ci-test"})
+    assert ok.returncode == 2 and "gh-secret" in ok.stderr
+    missing = run(["hook", "claude"], stdin=event, env={"HOME": str(home), "AGENT_PROFILE": "nope"})
+    assert missing.returncode == 2 and "nope" in missing.stderr
+    harmless = json.dumps({"tool_name": "Bash", "tool_input": {"command": "ls"}})
+    missing = run(["hook", "claude"], stdin=harmless, env={"HOME": str(home), "AGENT_PROFILE": "nope"})
+    assert missing.returncode == 2  # no profile: nothing is let through unjudged
+
+
+def test_hook_imports_only_the_standard_library(profile_file):
+    code = ("import sys, json; sys.argv=['agent-guard','hook','claude','--profile-file',sys.argv[1]];"
+            "import io; sys.stdin=io.StringIO(json.dumps({'tool_name':'Bash','tool_input':{'command':'ls'}}));"
+            "from guard.cli import main; rc=main();"
+            "import sys as s; bad=[m for m in s.modules if m.split('.')[0] in ('yaml','jsonschema','jinja2','renderer')];"
+            "print(rc, bad)")
+    result = subprocess.run([sys.executable, "-c", code, str(profile_file)], capture_output=True, text=True)
+    assert result.stdout.strip() == "0 []", result.stderr
+
+
+def test_explain_names_every_layer(profile_file):
+    result = run(["explain", "--profile-file", str(profile_file), "--", "git push origin main --force"])
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "agent-guard (the Claude hook; classify): deny, rule git-push-force" in out
+    assert "git push origin main --force: checked by agent-guard: refused git-push-force" in out
+    assert "Claude Bash(prefix) rules: no rule matches" in out  # the flag at the end walks past Claude's own rule
+    assert "Codex prefix_rule: no rule matches" in out
+    assert "Gemini commandRegex: deny: git-push-force" in out
+
+
+def test_explain_fast_path_and_native_hits(profile_file):
+    result = run(["explain", "--profile-file", str(profile_file), "--", "git status && gh secret list"])
+    out = result.stdout
+    assert "git status: fast path (no Python): runs" in out
+    assert "Claude Bash(prefix) rules: deny: gh-secret" in out
+    assert "Codex prefix_rule: deny: gh-secret" in out
