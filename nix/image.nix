@@ -74,6 +74,9 @@ pkgs.dockerTools.streamLayeredImage {
 
     mkdir -p sbin etc/ssl/certs
     ln -sfn ${nologin}/bin/nologin sbin/nologin
+    if [ ! -e bin/sh ] && [ ! -L bin/sh ]; then
+      ln -s ${pkgs.bashInteractive}/bin/bash bin/sh
+    fi
     rm -f etc/passwd etc/group etc/nsswitch.conf
     install -m 0644 ${passwd} etc/passwd
     install -m 0644 ${group} etc/group

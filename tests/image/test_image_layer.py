@@ -63,12 +63,13 @@ def synthetic_image_root(folder: Path) -> Path:
     return folder
 
 
-def contents_tree(folder: Path) -> None:
+def contents_tree(folder: Path, without: tuple[str, ...] = ()) -> None:
     """The symlinkJoin of the image contents: bin/* pointing into the store."""
     (folder / "bin").mkdir(parents=True)
     (folder / "usr" / "bin").mkdir(parents=True)
     for program in CONTRACT["required_programs"]:
-        (folder / "bin" / program).symlink_to(f"{STORE_TOOLS}/bin/{program}")
+        if program not in without:
+            (folder / "bin" / program).symlink_to(f"{STORE_TOOLS}/bin/{program}")
     (folder / "usr" / "bin" / "env").symlink_to(f"{STORE_TOOLS}/bin/env")
 
 
@@ -77,8 +78,10 @@ def store_layer(script: str) -> bytes:
     nodes = [synth.Node(f"{STORE_TOOLS}/bin/{program}", data=synth.script(program), mode=0o555)
              for program in CONTRACT["required_programs"]]
     for store_path in sorted(set(STORE_PATH.findall(script))):
-        if store_path.endswith(("-nss-cacert-3.115",)):
+        if store_path.endswith("-nss-cacert-3.115"):
             nodes.append(synth.Node(store_path + "/etc/ssl/certs/ca-bundle.crt", data=b"-----BEGIN CERTIFICATE-----\n", mode=0o444))
+        elif "-bash-interactive-" in store_path:
+            nodes.append(synth.Node(store_path + "/bin/bash", data=synth.script("bash"), mode=0o555))
         else:
             nodes.append(synth.Node(store_path + "/.stub", data=b"", mode=0o444))
     return synth.tar_layer(nodes)
@@ -96,17 +99,19 @@ def localise(script: str, built: dict, image_root: Path, scratch: Path) -> str:
     return script.replace(built["imageRoot"], str(image_root))
 
 
-def customisation_layer(script: str, scratch: Path) -> bytes:
+def customisation_layer(script: str, scratch: Path, without: tuple[str, ...] = ()) -> bytes:
     fakeroot = shutil.which("fakeroot")
     assert fakeroot, "fakeroot is missing: run .ci/install-image.sh"
     old_out = scratch / "old_out"
-    contents_tree(old_out)
+    contents_tree(old_out, without)
     layer = scratch / "layer.tar"
     # the same steps as dockerTools' customisation layer
+    # separate statements, not an && list: inside one, bash ignores `set -e`
     runner = (
-        'cd "$OLD_OUT" && eval "$fakeRootCommands" && '
+        'cd "$OLD_OUT"\n'
+        'eval "$fakeRootCommands"\n'
         'tar --sort=name --exclude=./proc --exclude=./sys --exclude=./dev '
-        '--numeric-owner --mtime=@1 --hard-dereference -cf "$LAYER" .'
+        '--numeric-owner --mtime=@1 --hard-dereference -cf "$LAYER" .\n'
     )
     result = subprocess.run(
         [fakeroot, "bash", "-e", "-c", runner],
@@ -117,12 +122,12 @@ def customisation_layer(script: str, scratch: Path) -> bytes:
     return layer.read_bytes()
 
 
-def build_archive(built: dict, tmp_path: Path, edit=lambda script: script) -> Path:
+def build_archive(built: dict, tmp_path: Path, edit=lambda script: script, without: tuple[str, ...] = ()) -> Path:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     image_root = synthetic_image_root(tmp_path / "image-root")
     script = edit(localise(built["script"], built, image_root, scratch))
-    layers = [store_layer(built["script"]), customisation_layer(script, scratch)]
+    layers = [store_layer(built["script"]), customisation_layer(script, scratch, without)]
     return synth.write_raw_docker_archive(layers, {"architecture": "amd64", "os": "linux", "config": built["config"]},
                                           tmp_path / "agent-image.tar")
 
@@ -172,3 +177,15 @@ def test_a_layer_script_that_leaves_setuid_is_caught(built: dict, tmp_path: Path
                                            "install -m 4755 /dev/null usr/bin/newgrp"),
     )
     assert failure_paths(archive) == {"/usr/bin/newgrp"}
+
+
+def test_layer_script_supplies_sh_when_the_contents_lack_it(built: dict, tmp_path: Path) -> None:
+    archive = build_archive(built, tmp_path, without=("sh",))
+    assert failure_paths(archive) == set()
+    assert "-bash-interactive-" in layer_entries(archive)["/bin/sh"].linkname
+
+
+def test_without_sh_and_without_the_fallback_the_image_fails(built: dict, tmp_path: Path) -> None:
+    archive = build_archive(built, tmp_path, without=("sh",),
+                            edit=lambda script: re.sub(r"\n\s*ln -s \S+/bin/bash bin/sh", "\n  true", script))
+    assert failure_paths(archive) == {"PATH/sh"}
