@@ -598,9 +598,9 @@ def check_dirs(fs: Filesystem, contract: dict) -> list[Failure]:
     return failures
 
 
-def executable_on_path(fs: Filesystem, program: str, search_path: str) -> bool:
+def executable_on_path(fs: Filesystem, program: str, search_path: str, skip: str = "") -> bool:
     for folder in search_path.split(":"):
-        if not folder.startswith("/"):
+        if not folder.startswith("/") or folder.rstrip("/") == skip.rstrip("/"):
             continue
         found = fs.follow(posixpath.join(folder, program))
         if found is not None and found[1].kind == "file" and found[1].mode & 0o111:
@@ -612,7 +612,8 @@ def check_programs(fs: Filesystem, env: dict[str, str], contract: dict) -> list[
     search_path = env.get("PATH") or contract["env"]["PATH"]
     failures = []
     for program in contract["required_programs"]:
-        if not executable_on_path(fs, program, search_path):
+        # a shim only forwards to the real program, so look past the shims folder
+        if not executable_on_path(fs, program, search_path, skip=contract["baked"]["shims_dir"]):
             failures.append(Failure(
                 f"PATH/{program}", f"no executable {program} in any folder of PATH={search_path}",
                 f"add the package that provides {program} to the image contents"))
@@ -698,6 +699,38 @@ def check_baked_file(path: str, record: dict, entry: Entry | None, data: bytes |
     return failures
 
 
+def check_runtime_profiles(files: dict, data: dict[str, bytes], env: dict[str, str], contract: dict) -> list[Failure]:
+    """Each baked runtime profile's guarded programs have a shim in the manifest, and the
+    image's default AGENT_PROFILE is one of the baked profiles."""
+    baked = contract["baked"]
+    failures = []
+    default = env.get("AGENT_PROFILE")
+    if default is not None and default not in baked["profiles"]:
+        failures.append(Failure(
+            "config.Env.AGENT_PROFILE", f"is {default!r}, which is not baked (baked: {', '.join(baked['profiles'])})",
+            "set AGENT_PROFILE to a baked profile or bake it"))
+    for name in baked["profiles"]:
+        path = f"{baked['runtime_profiles_dir']}/{name}.json"
+        if path not in data:
+            continue  # missing from the image or the manifest: reported with the baked files
+        try:
+            document = json.loads(data[path])
+            guarded = document["guarded_programs"]
+            if not isinstance(guarded, list) or not all(isinstance(p, str) and p and "/" not in p for p in guarded):
+                raise TypeError("guarded_programs is not a list of program names")
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+            failures.append(Failure(path, f"is not a runtime profile the guard can read ({err})",
+                                    "re-render it with render-profiles"))
+            continue
+        for program in guarded:
+            shim = f"{baked['shims_dir']}/{program}"
+            if shim not in files:
+                failures.append(Failure(
+                    shim, f"profile {name} guards {program}, but the manifest has no shim for it",
+                    "render the image root again (render-profiles writes a shim per guarded program)"))
+    return failures
+
+
 # ---------------------------------------------------------------- driver
 
 
@@ -720,6 +753,7 @@ def verify_image(blobs: Blobs, image: Image, contract: dict) -> list[Failure]:
         for path in sorted(files):
             found = fs.follow(path)
             failures += check_baked_file(path, files[path], found[1] if found else None, data.get(path), contract)
+        failures += check_runtime_profiles(files, data, env, contract)
     return failures
 
 

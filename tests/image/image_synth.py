@@ -76,10 +76,17 @@ def group_text(contract: dict) -> bytes:
     return f"root:x:0:\n{user['group']}:x:{user['gid']}:\nnogroup:x:65534:\n".encode()
 
 
+GUARDED = ["gh", "git"]
+
+
 def baked_files(contract: dict) -> dict[str, tuple[bytes, str]]:
-    files = {path: (json.dumps({"rendered": path}).encode(), "0444") for path in contract["baked"]["required_files"]}
-    for prefix in contract["baked"]["required_prefixes"]:
-        files[prefix + "git"] = (b"#!/bin/sh\nexec agent-guard shim git \"$@\"\n", "0555")
+    baked = contract["baked"]
+    files = {path: (json.dumps({"rendered": path}).encode(), "0444") for path in baked["required_files"]}
+    for name in baked["profiles"]:
+        runtime = {"format": 1, "profile": name, "guarded_programs": GUARDED, "rules": []}
+        files[f"{baked['runtime_profiles_dir']}/{name}.json"] = (json.dumps(runtime).encode(), "0444")
+    for program in GUARDED:
+        files[f"{baked['shims_dir']}/{program}"] = (f"#!/bin/sh\nexec agent-guard shim {program} \"$@\"\n".encode(), "0555")
     return files
 
 

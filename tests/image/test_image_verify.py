@@ -23,7 +23,10 @@ CONTRACT = load_contract()
 USER = CONTRACT["user"]
 MANIFEST = CONTRACT["baked"]["manifest"]["path"]
 CLAUDE_MANAGED = "/etc/claude-code/managed-settings.json"
-SHIM = CONTRACT["baked"]["required_prefixes"][0] + "git"
+SHIMS_DIR = CONTRACT["baked"]["shims_dir"]
+SHIM = SHIMS_DIR + "/git"
+SHIMS = [f"{SHIMS_DIR}/{program}" for program in synth.GUARDED]
+RUNTIME_CI = CONTRACT["baked"]["runtime_profiles_dir"] + "/ci.json"
 
 
 def failures_of(path: Path) -> set[tuple[str, str]]:
@@ -103,13 +106,24 @@ def rewrite_manifest(**overrides) -> Callable[[synth.Spec], None]:
         document = json.loads(synth.manifest_bytes(CONTRACT, files))
         for key, value in overrides.items():
             if key == "drop":
-                del document["files"][value]
+                for path in [value] if isinstance(value, str) else value:
+                    del document["files"][path]
             elif key == "record":
                 path, fields = value
                 document["files"][path].update(fields)
             else:
                 document[key] = value
         spec.find(MANIFEST).data = json.dumps(document).encode()
+    return mutate
+
+
+def rebake(path: str, data: bytes) -> Callable[[synth.Spec], None]:
+    """Change a baked file and re-render the manifest to match: a renderer bug, not tampering."""
+    def mutate(spec: synth.Spec) -> None:
+        files = synth.baked_files(CONTRACT)
+        files[path] = (data, files[path][1])
+        spec.find(path).data = data
+        spec.find(MANIFEST).data = synth.manifest_bytes(CONTRACT, files)
     return mutate
 
 
@@ -174,7 +188,13 @@ CASES: dict[str, tuple[Callable[[synth.Spec], None], set[str]]] = {
     "manifest-wrong-format": (rewrite_manifest(format=2), {MANIFEST}),
     "manifest-wrong-profiles": (rewrite_manifest(profiles=["interactive"]), {MANIFEST}),
     "manifest-lacks-required": (rewrite_manifest(drop="/etc/codex/requirements.toml"), {"/etc/codex/requirements.toml"}),
-    "manifest-lacks-shims": (rewrite_manifest(drop=SHIM), {CONTRACT["baked"]["required_prefixes"][0]}),
+    "manifest-lacks-a-guarded-shim": (rewrite_manifest(drop=SHIM), {SHIM}),
+    "manifest-lacks-all-shims": (rewrite_manifest(drop=SHIMS), {CONTRACT["baked"]["required_prefixes"][0], *SHIMS}),
+    "default-profile-not-baked": (set_env("AGENT_PROFILE", "interactive"), {"config.Env.AGENT_PROFILE"}),
+    "runtime-profile-not-json": (rebake(RUNTIME_CI, b"not json"), {RUNTIME_CI}),
+    "runtime-profile-without-guarded-list": (rebake(RUNTIME_CI, b'{"format": 1}'), {RUNTIME_CI}),
+    "runtime-profile-guards-unshimmed-program": (
+        rebake(RUNTIME_CI, json.dumps({"guarded_programs": ["git", "npm"]}).encode()), {SHIMS_DIR + "/npm"}),
     "manifest-claims-agent-owner": (rewrite_manifest(record=(CLAUDE_MANAGED, {"owner": 1000})), {CLAUDE_MANAGED}),
     "manifest-claims-writable-mode": (rewrite_manifest(record=(CLAUDE_MANAGED, {"mode": "0666"})), {CLAUDE_MANAGED}),
     "program-missing": (drop("/usr/bin/jq"), {"PATH/jq"}),
