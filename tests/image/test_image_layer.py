@@ -5,7 +5,7 @@ image config it hands to dockerTools.streamLayeredImage. That script then runs t
 dockerTools runs it (under fakeroot, in a folder holding the contents' symlinks, then
 `tar --numeric-owner`), over an image root laid out as `render-profiles --image-root` writes
 it. The layer, plus a stand-in store layer, becomes a docker-archive that image-verify must
-pass. Store paths the stub invented are swapped for local stand-ins (jq, passwd, group, the
+pass, once over a synthetic image root and once over the real `render-profiles --image-root`. Store paths the stub invented are swapped for local stand-ins (jq, passwd, group, the
 image root); everything else in the script runs as written.
 """
 
@@ -23,7 +23,7 @@ import pytest
 
 import image_synth as synth
 from image.verify import load_contract, verify_path
-from stub_flake import StubFlake
+from stub_flake import ROOT, StubFlake
 
 CONTRACT = load_contract()
 STORE_PATH = re.compile(r"/nix/store/[0-9a-z]{32}-[^/\s'\"]+")
@@ -42,6 +42,28 @@ def built(tmp_path_factory) -> dict:
     )
 
 
+def store_permissions(folder: Path) -> Path:
+    """As the Nix store leaves a build output: files 0444 or 0555, folders 0555."""
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_symlink():
+            continue
+        if path.is_dir():
+            path.chmod(0o555)
+        else:
+            path.chmod(0o555 if path.stat().st_mode & 0o111 else 0o444)
+    return folder
+
+
+def rendered_image_root(folder: Path) -> Path:
+    """The real thing: `render-profiles --image-root`, as nix/image-root.nix runs it."""
+    executable = shutil.which("render-profiles")
+    assert executable, "render-profiles is not installed (pip install -e .)"
+    result = subprocess.run([executable, "--image-root", str(folder), *CONTRACT["baked"]["render_args"]],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return store_permissions(folder)
+
+
 def synthetic_image_root(folder: Path) -> Path:
     """What `render-profiles --image-root DIR --profile autonomous --profile ci` writes,
     with the store's permissions (files 0444/0555, folders 0555)."""
@@ -55,12 +77,7 @@ def synthetic_image_root(folder: Path) -> Path:
     (folder / manifest.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
     (folder / manifest.lstrip("/")).write_bytes(synth.manifest_bytes(CONTRACT, files))
     (folder / ".agent-image-root").write_text("")
-    for path in sorted(folder.rglob("*"), reverse=True):
-        if path.is_dir():
-            path.chmod(0o555)
-        elif not path.stat().st_mode & 0o111:
-            path.chmod(0o444)
-    return folder
+    return store_permissions(folder)
 
 
 def contents_tree(folder: Path, without: tuple[str, ...] = ()) -> None:
@@ -122,10 +139,11 @@ def customisation_layer(script: str, scratch: Path, without: tuple[str, ...] = (
     return layer.read_bytes()
 
 
-def build_archive(built: dict, tmp_path: Path, edit=lambda script: script, without: tuple[str, ...] = ()) -> Path:
+def build_archive(built: dict, tmp_path: Path, edit=lambda script: script, without: tuple[str, ...] = (),
+                  make_root=synthetic_image_root) -> Path:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    image_root = synthetic_image_root(tmp_path / "image-root")
+    image_root = make_root(tmp_path / "image-root")
     script = edit(localise(built["script"], built, image_root, scratch))
     layers = [store_layer(built["script"]), customisation_layer(script, scratch, without)]
     return synth.write_raw_docker_archive(layers, {"architecture": "amd64", "os": "linux", "config": built["config"]},
@@ -147,8 +165,9 @@ def layer_entries(archive: Path) -> dict[str, tarfile.TarInfo]:
         return entries
 
 
-def test_flake_layer_script_yields_an_image_that_keeps_the_contract(built: dict, tmp_path: Path) -> None:
-    archive = build_archive(built, tmp_path)
+@pytest.mark.parametrize("make_root", [synthetic_image_root, rendered_image_root], ids=["synthetic-root", "rendered-root"])
+def test_flake_layer_script_yields_an_image_that_keeps_the_contract(built: dict, tmp_path: Path, make_root) -> None:
+    archive = build_archive(built, tmp_path, make_root=make_root)
     assert failure_paths(archive) == set()
     entries = layer_entries(archive)
     manifest = json.loads((tmp_path / "image-root" / CONTRACT["baked"]["manifest"]["path"].lstrip("/")).read_text())
