@@ -9,8 +9,7 @@ abbreviations).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from guard.shellparse import (
     DYNAMIC_PLACEHOLDER,
@@ -31,18 +30,72 @@ PARSE_ERROR_RULE = "parse-error"
 MAX_NESTING = 16
 
 
+class _Record:
+    """Fields from __slots__, keyword or positional; equality and repr by fields."""
+
+    __slots__ = ()
+    _defaults: dict = {}
+
+    def __init__(self, *args, **kwargs):
+        names = self.__slots__
+        values = dict(self._defaults)
+        values.update(zip(names, args))
+        values.update(kwargs)
+        for name in names:
+            object.__setattr__(self, name, values[name])
+
+    def __eq__(self, other):
+        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self):
+        return hash(tuple(getattr(self, n) for n in self.__slots__))
+
+    def __repr__(self):
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(glob: str):
+    """fnmatch's glob language (*, ?, [...]), case-sensitive, without importing fnmatch."""
+    out, i, n = [], 0, len(glob)
+    while i < n:
+        c = glob[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = glob.find("]", i + 1 if i < n and glob[i] in "!]" else i)
+            if j < 0:
+                out.append("\\[")
+            else:
+                body = glob[i:j].replace("\\", "\\\\")
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = j + 1
+        else:
+            out.append(re.escape(c))
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def fnmatchcase(value: str, glob: str) -> bool:
+    return _glob_regex(glob).match(value) is not None
+
+
 class PolicyError(ValueError):
     """The runtime profile cannot be used; the message names the key and the fix."""
 
 
-@dataclass(frozen=True)
-class Decision:
-    decision: str  # allow | ask | deny
-    rule: str | None
-    reason: str
-    parse_error: bool = False
-    argv: tuple[str, ...] = field(default=())  # the simple command that decided, after unwrapping
-    matched: tuple[str, ...] = field(default=())  # every rule id that matched, strictest first
+class Decision(_Record):
+    """decision: allow | ask | deny; rule: the rule id or None; argv: the simple command that
+    decided, after unwrapping; matched: every rule id that matched, strictest first."""
+
+    __slots__ = ("decision", "rule", "reason", "parse_error", "argv", "matched")
+    _defaults = {"parse_error": False, "argv": (), "matched": ()}
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Decision is immutable")
 
     def as_json(self, command) -> dict:
         return {"command": command, "decision": self.decision, "rule": self.rule, "reason": self.reason}
@@ -50,31 +103,20 @@ class Decision:
 
 # ------------------------------------------------------------------ compiled policy
 
-@dataclass(frozen=True)
-class _Matcher:
-    kind: str  # flag | option | arg
-    longs: tuple[str, ...] = ()  # without the leading "--"
-    shorts: str = ""  # letters
-    values: frozenset = frozenset()  # lower-cased, for kind "option"
-    glob: str = ""
+class _Matcher(_Record):
+    # kind: flag | option | arg; longs without the leading "--"; shorts: letters; values lower-cased
+    __slots__ = ("kind", "longs", "shorts", "values", "glob")
+    _defaults = {"longs": (), "shorts": "", "values": frozenset(), "glob": ""}
 
 
-@dataclass(frozen=True)
-class _Rule:
-    id: str
-    decision: str
-    reason: str
-    programs: frozenset
-    words: tuple  # of frozensets, the command words after the program
-    any_of: tuple  # of _Matcher
-    tripwire: bool
+class _Rule(_Record):
+    # words: frozensets, the command words after the program; any_of: _Matchers
+    __slots__ = ("id", "decision", "reason", "programs", "words", "any_of", "tripwire")
 
 
-@dataclass(frozen=True)
-class _ToolOptions:
-    with_value: frozenset = frozenset()
-    flags: frozenset = frozenset()
-    skip_args: tuple = ()
+class _ToolOptions(_Record):
+    __slots__ = ("with_value", "flags", "skip_args")
+    _defaults = {"with_value": frozenset(), "flags": frozenset(), "skip_args": ()}
 
     def kind(self, arg: str) -> str:
         """'value' (takes the next argument), 'one' (stands alone) or 'unknown' (may take one)."""
@@ -90,16 +132,10 @@ class _ToolOptions:
         return "unknown"
 
 
-@dataclass
-class Policy:
-    profile: str
-    posture: str
-    default_decision: str
-    rules: tuple
-    by_program: dict
-    deny_by_program: dict
-    tools: dict
-    guarded: tuple
+class Policy(_Record):
+    __slots__ = ("profile", "posture", "default_decision", "rules", "by_program", "deny_by_program", "tools",
+                 "guarded")
+    __hash__ = None
 
     def options(self, program: str) -> _ToolOptions:
         return self.tools.get(program, _NO_OPTIONS)
@@ -383,13 +419,9 @@ def _rule_matches(rule: _Rule, argv: list, options: _ToolOptions) -> bool:
 
 # ------------------------------------------------------------------ unwrapping
 
-@dataclass(frozen=True)
-class _Hit:
-    decision: str
-    rule: str | None
-    reason: str
-    argv: tuple
-    parse_error: bool = False
+class _Hit(_Record):
+    __slots__ = ("decision", "rule", "reason", "argv", "parse_error")
+    _defaults = {"parse_error": False}
 
 
 def _display(argv) -> tuple:

@@ -20,8 +20,9 @@ HOOK_BLOCK = 2
 USAGE = """usage:
   agent-guard classify --profile NAME [--profile-file PATH] [-- COMMAND]
         commands one per line on stdin (or the one after --) -> one JSON object per line
-  agent-guard hook claude [--profile NAME | --profile-file PATH]
-        Claude Code PreToolUse hook: exit 2 with the reason on a deny (profile: $AGENT_PROFILE)
+  agent-guard hook claude|gemini [--profile NAME | --profile-file PATH]
+        Claude Code PreToolUse / Gemini CLI BeforeTool hook: exit 2 with the reason on a deny
+        (profile: $AGENT_PROFILE, default autonomous)
   agent-guard shim [--real PATH] [--profile-dir DIR] PROGRAM -- ARGV...
         exec-time check of PROGRAM's argv: exit 126 on a deny, else exec the real PROGRAM
   agent-guard explain [--profile NAME | --profile-file PATH] -- COMMAND
@@ -135,9 +136,13 @@ def cmd_classify(args: list[str]) -> int:
 
 # ------------------------------------------------------------------ the Claude hook
 
+# which tool runs shell commands, per CLI (Gemini's BeforeTool hook takes the same JSON shape and exit 2)
+SHELL_TOOLS = {"claude": ("Bash",), "gemini": ("run_shell_command",)}
+
+
 def cmd_hook(args: list[str]) -> int:
-    if not args or args[0] != "claude":
-        raise GuardError("hook: the only hook is 'claude' (agent-guard hook claude)")
+    if not args or args[0] not in SHELL_TOOLS:
+        raise GuardError("hook: say which CLI calls it: agent-guard hook claude | agent-guard hook gemini")
     options, _ = _split_options(args[1:], {"--profile", "--profile-file"})
     try:
         event = json.loads(sys.stdin.read() or "null")
@@ -145,12 +150,12 @@ def cmd_hook(args: list[str]) -> int:
         return _block(f"the hook input is not JSON ({exc}); refusing rather than guessing")
     if not isinstance(event, dict):
         return _block("the hook input is not a JSON object; refusing rather than guessing")
-    if event.get("tool_name") != "Bash":
+    if event.get("tool_name") not in SHELL_TOOLS[args[0]]:
         return 0
     tool_input = event.get("tool_input")
     command = tool_input.get("command") if isinstance(tool_input, dict) else None
     if not isinstance(command, str):
-        return _block("the Bash tool call has no command string; refusing rather than guessing")
+        return _block("the shell tool call has no command string; refusing rather than guessing")
     name = options.get("--profile") or os.environ.get("AGENT_PROFILE") or DEFAULT_PROFILE
     runtime = load_runtime(name, options.get("--profile-file"))
     from guard.classify import classify

@@ -37,6 +37,7 @@ _START = (
     rf"|.*\b(?:{_SHELLS}|su|runuser|script|flock|npx)\s+[^;&|]*?-[A-Za-z]*c[A-Za-z]*\s+(?:'|\\\"|)"  # -c strings
     rf"|.*\b{_SHELLS}\s+<<<\s*(?:'|\\\"|)"
     r"|.*\b(?:eval|trap)\s+(?:'|\\\"|)"
+    r"|.*\benv\s[^;&|]*?(?:-S|--split-string)(?:\s+|=|)(?:'|\\\"|)"
     r"|.*\s-(?:exec|execdir|ok|okdir)\s+"
     r"|.*\bwatch\s+(?:-n\s+[^\s;&|]+\s+|)"
     r")\s*(?:(?:if|then|do|else|elif|while|until|time|!)\s+|)"
@@ -44,7 +45,7 @@ _START = (
 _ASSIGNMENT = r"(?:[A-Za-z_]\w*=(?:'[^']*'|\\\"[^\"\\]*\\\"|[^\s;&|]*)\s+|)"
 # a wrapper (or an unknown $word such as $SUDO), then its options and further wrappers, up to the program;
 # the span stops at quotes so a mention inside a quoted argument is not taken for the command
-_WRAPPED = rf"(?:(?:(?:{_W}*/|)(?:{'|'.join(_WRAPPERS)})|{_W}*\$[^\s;&|]*)(?:\s[^;&|'\"]*?|)\s+|)"
+_WRAPPED = rf"(?:(?:(?:{_W}*/|)(?:{'|'.join(_WRAPPERS)})|{_W}*\$[^\s;&|]*)(?:\s[^;&|'\"]*?|)\s+(?=[^'\\\\])|)"
 _PRE = _ASSIGNMENT * 2 + _WRAPPED
 _GLOBAL = rf"(?:\s+-{_W}*(?:\s+[^-\s;&|]{_W}*|)|)"
 _DYNAMIC_WORD = rf"{_W}*\$[^\s;&|]*|\$\([^)]*\)|`[^`]*`"

@@ -115,10 +115,22 @@ def test_hook_lets_the_rest_through(event, profile_file):
     assert result.stderr == ""
 
 
+def test_gemini_hook_judges_run_shell_command(profile_file):
+    deny = {"hook_event_name": "BeforeTool", "tool_name": "run_shell_command",
+            "tool_input": {"command": "bash -c 'gh secret list'", "description": "list"}}
+    result = run(["hook", "gemini", "--profile-file", str(profile_file)], stdin=json.dumps(deny))
+    assert result.returncode == 2 and "gh-secret" in result.stderr
+    other = {"tool_name": "read_file", "tool_input": {"file_path": "x"}}
+    result = run(["hook", "gemini", "--profile-file", str(profile_file)], stdin=json.dumps(other))
+    assert result.returncode == 0
+    result = run(["hook", "codex", "--profile-file", str(profile_file)], stdin=json.dumps(other))
+    assert result.returncode == 2 and "say which CLI" in result.stderr
+
+
 @pytest.mark.parametrize("raw,fragment", [
     ("not json", "not JSON"),
     ("[]", "not a JSON object"),
-    (json.dumps({"tool_name": "Bash", "tool_input": {}}), "no command"),
+    (json.dumps({"tool_name": "Bash", "tool_input": {}}), "no command string"),
     (json.dumps({"tool_name": "Bash", "tool_input": {"command": "echo 'x"}}), "could not be parsed"),
 ])
 def test_hook_refuses_what_it_cannot_judge(raw, fragment, profile_file):

@@ -99,7 +99,8 @@ def test_gemini_regexes_behave_the_same_in_node(runtime, tmp_path):
 def test_gemini_regex_ignores_harmless_mentions(runtime):
     regexes = _regexes(runtime)
     for command in ["echo 'gh secret'", 'git commit -m "do not gh secret"', "grep -rn 'git push --force' .",
-                    "python -c \"print('gh secret list')\"", "git log --grep='npm publish'"]:
+                    "python -c \"print('gh secret list')\"", "git log --grep='npm publish'",
+                    'time grep "git push -f" .', "sudo -u me grep -r 'gh secret' ."]:
         assert not any(gemini_matches(r, command) for r in regexes.values()), command
 
 
