@@ -84,6 +84,7 @@ class Options:
     run_id: str = ""
     run_dir: Path | None = None
     rootless: bool = False
+    outside_subnet: str | None = None     # default: the engine picks one
     home: Path = field(default_factory=Path.home)
     allow: tuple = ()                    # the profile's network.allow
     read_only_globs: tuple = ()
@@ -257,22 +258,29 @@ def build_plan(options: Options, workspace: Path, run_dir: Path, protected: list
     }
     proxy_log, gateway_log, gateway_run = run_dir / "proxy-log", run_dir / "gateway-log", run_dir / "gateway-run"
     hardening = ["--security-opt", "no-new-privileges", "--read-only", "--cap-drop", "ALL"]
+    if engine == "podman":
+        # podman would add its own tmpfs on /tmp, /run, /var/tmp, copying the image's content in;
+        # each container below names the writable places it needs instead.
+        hardening += ["--read-only-tmpfs=false"]
+    nocopy = ",notmpcopyup" if engine == "podman" else ""
     service_caps = ["--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "CHOWN"]
     network_setup = [
         [engine, "network", "create", "--internal", *(["--disable-dns"] if engine == "podman" else []),
          "--subnet", subnet, names["internal"]],
-        [engine, "network", "create", names["outside"]],
+        [engine, "network", "create", *(["--subnet", options.outside_subnet] if options.outside_subnet else []),
+         names["outside"]],
     ]
     proxy = [engine, "create", "--name", names["proxy"], *_network_args(options, names, addresses["proxy"], True),
              *hardening, *service_caps, "--pids-limit", "256", "--memory", "512m",
-             "--tmpfs", "/run", "--tmpfs", "/var/spool/squid",
+             "--tmpfs", f"/run:rw,nosuid,nodev{nocopy}", "--tmpfs", f"/var/spool/squid:rw,nosuid,nodev{nocopy}",
              "-v", f"{run_dir}/squid/squid.conf:/etc/squid/squid.conf:ro",
              "-v", f"{run_dir}/squid/agent-sandbox.d:/etc/squid/agent-sandbox.d:ro",
              "-v", f"{proxy_log}:/var/log/squid",
              *_image(options, "proxy"), "squid", "-N", "-f", "/etc/squid/squid.conf"]
     gateway = [engine, "create", "--name", names["gateway"],
                *_network_args(options, names, addresses["gateway"], True),
-               *hardening, *service_caps, "--pids-limit", "256", "--memory", "512m", "--tmpfs", "/run",
+               *hardening, *service_caps, "--pids-limit", "256", "--memory", "512m",
+               "--tmpfs", f"/run:rw,nosuid,nodev{nocopy}",
                "-v", f"{run_dir}/gateway/nginx.conf:/etc/agent-gateway/nginx.conf:ro",
                "-v", f"{run_dir}/gateway/keys:/run/agent-gateway/keys:ro",
                "-v", f"{gateway_log}:/var/log/agent-gateway",
@@ -299,10 +307,10 @@ def build_plan(options: Options, workspace: Path, run_dir: Path, protected: list
     }
     if options.github_token:
         env["AGENT_RUN_GITHUB_TOKEN_FILE"] = TOKEN_PATH
-    writable = ["--tmpfs", "/tmp:rw,nosuid,nodev,exec,size=2g"]
+    writable = ["--tmpfs", f"/tmp:rw,nosuid,nodev,exec,size=2g{nocopy}"]
     if engine == "podman":
         # podman copies the image's /home/agent into the tmpfs (tmpcopyup, its default).
-        writable += ["--tmpfs", f"{CONTAINER_HOME}:rw,nosuid,nodev,exec,size=2g,mode=0755,uid={AGENT_UID},gid={AGENT_UID}"]
+        writable += ["--tmpfs", f"{CONTAINER_HOME}:rw,nosuid,nodev,exec,size=2g,mode=0755,U"]
     else:
         writable += ["--mount", f"type=volume,dst={CONTAINER_HOME}"]  # docker copies the image's content in
     if options.github_token:
@@ -328,8 +336,9 @@ def build_plan(options: Options, workspace: Path, run_dir: Path, protected: list
         token_copy = [engine, "cp", *(["-a"] if engine == "docker" else []), str(run_dir / "github-token"),
                       f"{names['agent']}:{TOKEN_PATH}"]
     containers = [names["agent"], names["gateway"], names["proxy"]]
-    teardown = [[engine, "rm", "-f", "-v", *containers],
-                [engine, "network", "rm", names["internal"], names["outside"]]]
+    # One command each: a container that was never created must not keep the others alive.
+    teardown = [*[[engine, "rm", "-f", "-v", c] for c in containers],
+                *[[engine, "network", "rm", n] for n in (names["internal"], names["outside"])]]
     return Plan(names=names, subnet=subnet, addresses=addresses, files=files, setup=setup,
                 agent_create=agent, start_agent=[engine, "start", "--attach", names["agent"]],
                 stop_agent=[engine, "stop", "-t", "10", names["agent"]], teardown=teardown,
