@@ -15,6 +15,7 @@ from renderer.templating import render_template
 
 CODEX_DECISION = {"deny": "forbidden", "ask": "prompt", "allow": "allow"}
 RULES_FILE = "agent-sandbox.rules"
+HOOK_COMMAND = "agent-guard hook codex"
 
 
 def _grouped_forms(rule: Rule) -> list[list]:
@@ -55,7 +56,7 @@ def rules_file(model: PolicyModel, decisions: tuple[str, ...]) -> str:
                 "decision": CODEX_DECISION[decision],
                 "justification": json.dumps(_justification(entry["rule"])),
             })
-    return render_template("codex.rules.j2", profile=model.name, rules=rows)
+    return render_template("codex.rules.j2", rules=rows)
 
 
 def requirements(model: PolicyModel) -> dict:
@@ -63,7 +64,14 @@ def requirements(model: PolicyModel) -> dict:
     for entry in rule_entries(model.rules_for("deny")):
         tokens = [{"any_of": t} if isinstance(t, list) else {"token": t} for t in entry["pattern"]]
         prefix_rules.append({"pattern": tokens, "decision": "forbidden", "justification": _justification(entry["rule"])})
-    return {"rules": {"prefix_rules": prefix_rules}}
+    return {
+        "rules": {"prefix_rules": prefix_rules},
+        # Managed hooks need no trust step, and pinning the features here is what stops the agent
+        # from switching hooks off (user config, -c, --disable, a project .codex/config.toml).
+        # unified_exec_tty off closes the interactive-shell route: no hook fires for write_stdin.
+        "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": HOOK_COMMAND, "timeout": 10}]}]},
+        "features": {"hooks": True, "unified_exec_tty": False},
+    }
 
 
 def _quiet_keys(model: PolicyModel) -> dict:

@@ -10,11 +10,12 @@ Interactive: ~/.gemini/settings.json with yolo disabled and user-tier policies.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
 from guard.gemini_regex import rule_to_gemini_regex
-from renderer.model import PolicyModel, Rule
+from renderer.model import PolicyModel, ProfileError, Rule
 
 SHELL_TOOL = "run_shell_command"
 READ_TOOLS = ["read_file", "read_many_files"]
@@ -22,6 +23,8 @@ WRITE_TOOLS = ["write_file", "replace"]
 POLICY_FILE = "agent-sandbox.toml"
 GEMINI_DECISION = {"deny": "deny", "ask": "ask_user", "allow": "allow"}
 PRIORITY = {"deny": 950, "ask": 500, "allow": 100}
+HOOK_COMMAND = "agent-guard hook gemini"
+HOOK_TIMEOUT_MS = 10000  # milliseconds in gemini: a Claude-style 10 kills the hook and the command runs
 
 
 def glob_to_path_regex(glob: str) -> str:
@@ -42,15 +45,25 @@ def glob_to_path_regex(glob: str) -> str:
     return r'(?:[^"]*/)?' + "".join(out) + r'"'
 
 
+@functools.lru_cache(maxsize=None)
+def _regex(rule_json: str, tools_json: str) -> str:
+    """Memoized: the tripwire's rules are the same in every profile."""
+    return rule_to_gemini_regex(json.loads(rule_json), json.loads(tools_json))
+
+
 def command_rules(rules: list[Rule], decision: str, tools: dict) -> list[dict]:
     out = []
     for rule in rules:
         entry = {"toolName": SHELL_TOOL, "decision": GEMINI_DECISION[decision], "priority": PRIORITY[decision]}
-        if decision == "allow":
-            # An allow must not be wider than the rule: commandPrefix needs the exact words.
-            entry["commandPrefix"] = [" ".join(form) for form in rule.literal_forms()]
+        if decision == "deny":
+            try:
+                entry["commandRegex"] = _regex(json.dumps(rule.to_json(), sort_keys=True), json.dumps(tools, sort_keys=True))
+            except ValueError as exc:
+                raise ProfileError(f"{rule.source}: rule '{rule.id}' cannot be rendered for gemini: {exc}") from None
         else:
-            entry["commandRegex"] = rule_to_gemini_regex(rule.to_json(), tools)
+            # allow and ask take the exact words: a prefix is never wider than the rule, and in the
+            # interactive posture anything unlisted asks anyway.
+            entry["commandPrefix"] = [" ".join(form) for form in rule.literal_forms()]
         if decision == "deny":
             entry["denyMessage"] = f"agent-sandbox {rule.id}: {rule.reason}"
         out.append(entry)
@@ -86,6 +99,11 @@ def system_settings(model: PolicyModel) -> dict:
         "privacy": {"usageStatisticsEnabled": False},
         "telemetry": {"enabled": False},
         "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+        # A second layer only: a user or workspace hooksConfig.disabled can switch it off
+        # (docs/hooks.md), so the admin policies above stay the hard layer for gemini.
+        "hooksConfig": {"enabled": True},
+        "hooks": {"BeforeTool": [{"matcher": SHELL_TOOL, "hooks": [
+            {"name": "agent-guard", "type": "command", "command": HOOK_COMMAND, "timeout": HOOK_TIMEOUT_MS}]}]},
     }
 
 

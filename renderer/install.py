@@ -58,7 +58,7 @@ def plan(root: Path, profile: str, home: Path) -> list[tuple[Path, bytes, bool]]
         if target.exists() and out.format in ("json", "toml"):
             ours = json.loads(out.content) if out.format == "json" else tomllib.loads(out.content.decode())
             merged = merge(_parse(target, out.format), ours)
-            content = to_json(merged) if out.format == "json" else to_toml(merged, profile)
+            content = to_json(merged) if out.format == "json" else to_toml(merged)
         steps.append((target, content, target.exists()))
     return steps
 

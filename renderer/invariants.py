@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jsonschema
 
+from guard.gemini_regex import GEMINI_PREFIX, gemini_matches
 from renderer.model import PolicyModel, load
 from renderer.outputs import SHIM_DIR, Output
 
@@ -124,18 +125,13 @@ def check_traps(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
             for rule in doc.get("rule", []):
                 if not 0 <= rule.get("priority", 0) <= 999:
                     problems.append(f"{model.name}: {path}: priority {rule['priority']} outside 0..999 makes gemini skip the whole file")
-                for key in ("commandRegex", "argsPattern"):
+                for key, prefix in (("commandRegex", GEMINI_PREFIX), ("argsPattern", "")):
                     if key in rule:
                         try:
-                            re.compile(rule[key])
+                            re.compile(prefix + rule[key])  # as gemini compiles it
                         except re.error as exc:
                             problems.append(f"{model.name}: {path}: {key} {rule[key]!r} does not compile: {exc}")
     return problems
-
-
-def _command_text(argv: tuple[str, ...]) -> str:
-    """The text gemini matches commandRegex against: the JSON of the tool's args."""
-    return json.dumps({"command": " ".join(argv)})
 
 
 def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
@@ -162,7 +158,7 @@ def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output]) -> list
             if f"Bash({text} *)" not in claude_deny:
                 problems.append(f"{model.name}: deny rule '{rule.id}' form '{text}' missing from claude {claude_path}")
             regexes = [r["commandRegex"] for r in gemini_rules if r.get("denyMessage", "").startswith(tag)]
-            if not any(re.search(rx, _command_text(form)) for rx in regexes):
+            if not any(gemini_matches(rx, text) for rx in regexes):
                 problems.append(f"{model.name}: deny rule '{rule.id}' form '{text}' not matched by any gemini commandRegex in {gemini_policy}")
         if tag not in rules_text:
             problems.append(f"{model.name}: deny rule '{rule.id}' missing from codex {codex_rules}")
@@ -177,6 +173,26 @@ def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output]) -> list
     return problems
 
 
+def check_hooks(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
+    """In bypass profiles the guard hook sits in each CLI's admin layer, with the switches that keep it on."""
+    if not model.bypass:
+        return []
+    problems = []
+    claude = json.loads(outputs["/etc/claude-code/managed-settings.json"].content)
+    if not any("agent-guard hook claude" in h["command"] for m in claude.get("hooks", {}).get("PreToolUse", []) for h in m["hooks"]):
+        problems.append(f"{model.name}: claude managed settings lack the agent-guard PreToolUse hook")
+    requirements = tomllib.loads(outputs["/etc/codex/requirements.toml"].content.decode())
+    if not any("agent-guard hook codex" in h["command"] for m in requirements.get("hooks", {}).get("PreToolUse", []) for h in m["hooks"]):
+        problems.append(f"{model.name}: codex requirements.toml lacks the agent-guard PreToolUse hook")
+    if requirements.get("features", {}) != {"hooks": True, "unified_exec_tty": False}:
+        problems.append(f"{model.name}: codex requirements.toml must pin features hooks=true, unified_exec_tty=false, or the agent can turn hooks off")
+    gemini = json.loads(outputs["/etc/gemini-cli/settings.json"].content)
+    hooks = [h for m in gemini.get("hooks", {}).get("BeforeTool", []) for h in m["hooks"]]
+    if not any("agent-guard hook gemini" in h["command"] and h.get("timeout", 0) >= 1000 for h in hooks):
+        problems.append(f"{model.name}: gemini system settings lack the agent-guard BeforeTool hook (timeout in ms, at least 1000)")
+    return problems
+
+
 def check(rendered: dict[str, dict[str, Output]], root: Path | None = None) -> list[str]:
     problems: list[str] = []
     for name, outputs in rendered.items():
@@ -187,4 +203,5 @@ def check(rendered: dict[str, dict[str, Output]], root: Path | None = None) -> l
         problems += check_posture(model, outputs)
         problems += check_traps(model, outputs)
         problems += check_tripwire_reach(model, outputs)
+        problems += check_hooks(model, outputs)
     return problems

@@ -132,13 +132,23 @@ def _schema(path: str) -> dict:
     return json.loads(Path(path).read_text())
 
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        text = path.read_text(encoding="utf-8")
+        stat = path.stat()
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such profile file") from None
+    return _parse_yaml(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_yaml(path: Path, mtime_ns: int, size: int) -> dict:
+    """Parsed once per file version: every profile's chain reads common.yaml."""
+    text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=YAML_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -39,16 +39,18 @@ def to_json(document: object) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def to_toml(document: dict, profile: str) -> bytes:
-    header = f"# Rendered by render-profiles from profile '{profile}'. Do not edit: edit profiles/ and re-render.\n"
-    return (header + tomli_w.dumps(document)).encode()
+TOML_HEADER = "# Rendered by render-profiles from profiles/. Do not edit: edit the profile and re-render.\n"
 
 
-def _serialize(path: str, document: object, profile: str) -> tuple[bytes, str]:
+def to_toml(document: dict) -> bytes:
+    return (TOML_HEADER + tomli_w.dumps(document)).encode()
+
+
+def _serialize(path: str, document: object) -> tuple[bytes, str]:
     if isinstance(document, str):
         return document.encode(), "text"
     if path.endswith(".toml"):
-        return to_toml(document, profile), "toml"
+        return to_toml(document), "toml"
     return to_json(document), "json"
 
 
@@ -68,7 +70,7 @@ def render_profile(model: PolicyModel) -> dict[str, Output]:
 
     outputs: dict[str, Output] = {}
     for cli, path, document in documents:
-        content, fmt = _serialize(path, document, model.name)
+        content, fmt = _serialize(path, document)
         mode = 0o555 if path.startswith(SHIM_DIR) else 0o444 if model.bypass else 0o644
         outputs[path] = Output(path=path, content=content, format=fmt, mode=mode, cli=cli)
     return dict(sorted(outputs.items()))

@@ -90,10 +90,11 @@ def test_strict_config_catches_a_bad_key_so_the_test_above_can_fail(tmp_path):
 
 def test_requirements_are_read_without_warnings(tmp_path):
     ours = (RENDERED / "autonomous/etc/codex/requirements.toml").read_text()
+    config = (RENDERED / "autonomous/home/agent/dot_codex/config.toml").read_text().split("\n", 1)[1]
     tomllib.loads(ours)
     (tmp_path / "a").mkdir()
-    clean = run_codex_with(tmp_path / "a", "", requirements=ours)
+    clean = run_codex_with(tmp_path / "a", config, requirements=ours)
     assert "requirements (" not in clean.stderr and "Connection failed" in clean.stderr, clean.stderr
     (tmp_path / "b").mkdir()
-    broken = run_codex_with(tmp_path / "b", "", requirements=ours + "stray_key = 1\n")
+    broken = run_codex_with(tmp_path / "b", config, requirements="stray_key = 1\n" + ours)
     assert "is ignored" in broken.stderr, "a stray key draws a warning, so the clean run above is meaningful"

@@ -75,3 +75,15 @@ def test_downgrade_switch_in_a_bypass_profile():
 def test_unknown_key_fails_the_schema():
     problems = broken("autonomous", "/etc/claude-code/managed-settings.json", lambda d: d.update(permisions={}))
     assert any("permisions" in p and "claude-managed-settings" in p for p in problems), problems
+
+
+def test_codex_hook_features_unpinned():
+    problems = broken("autonomous", "/etc/codex/requirements.toml", lambda d: d.update(features={"hooks": True}))
+    assert problems  # the schema and the hook invariant both refuse it
+
+
+def test_gemini_hook_timeout_in_seconds_is_a_trap():
+    def seconds(d):
+        d["hooks"]["BeforeTool"][0]["hooks"][0]["timeout"] = 10
+    problems = broken("ci", "/etc/gemini-cli/settings.json", seconds)
+    assert any("timeout" in p for p in problems), problems

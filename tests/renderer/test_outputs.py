@@ -67,6 +67,9 @@ def test_codex_bypass(name):
     assert {r["justification"].split(":")[0].removeprefix("agent-sandbox ") for r in requirements} == set(TRIPWIRE)
     assert all(r["decision"] == "forbidden" for r in requirements)
     assert ("/home/agent/.codex/ci.config.toml" in outputs(name)) == (name == "ci")
+    hooks = doc(name, "/etc/codex/requirements.toml")
+    assert hooks["hooks"]["PreToolUse"][0]["hooks"][0]["command"] == "agent-guard hook codex"
+    assert hooks["features"] == {"hooks": True, "unified_exec_tty": False}
 
 
 def test_codex_ci_layer():
@@ -86,6 +89,8 @@ def test_gemini_bypass(name):
     assert settings["privacy"]["usageStatisticsEnabled"] is False
     assert "defaultApprovalMode" not in settings.get("general", {}), "yolo is a flag; the setting is invalid"
     assert "exclude" not in settings.get("tools", {})
+    hook = settings["hooks"]["BeforeTool"][0]["hooks"][0]
+    assert hook["command"] == "agent-guard hook gemini" and hook["timeout"] == 10000
     policy = doc(name, "/etc/gemini-cli/policies/agent-sandbox.toml")["rule"]
     shell = [r for r in policy if r["toolName"] == "run_shell_command"]
     assert {r["denyMessage"].split(":")[0].removeprefix("agent-sandbox ") for r in shell} == set(TRIPWIRE)
