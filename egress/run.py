@@ -337,11 +337,12 @@ def build_plan(options: Options, workspace: Path, run_dir: Path, protected: list
                       f"{names['agent']}:{TOKEN_PATH}"]
     containers = [names["agent"], names["gateway"], names["proxy"]]
     # One command each: a container that was never created must not keep the others alive.
-    teardown = [*[[engine, "rm", "-f", "-v", c] for c in containers],
+    quick = ["-t", "1"] if engine == "podman" else []  # the logs are written unbuffered; no need to wait
+    teardown = [*[[engine, "rm", "-f", *quick, "-v", c] for c in containers],
                 *[[engine, "network", "rm", n] for n in (names["internal"], names["outside"])]]
     return Plan(names=names, subnet=subnet, addresses=addresses, files=files, setup=setup,
                 agent_create=agent, start_agent=[engine, "start", "--attach", names["agent"]],
-                stop_agent=[engine, "stop", "-t", "10", names["agent"]], teardown=teardown,
+                stop_agent=[engine, "stop", "-t", "5", names["agent"]], teardown=teardown,
                 token_copy=token_copy, gateway_vendors=gateway_vendors,
                 report_host_path=workspace / report_rel)
 

@@ -91,3 +91,7 @@ report = {"tool": "claude", "exit_code": 0, "tool_calls": [{"command": "git push
 attempt("report", lambda: write(os.environ["AGENT_REPORT"], json.dumps(report)))
 with open("/workspace/probe.json", "w") as out:
     json.dump(seen, out)
+if len(sys.argv) > 4:  # a run that overstays its timeout
+    import time
+    time.sleep(float(sys.argv[4]))
+sys.exit(7)  # agent-run must hand the agent's exit code back

@@ -4,6 +4,7 @@ stream and anything else with "upstream-ok". Usage: podman_upstream.py CERT KEY 
 import json
 import ssl
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CERT, KEY, OUT = sys.argv[1:4]
@@ -17,7 +18,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _record(self):
         with open(f"{OUT}/requests.jsonl", "a") as out:
-            out.write(json.dumps({"method": self.command, "path": self.path,
+            out.write(json.dumps({"time": time.time(), "method": self.command, "path": self.path,
                                   "headers": {k.lower(): v for k, v in self.headers.items()}}) + "\n")
 
     def do_GET(self):

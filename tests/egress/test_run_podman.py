@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def world(tmp_path):
     return {"root": tmp_path, "ws": ws, "ca": ca, "cert": cert, "key": key, "out": out}
 
 
-def test_a_run_through_podman(world):
+def stand_in_run(world, timeout: int = 120, probe_sleep: float | None = None):
+    """Plan a run for the stand-in world; returns (plan, options, run_dir, host_service)."""
     root = world["root"]
     run_id = "t" + uuid.uuid4().hex[:8]
     options = Options(cli="claude", cli_args=[], workspace=world["ws"], profile="ci", engine="podman", rootfs="/",
@@ -70,7 +72,7 @@ def test_a_run_through_podman(world):
                       github_token=KeySource("github", file=root / "token"), run_id=run_id, run_dir=root / "run",
                       home=root / "home", outside_subnet=OUTSIDE_SUBNET,
                       allow=("api.anthropic.com", ".github.com"), read_only_globs=("CLAUDE.md",),
-                      blocked_globs=(".env",), timeout=120)
+                      blocked_globs=(".env",), timeout=timeout)
     (root / "home").mkdir()
     plan, run_dir = prepare(options)
 
@@ -95,14 +97,24 @@ def test_a_run_through_podman(world):
     host_service = socket.create_server(("0.0.0.0", 0))
     host_port = host_service.getsockname()[1]
     plan.agent_create[-1:] = ["/usr/bin/python3", str(HERE / "podman_probe.py"), "/workspace/ca.pem", UPSTREAM_IP,
-                              str(host_port)]
+                              str(host_port), *([str(probe_sleep)] if probe_sleep else [])]
+    return plan, options, run_dir, host_service
+
+
+def leftovers(run_id: str) -> bool:
+    listed = podman("ps", "-a", "--format", "{{.Names}}").stdout + podman("network", "ls", "--format", "{{.Name}}").stdout
+    return run_id in listed
+
+
+def test_a_run_through_podman(world):
+    plan, options, run_dir, host_service = stand_in_run(world)
     try:
         code = execute(plan, options, run_dir, {"anthropic": REAL_KEY}, TOKEN)
     finally:
         host_service.close()
 
     probe = json.loads((world["ws"] / "probe.json").read_text())
-    assert code == 0
+    assert code == 7  # the agent's own exit code
     # who the agent is
     assert probe["uid"]["value"] == AGENT_UID
     assert probe["cap_eff"]["value"] == "0000000000000000"
@@ -140,5 +152,17 @@ def test_a_run_through_podman(world):
     assert result["run"]["tool_denials"] == [{"command": "git push --force", "rule": "git-push-force"}]
     # nothing left behind
     assert not (run_dir / "gateway" / "keys").exists() and not (run_dir / "github-token").exists()
-    leftovers = podman("ps", "-a", "--format", "{{.Names}}").stdout + podman("network", "ls", "--format", "{{.Name}}").stdout
-    assert run_id not in leftovers
+    assert not leftovers(options.run_id)
+
+
+def test_a_run_that_overstays_is_stopped_with_exit_124(world):
+    plan, options, run_dir, host_service = stand_in_run(world, timeout=8, probe_sleep=600)
+    started = time.monotonic()
+    try:
+        code = execute(plan, options, run_dir, {"anthropic": REAL_KEY}, TOKEN)
+    finally:
+        host_service.close()
+    assert code == 124
+    assert time.monotonic() - started < 60
+    assert (world["ws"] / "probe.json").exists()  # it did run before the timeout
+    assert not leftovers(options.run_id)
