@@ -1,0 +1,107 @@
+"""The Debian stand-in image's archive, as built by image/debian/build.py, against the contract."""
+
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+
+import pytest
+
+from podman_image import ARCHIVE, INSTALL_HINT, REPO
+
+
+@pytest.fixture(scope="module")
+def archive():
+    if not ARCHIVE.is_file():
+        pytest.fail(f"{ARCHIVE} not found; {INSTALL_HINT}")
+    return ARCHIVE
+
+
+def image_verify(path):
+    return subprocess.run(["image-verify", str(path)], capture_output=True, text=True, timeout=600)
+
+
+def read_config(path):
+    with tarfile.open(path) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))
+        return manifest, json.load(archive.extractfile(manifest[0]["Config"]))
+
+
+def _layer(files):
+    """An uncompressed layer tar: {path: (mode, data or None for a symlink to /usr/bin/env)}."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as layer:
+        for path, (mode, data) in files.items():
+            info = tarfile.TarInfo(path)
+            info.uid = info.gid = 0
+            if data is None:
+                info.type, info.linkname = tarfile.SYMTYPE, "/usr/bin/env"
+                layer.addfile(info)
+            else:
+                info.mode, info.size = mode, len(data)
+                layer.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def with_extra_layer(source, target, files):
+    """A copy of the docker-archive `source` with one more layer on top."""
+    layer = _layer(files)
+    digest = hashlib.sha256(layer).hexdigest()
+    manifest, config = read_config(source)
+    config["rootfs"]["diff_ids"].append(f"sha256:{digest}")
+    config_bytes = json.dumps(config).encode()
+    config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+    manifest[0]["Layers"].append(f"{digest}/layer.tar")
+    manifest[0]["Config"] = config_name
+    with tarfile.open(source) as old, tarfile.open(target, "w") as new:
+        for member in old:
+            if member.name.endswith("/layer.tar"):
+                new.addfile(member, old.extractfile(member))
+        for name, data in ((f"{digest}/layer.tar", layer), (config_name, config_bytes),
+                           ("manifest.json", json.dumps(manifest).encode())):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            new.addfile(info, io.BytesIO(data))
+
+
+def test_the_built_image_keeps_the_contract(archive):
+    result = image_verify(archive)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_setuid_file_or_an_su_on_top_fails_the_check(archive, tmp_path):
+    broken = tmp_path / "broken.tar"
+    with_extra_layer(archive, broken, {"usr/local/bin/helper": (0o4755, b"#!/bin/sh\nexec sh\n"),
+                                       "usr/bin/su": (0o755, None)})
+    result = image_verify(broken)
+    assert result.returncode == 1, result.stdout + result.stderr
+    failures = [line for line in result.stdout.splitlines() if "FAIL" in line]
+    assert any("/usr/local/bin/helper" in line and "setuid" in line for line in failures), failures
+    assert any("/usr/bin/su" in line for line in failures), failures
+
+
+def test_config_and_labels_come_from_the_contract_and_the_pins(archive):
+    contract = json.loads((REPO / "image" / "contract.json").read_text())
+    pins = json.loads((REPO / "package.json").read_text())["dependencies"]
+    manifest, config = read_config(archive)
+    assert manifest[0]["RepoTags"] == ["agent-image:test"]
+    assert config["config"]["User"] == contract["config"]["User"]
+    assert config["config"]["Entrypoint"] == contract["config"]["Entrypoint"]
+    assert config["config"]["Env"] == [f"{k}={v}" for k, v in contract["env"].items()]
+    labels = config["config"]["Labels"]
+    assert labels["io.agent-sandbox.cli.claude-code"] == pins["@anthropic-ai/claude-code"]
+    assert labels["io.agent-sandbox.cli.codex"] == pins["@openai/codex"]
+    assert labels["io.agent-sandbox.cli.gemini-cli"] == pins["@google/gemini-cli"]
+    assert labels["io.agent-sandbox.build"].startswith("debian-"), "the stand-in must say it is one"
+    # Three layers: Debian base, Node + CLIs, project + baked configuration.
+    assert len(config["rootfs"]["diff_ids"]) == 3
+
+
+def test_podman_runs_exactly_this_archive(archive, podman_service):
+    report = json.loads(archive.with_name(archive.name + ".json").read_text())
+    with tarfile.open(archive) as tar:
+        config_name = json.load(tar.extractfile("manifest.json"))[0]["Config"]
+        config_digest = hashlib.sha256(tar.extractfile(config_name).read()).hexdigest()
+    assert report["image_id"] == f"sha256:{config_digest}"
+    assert podman_service.image_id() in (report["image_id"], config_digest)
