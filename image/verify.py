@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 CONTRACT_PATH = Path(__file__).with_name("contract.json")
+SCHEMA_PATH = Path(__file__).with_name("contract.schema.json")
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -407,22 +408,21 @@ def read_contents(blobs: Blobs, layers: list[str], fs: Filesystem, paths: Iterab
 
 
 def load_contract(path: Path = CONTRACT_PATH) -> dict:
+    """The contract, validated against image/contract.schema.json (jsonschema is a
+    dependency of this package; only the image reading is kept to the standard library)."""
     try:
         contract = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as err:
         raise ContractError(f"{path}: cannot read the contract ({err.strerror})") from err
     except json.JSONDecodeError as err:
         raise ContractError(f"{path}: not valid JSON ({err})") from err
-    required = [
-        "user", "root", "nologin_shells", "config", "env", "credential_env_patterns",
-        "agent_writable_dirs", "root_only_dirs", "sticky_dirs", "baked",
-        "forbidden_programs", "required_programs", "labels",
-    ]
-    missing = [key for key in required if key not in contract]
-    if missing:
-        raise ContractError(
-            f"{path}: missing key(s) {', '.join(missing)}; restore them (see image/contract.schema.json)"
-        )
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(contract), key=lambda e: list(e.absolute_path))
+    if errors:
+        detail = "; ".join(f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors[:5])
+        raise ContractError(f"{path}: does not match {SCHEMA_PATH.name} ({detail}); fix those keys")
     return contract
 
 

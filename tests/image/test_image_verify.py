@@ -385,4 +385,19 @@ def test_bad_contract_exits_2(tmp_path: Path) -> None:
     contract.write_text(json.dumps({"format": 1}))
     result = run_cli(str(image), "--contract", str(contract))
     assert result.returncode == 2
-    assert "contract.json" in result.stderr and "missing key" in result.stderr
+    assert "contract.json" in result.stderr and "is a required property" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_contract_with_a_wrong_nested_key_exits_2(tmp_path: Path) -> None:
+    image = synth.write_image(synth.good_spec(CONTRACT), "docker-tar", tmp_path)
+    contract = json.loads(json.dumps(CONTRACT))
+    del contract["baked"]["manifest"]["path"]
+    contract["config"]["User"] = "root"
+    path = tmp_path / "contract.json"
+    path.write_text(json.dumps(contract))
+    result = run_cli(str(image), "--contract", str(path))
+    assert result.returncode == 2
+    assert "baked.manifest: 'path' is a required property" in result.stderr
+    assert "config.User: 'root' does not match" in result.stderr
+    assert "Traceback" not in result.stderr
