@@ -28,6 +28,7 @@ _OPTION_NAME = re.compile(r"-[A-Za-z0-9]\Z|--[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _DYNAMIC_SAMPLES = ("", "\x00")
 PARSE_ERROR_RULE = "parse-error"
 MAX_NESTING = 16
+MAX_DYNAMIC_WRAPPERS = 4  # `$SUDO $TIMEOUT gh ...`: unknown words tried as wrappers before a command
 
 
 class _Record:
@@ -304,8 +305,9 @@ def _samples(word: Word) -> tuple:
     return (word.static,) if word.static is not None else tuple(word.sample(f) for f in _DYNAMIC_SAMPLES)
 
 
-def _command_word_ends(spec: tuple, argv: list, start: int, options: _ToolOptions) -> set:
-    """Indices just after the last command word, for every way `argv[start:]` can match `spec`."""
+def _command_word_ends(spec: tuple, argv: list, start: int, options: _ToolOptions, wildcard: bool = True) -> set:
+    """Indices just after the last command word, for every way `argv[start:]` can match `spec`.
+    With `wildcard`, an unknown (dynamic) word may be any command word."""
     ends: set = set()
     seen: set = set()
     stack = [(0, start)]
@@ -322,7 +324,8 @@ def _command_word_ends(spec: tuple, argv: list, start: int, options: _ToolOption
             continue
         value = argv[j].static
         if value is None:  # unknown: it may be the command word, or an option
-            stack.append((k + 1, j + 1))
+            if wildcard:
+                stack.append((k + 1, j + 1))
             stack.append((k, j + 1))
             continue
         if value == "--":
@@ -410,11 +413,17 @@ def _any_of_holds(matchers: tuple, rest: list) -> bool:
     return False
 
 
-def _rule_matches(rule: _Rule, argv: list, options: _ToolOptions) -> bool:
-    for end in _command_word_ends(rule.words, argv, 1, options):
-        if not rule.any_of or _any_of_holds(rule.any_of, argv[end:]):
-            return True
-    return False
+def _rule_matches(rule: _Rule, argv: list, options: _ToolOptions, wildcard: bool = True) -> bool:
+    ends = _command_word_ends(rule.words, argv, 1, options, wildcard)
+    if not ends:
+        return False
+    if not rule.any_of:
+        return True
+    # The arguments after the earliest end include those after any later one, so one check
+    # covers them all, except where a `--` between the two turns later flags into positionals.
+    first = min(ends)
+    checks = {first} | {e for e in ends if any(w.static == "--" for w in argv[first:e])}
+    return any(_any_of_holds(rule.any_of, argv[e:]) for e in sorted(checks))
 
 
 # ------------------------------------------------------------------ unwrapping
@@ -516,21 +525,24 @@ class _Classifier:
         return hits
 
     def dynamic(self, words: list, stdin, depth: int) -> list:
-        """The command word is unknown here: deny if it could be a guarded program that is denied."""
+        """The command word is unknown here: deny if it could be a guarded program that is denied.
+        It could also be a wrapper such as $SUDO, so the words after it are judged the same way."""
         hits = []
-        shown = words[0].display()
-        for program in self.policy.guarded:
-            candidate = [Word.literal(program)] + words[1:]
-            options = self.policy.options(program)
-            for rule in self.policy.deny_by_program.get(program, ()):
-                if _rule_matches(rule, candidate, options):
-                    hits.append(_Hit("deny", rule.id,
-                                     f"{rule.reason} (the command word {shown} is not known before it runs "
-                                     f"and could be {program})", _display(candidate)))
-        # it could also be a wrapper such as $SUDO: judge what follows as a command of its own
-        for hit in self.argv(words[1:], stdin, depth + 1):
-            if hit.decision == "deny":
-                hits.append(hit)
+        for start in range(min(len(words), MAX_DYNAMIC_WRAPPERS)):
+            head = words[start]
+            if head.static is not None and not (head.has_unquoted("*?[") and head.static not in ("[", "[[")):
+                hits.extend(h for h in self.argv(words[start:], stdin, depth + 1) if h.decision == "deny")
+                break
+            shown = head.display()
+            for program in self.policy.guarded:
+                candidate = [Word.literal(program)] + words[start + 1:]
+                options = self.policy.options(program)
+                for rule in self.policy.deny_by_program.get(program, ()):
+                    # the program is a guess already: its subcommand must be spelled out
+                    if _rule_matches(rule, candidate, options, wildcard=False):
+                        hits.append(_Hit("deny", rule.id,
+                                         f"{rule.reason} (the command word {shown} is not known before it runs "
+                                         f"and could be {program})", _display(candidate)))
         return hits
 
     def reparse(self, text: str, depth: int) -> list:

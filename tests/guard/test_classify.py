@@ -110,9 +110,16 @@ def test_dynamic_command_word_is_tried_as_each_guarded_program(command):
     assert (d.decision, d.rule) == ("deny", "git-push-force")
 
 
-@pytest.mark.parametrize("command", ["$EDITOR notes.txt", "\"$@\"", "$PYTHON -m pytest -f", "eval \"$s\"", "$x push"])
+@pytest.mark.parametrize("command", ["$EDITOR notes.txt", "\"$@\"", "$PYTHON -m pytest -f", "eval \"$s\"", "$x push",
+                                     "$CC $CFLAGS -o app main.c", "$PYTHON $SCRIPT --force", "$a " * 300])
 def test_dynamic_command_word_with_harmless_arguments(command):
     assert decide(command).decision == "allow"
+
+
+def test_dynamic_subcommand_of_a_known_program_matches_any_command_word():
+    assert decide("git $op --force").rule == "git-push-force"
+    assert decide("gh $group delete x").rule == "gh-repo"
+    assert decide("git $op origin main").decision == "allow"
 
 
 def test_dynamic_arguments_do_not_match_globs_unless_the_known_prefix_decides():
