@@ -186,3 +186,14 @@ def test_unfree_allowance_comes_from_the_contract(tmp_path: Path) -> None:
         capture_output=True, text=True, env=changed.env, timeout=120,
     )
     assert result.returncode != 0 and "unfree package claude-code refused" in result.stderr
+
+
+def test_checks_run_the_suite_and_the_render_check_in_the_source(flake: StubFlake) -> None:
+    pytest_script = flake.eval("checks.x86_64-linux.pytest", "c: c.stubScript")
+    assert "python -m pytest tests -q -p no:cacheprovider --ignore=tests/image_podman" in pytest_script
+    assert "cd source" in pytest_script
+    render_script = flake.eval("checks.aarch64-darwin.render-profiles-check", "c: c.stubScript")
+    assert "render-profiles --check" in render_script
+    verify_script = flake.eval("checks.aarch64-linux.agent-image-verify", "c: c.stubScript")
+    assert re.search(r"/nix/store/\S+-stream-agent-image > image.tar\n", verify_script)
+    assert re.search(r"/nix/store/\S+/bin/image-verify image.tar\n", verify_script)
