@@ -169,6 +169,8 @@
               pkgs.git
               pkgs.nix
               pkgs.nodejs
+              pkgs.fakeroot
+              pkgs.jq
             ]
             ++ lib.attrValues parts.clis
           ) "python -m pytest tests -q -p no:cacheprovider ${lib.concatMapStringsSep " " (dir: "--ignore=${dir}") hostOnlyTests}";

@@ -87,6 +87,7 @@ let
     cacert = pkg "nss-cacert" "3.115" { };
     curl = pkg "curl" "8.16" { };
     jq = pkg "jq" "1.8" { };
+    fakeroot = pkg "fakeroot" "1.37" { };
     ripgrep = pkg "ripgrep" "14.1" { };
     nodejs = pkg "nodejs" "22.19" { };
     nix = pkg "nix" "2.31" { };
