@@ -19,6 +19,7 @@ class SseUpstream:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # small SSE writes must not wait for a delayed ACK
 
             def log_message(self, *args):
                 pass

@@ -41,6 +41,11 @@ def podman(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def world(tmp_path):
+    return make_world(tmp_path)
+
+
+def make_world(tmp_path: Path) -> dict:
+    """A workspace, a test CA with the stand-in's certificate, the key and token files."""
     os.chmod(tmp_path, 0o755)  # the containers' users must reach the CA and the scripts' output
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -91,7 +96,7 @@ def stand_in_run(world, timeout: int = 120, probe_sleep: float | None = None):
                           "-v", f"{world['out']}:{world['out']}", "--rootfs", "/:O",
                           "/usr/bin/python3", str(HERE / "podman_upstream.py"), str(world["cert"]),
                           str(world["key"]), str(world["out"])])
-    plan.teardown.insert(0, ["podman", "rm", "-f", upstream_name])
+    plan.teardown.insert(0, ["podman", "rm", "-f", "-t", "0", upstream_name])
     assert plan.agent_create[-1] == "claude"
     # A host service on every address: the agent must not reach it through its network's bridge.
     host_service = socket.create_server(("0.0.0.0", 0))

@@ -7,7 +7,7 @@ import sys
 import threading
 
 BODY = b"upstream-ok"
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(BODY), BODY)
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: %%s\r\n\r\n%s" % (len(BODY), BODY)
 
 
 def serve(sock: socket.socket, context: ssl.SSLContext | None) -> None:
@@ -19,15 +19,21 @@ def serve(sock: socket.socket, context: ssl.SSLContext | None) -> None:
 def answer(conn: socket.socket, context: ssl.SSLContext | None) -> None:
     try:
         conn.settimeout(5)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if context is not None:
             conn = context.wrap_socket(conn, server_side=True)
         data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = conn.recv(4096)
-            if not chunk:
+        while True:  # keep-alive: one response per request until the client closes
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            head, data = data.split(b"\r\n\r\n", 1)
+            close = b"connection: close" in head.lower()
+            conn.sendall(RESPONSE % (b"close" if close else b"keep-alive"))
+            if close:
                 return
-            data += chunk
-        conn.sendall(RESPONSE)
     except (OSError, ssl.SSLError):
         pass
     finally:
