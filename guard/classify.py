@@ -12,7 +12,6 @@ import re
 from functools import lru_cache
 
 from guard.shellparse import (
-    DYNAMIC_PLACEHOLDER,
     ShellSyntaxError,
     SimpleCommand,
     Word,

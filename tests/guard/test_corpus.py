@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import CORPUS, load_runtime
+from conftest import CORPUS
 from guard.classify import classify
 from guard.gemini_regex import GEMINI_PREFIX, UNSAFE, MAX_LENGTH, gemini_matches, rule_to_gemini_regex
 
@@ -102,8 +102,3 @@ def test_gemini_regex_ignores_harmless_mentions(runtime):
                     "python -c \"print('gh secret list')\"", "git log --grep='npm publish'",
                     'time grep "git push -f" .', "sudo -u me grep -r 'gh secret' ."]:
         assert not any(gemini_matches(r, command) for r in regexes.values()), command
-
-
-def test_runtime_source_is_reported():
-    source, _ = load_runtime()
-    assert source  # which profile the corpus ran against shows in -ra output via this name
