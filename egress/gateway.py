@@ -74,6 +74,13 @@ def vendors_from_allowlist(allow: list[str]) -> list[str]:
     return sorted(found)
 
 
+def proxy_allowlist(allow, gateway_vendors: list[str]) -> list[str]:
+    """The allowlist without the API hosts the gateway serves: reaching a vendor directly would let
+    an agent use a key of its own (and an account of its choosing) to carry data out."""
+    served = {host for host, vendor in VENDOR_HOSTS.items() if vendor in gateway_vendors}
+    return [entry for entry in allow if entry.strip().lower() not in served]
+
+
 def parse_upstream(url: str, tls_name: str | None = None) -> Upstream:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.path not in ("", "/") \

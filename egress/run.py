@@ -25,15 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from egress import audit
-from egress.gateway import (VENDOR_HOSTS, VENDORS, KeySource, agent_environment, read_key, read_secret,
+from egress.gateway import (VENDORS, KeySource, agent_environment, proxy_allowlist, read_key, read_secret,
                             render_gateway, write_key_includes)
-from egress.squid import render_squid
+from egress.squid import AGENT_SUPERNET, render_squid
 
 PROG = "agent-run"
 ENGINES = ("podman", "docker")
 CLIS = {"claude": "anthropic", "codex": "openai", "gemini": "gemini"}
-# Squid's agents ACL in the proxy image covers this; each run takes one /24 inside it.
-AGENT_SUPERNET = "10.213.0.0/16"
 PROXY_PORT = 3128
 PROXY_HOST, GATEWAY_HOST = "agent-proxy", "agent-gateway"
 AGENT_UID = 1000
@@ -213,13 +211,6 @@ def protected_paths(workspace: Path, globs: tuple, limit: int = MAX_PROTECTED_MO
 def subnet_for(run_id: str) -> str:
     n = int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % 254 + 1
     return f"10.213.{n}.0/24"
-
-
-def proxy_allowlist(allow: tuple, gateway_vendors: list[str]) -> list[str]:
-    """The allowlist without the API hosts the gateway serves: reaching a vendor directly would let
-    an agent use a key of its own (and an account of its choosing) to carry data out."""
-    served = {host for host, vendor in VENDOR_HOSTS.items() if vendor in gateway_vendors}
-    return [entry for entry in allow if entry.strip().lower() not in served]
 
 
 def _image(options: Options, role: str) -> list[str]:

@@ -7,6 +7,8 @@ import re
 from egress.templating import render_template
 
 DEFAULT_INCLUDE_DIR = "/etc/squid/agent-sandbox.d"
+# The agents' network: agent-run gives each run one /24 inside it.
+AGENT_SUPERNET = "10.213.0.0/16"
 DEFAULT_LOG_DIR = "/var/log/squid"
 
 # Checked after the allowlist. 198.18.0.0/15 (benchmark) is deliberately absent: it is not routed on
@@ -126,3 +128,12 @@ def render_squid(
         log_dir=DEFAULT_LOG_DIR,
         blocked_ranges=BLOCKED_RANGES,
     )
+
+
+def squid_image_files(allow_domains: list[str], *, agent_subnets: list[str] | None = None) -> dict[str, bytes]:
+    """What the proxy image holds, by path relative to its root: the config and the include
+    directory with the one file Squid needs to find there (an empty glob is fatal)."""
+    conf = render_squid(allow_domains, agent_subnets=agent_subnets or [AGENT_SUPERNET])
+    site = "# Site settings for the agent-sandbox proxy (hosts_file, dns_nameservers, extra agent sources).\n"
+    return {"etc/squid/squid.conf": conf.encode(),
+            f"{DEFAULT_INCLUDE_DIR.lstrip('/')}/00-site.conf": site.encode()}

@@ -84,3 +84,17 @@ def test_squid_accepts_the_rendered_config_without_warnings(tmp_path, allow):
 def test_an_empty_allowlist_denies_everything():
     rules = [l for l in render_squid([], agent_subnets=["10.213.0.0/24"]).splitlines() if l.startswith("http_access")]
     assert not any(l.startswith("http_access allow") for l in rules)
+
+
+def test_image_files_parse_as_laid_out(tmp_path):
+    from egress.squid import AGENT_SUPERNET, squid_image_files
+    files = squid_image_files(["api.anthropic.com", ".github.com"])
+    assert set(files) == {"etc/squid/squid.conf", "etc/squid/agent-sandbox.d/00-site.conf"}
+    conf = files["etc/squid/squid.conf"].decode()
+    assert f"acl agents src {AGENT_SUPERNET}" in conf
+    include = tmp_path / "include"
+    include.mkdir()
+    (include / "00-site.conf").write_bytes(files["etc/squid/agent-sandbox.d/00-site.conf"])
+    (tmp_path / "squid.conf").write_text(conf.replace("/etc/squid/agent-sandbox.d", str(include)))
+    done = subprocess.run(["squid", "-k", "parse", "-f", str(tmp_path / "squid.conf")], capture_output=True, text=True)
+    assert done.returncode == 0 and "WARNING" not in done.stderr, done.stderr
