@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .fakes import FakeModelServer, Scenario, fake_for
 from .sandbox import Launcher, RunResult, Sandbox, direct_launcher, make_config_tree
@@ -101,11 +101,15 @@ class Drive:
         return [t.text for t in self.server.tool_results]
 
 
-def drive(cli: str, scenario: Scenario, config_root: Path | str, *, machine_output: bool = True,
-          launcher: Launcher = direct_launcher, extra_env: Mapping[str, str] | None = None,
-          extra_args: Sequence[str] = (), timeout: float = 120.0, with_connection_files: bool = True) -> Drive:
+def drive(cli: str, scenario: Scenario | Callable[[Sandbox], Scenario], config_root: Path | str, *,
+          machine_output: bool = True, launcher: Launcher = direct_launcher,
+          extra_env: Mapping[str, str] | None = None, extra_args: Sequence[str] = (),
+          timeout: float = 120.0, with_connection_files: bool = True) -> Drive:
     """Run `cli` against a fake playing `scenario`, with the config tree at `config_root`.
 
+    `scenario` may be a function of the sandbox, for steps that need its paths
+    (`lambda sb: Scenario([ToolCall("Read", {"file_path": str(sb.workspace / ".env")})])`).
+    extra_env is laid over default_env() + connection_env(); extra_args follow bypass_args().
     The caller owns the returned sandbox: call `drive.sandbox.cleanup()` when done.
     With `with_connection_files`, connection_files(cli) are added to config_root
     first (they must not already exist there).
@@ -116,14 +120,16 @@ def drive(cli: str, scenario: Scenario, config_root: Path | str, *, machine_outp
         if clashes:
             raise ValueError(f"config tree {config_root} already has {clashes}: pass with_connection_files=False")
         make_config_tree(config_root, files)
-    server = fake_for(cli, scenario).start()
+    sandbox = Sandbox(config_root, launcher=launcher)
     try:
-        sandbox = Sandbox(config_root, launcher=launcher)
-        env = sandbox.default_env({**connection_env(cli, server), **(extra_env or {})})
-        args = [*bypass_args(cli, server, machine_output=machine_output), *extra_args]
-        result = sandbox.run(cli, args, env=env, timeout=timeout)
-    finally:
-        server.stop()
+        plan = scenario(sandbox) if callable(scenario) else scenario
+        with fake_for(cli, plan) as server:
+            env = sandbox.default_env({**connection_env(cli, server), **(extra_env or {})})
+            args = [*bypass_args(cli, server, machine_output=machine_output), *extra_args]
+            result = sandbox.run(cli, args, env=env, timeout=timeout)
+    except BaseException:
+        sandbox.cleanup()
+        raise
     return Drive(cli, result, server, sandbox)
 
 

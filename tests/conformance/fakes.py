@@ -16,19 +16,33 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Union
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A non-shell tool call, sent verbatim: the CLI's own tool name and arguments
+    (Claude `Read`/`Write`/`Edit`, Gemini `read_file`/`write_file`, Codex function tools)."""
+
+    name: str
+    arguments: dict
+
+
+Step = Union[str, ToolCall]  # a str is a shell command for the CLI's shell tool
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """Shell commands the model asks to run, one per turn, then a final answer."""
+    """Tool calls the model makes, one per turn, then a final answer."""
 
-    commands: tuple[str, ...]
+    steps: tuple[Step, ...]
     final_text: str = "All done."
 
-    def __init__(self, commands, final_text: str = "All done."):
-        object.__setattr__(self, "commands", tuple(commands))
-        object.__setattr__(self, "final_text", final_text)
+    def __post_init__(self):
+        object.__setattr__(self, "steps", tuple(self.steps))
+        for step in self.steps:
+            if not (isinstance(step, ToolCall) or (isinstance(step, str) and step.strip())):
+                raise ValueError(f"scenario step {step!r} must be a non-empty shell command or a ToolCall")
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,16 @@ class FakeModelServer:
             return
         self._respond(handler, body, self._step(body))
 
+    def _call(self, body: dict, step: int, shell_tool: str, shell_args) -> ToolCall | None:
+        """The tool call for this step, or None when it is time for the final text.
+
+        Requests without tools (titles, summaries, checks) always get the final text.
+        """
+        if step >= len(self.scenario.steps) or not body.get("tools"):
+            return None
+        planned = self.scenario.steps[step]
+        return planned if isinstance(planned, ToolCall) else ToolCall(shell_tool, shell_args(planned))
+
     def _is_turn_request(self, path: str, body: Any) -> bool:
         raise NotImplementedError
 
@@ -241,12 +265,12 @@ class AnthropicFake(FakeModelServer):
         _sse(handler, {"type": "message_start", "message": {
             "id": f"msg_fake_{step}", "type": "message", "role": "assistant", "model": model, "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": usage}}, "message_start")
-        # Side requests without tools (titles, summaries) get the final text, never a tool call.
-        if step < len(self.scenario.commands) and body.get("tools"):
+        call = self._call(body, step, "Bash", lambda command: {"command": command, "description": f"scripted step {step}"})
+        if call is not None:
             tool_use_id = f"toolu_fake_{step}"
             _sse(handler, {"type": "content_block_start", "index": 0, "content_block": {
-                "type": "tool_use", "id": tool_use_id, "name": "Bash", "input": {}}}, "content_block_start")
-            partial = json.dumps({"command": self.scenario.commands[step], "description": f"scripted step {step}"})
+                "type": "tool_use", "id": tool_use_id, "name": call.name, "input": {}}}, "content_block_start")
+            partial = json.dumps(call.arguments)
             _sse(handler, {"type": "content_block_delta", "index": 0, "delta": {
                 "type": "input_json_delta", "partial_json": partial}}, "content_block_delta")
             stop_reason = "tool_use"
@@ -288,9 +312,10 @@ class OpenAIResponsesFake(FakeModelServer):
         response_id = f"resp_fake_{step}"
         _start_sse(handler)
         _sse(handler, {"type": "response.created", "response": {"id": response_id}}, "response.created")
-        if step < len(self.scenario.commands) and body.get("tools"):
+        call = self._call(body, step, "exec_command", lambda command: {"cmd": command})
+        if call is not None:
             item = {"type": "function_call", "id": f"fc_fake_{step}", "call_id": f"call_fake_{step}",
-                    "name": "exec_command", "arguments": json.dumps({"cmd": self.scenario.commands[step]})}
+                    "name": call.name, "arguments": json.dumps(call.arguments)}
         else:
             item = {"type": "message", "id": f"msg_fake_{step}", "role": "assistant", "status": "completed",
                     "content": [{"type": "output_text", "text": self.scenario.final_text, "annotations": []}]}
@@ -334,9 +359,9 @@ class GeminiFake(FakeModelServer):
 
     def _respond(self, handler, body, step):
         route = handler.path.split("?")[0]
-        if step < len(self.scenario.commands) and body.get("tools"):
-            part = {"functionCall": {"id": f"gemini-call-{step}", "name": "run_shell_command",
-                                     "args": {"command": self.scenario.commands[step]}}}
+        call = self._call(body, step, "run_shell_command", lambda command: {"command": command})
+        if call is not None:
+            part = {"functionCall": {"id": f"gemini-call-{step}", "name": call.name, "args": call.arguments}}
         else:
             part = {"text": self.scenario.final_text}
         chunk = {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],

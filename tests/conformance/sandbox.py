@@ -89,9 +89,13 @@ class Sandbox:
         self.remote = self.base / "remote.git"
         self.canary_bin = self.layers / "usr" / "local" / "bin"
         self.canary_log = self.base / "canary" / "calls.log"
-        self._prepare_canaries()
-        self._prepare_layers(Path(config_root) if config_root is not None else None)
-        self._prepare_repo()
+        try:
+            self._prepare_canaries()
+            self._prepare_layers(Path(config_root) if config_root is not None else None)
+            self._prepare_repo()
+        except BaseException:
+            self.cleanup()
+            raise
 
     # -- what a test reads -------------------------------------------------
     @property
@@ -155,7 +159,12 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             timed_out = True
             _kill_group(process.pid)
-            stdout, stderr = process.communicate()
+            try:
+                stdout, stderr = process.communicate(timeout=10)
+            except subprocess.TimeoutExpired:  # something outside the namespace holds the pipes
+                process.kill()
+                process.wait()
+                stdout, stderr = "", "sandbox: output lost, a process outside the run kept its pipes open\n"
         finally:
             _kill_group(process.pid)
         return RunResult(list(argv), process.returncode, stdout, stderr, time.monotonic() - started, timed_out)

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .drivers import drive, event_kinds, stream_events
-from .fakes import Scenario
+from .fakes import Scenario, ToolCall
 from .sandbox import make_config_tree
 from .scenarios import (DENIED_COMMAND, FINAL_TEXT, SAFE_COMMAND, SAFE_MARKER, deny_gh_secret_files,
                         one_denial_scenario)
@@ -49,5 +49,16 @@ def test_managed_deny_rule_refuses_and_the_refusal_reaches_the_model(tmp_path):
         assert len(denials) == 1 and denials[0]["tool_name"] == "Bash"
         assert event_kinds("claude", run.result.stdout) == event_kinds("claude", FIXTURE.read_text()), \
             "stream-json changed shape: re-run tests/conformance/capture_fixtures.py and review the diff"
+    finally:
+        run.sandbox.cleanup()
+
+
+def test_non_shell_tool_call_with_a_sandbox_path(tmp_path):
+    write = lambda sb: Scenario([ToolCall("Write", {"file_path": str(sb.workspace / "notes.txt"), "content": "hi\n"})])
+    run = drive("claude", write, tmp_path, timeout=90)
+    try:
+        assert run.result.returncode == 0, run.result.stderr
+        assert (run.sandbox.workspace / "notes.txt").read_text() == "hi\n"
+        assert [t.is_error for t in run.server.tool_results] == [False]
     finally:
         run.sandbox.cleanup()

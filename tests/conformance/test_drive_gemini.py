@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .drivers import drive, event_kinds, stream_events
-from .fakes import Scenario
+from .fakes import Scenario, ToolCall
 from .sandbox import make_config_tree
 from .scenarios import (DENIED_COMMAND, DENY_REASON, FINAL_TEXT, SAFE_COMMAND, SAFE_MARKER,
                         deny_gh_secret_files, one_denial_scenario)
@@ -47,5 +47,16 @@ def test_admin_policy_denies_and_the_refusal_reaches_the_model(tmp_path):
         assert results[1]["error"]["type"] == "policy_violation"
         assert event_kinds("gemini", run.result.stdout) == event_kinds("gemini", FIXTURE.read_text()), \
             "stream-json changed shape: re-run tests/conformance/capture_fixtures.py and review the diff"
+    finally:
+        run.sandbox.cleanup()
+
+
+def test_non_shell_tool_call_with_a_sandbox_path(tmp_path):
+    write = lambda sb: Scenario([ToolCall("write_file", {"file_path": str(sb.workspace / "notes.txt"), "content": "hi\n"})])
+    run = drive("gemini", write, tmp_path, timeout=120)
+    try:
+        assert run.result.returncode == 0, run.result.stderr
+        assert (run.sandbox.workspace / "notes.txt").read_text() == "hi\n"
+        assert [t.is_error for t in run.server.tool_results] == [False]
     finally:
         run.sandbox.cleanup()

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from .fakes import Scenario, fake_for
+from .fakes import Scenario, ToolCall, fake_for
 
 SCENARIO = Scenario(["touch a", "gh secret list"], "final words")
 
@@ -105,3 +105,15 @@ def test_gemini_steps_and_marks_policy_errors():
 def test_unknown_cli_is_refused():
     with pytest.raises(ValueError, match="unknown CLI 'cursor'"):
         fake_for("cursor", SCENARIO)
+
+
+def test_tool_calls_are_sent_verbatim_and_bad_steps_refused():
+    scenario = Scenario([ToolCall("Write", {"file_path": "/x", "content": "y"})])
+    with fake_for("claude", scenario) as server:
+        events = post(server, "/v1/messages", claude_body([]))
+    start = next(e for e in events if e["type"] == "content_block_start")
+    delta = next(e for e in events if e["type"] == "content_block_delta")
+    assert start["content_block"]["name"] == "Write"
+    assert json.loads(delta["delta"]["partial_json"]) == {"file_path": "/x", "content": "y"}
+    with pytest.raises(ValueError, match="non-empty shell command"):
+        Scenario(["ok", "  "])

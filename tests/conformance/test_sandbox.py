@@ -2,6 +2,8 @@
 
 import json
 import os
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -105,12 +107,26 @@ def test_a_plain_push_without_force_is_refused_after_a_rewrite(tree):
         assert len(sandbox.remote_log()) == 1
 
 
-def test_timeout_kills_the_whole_namespace(tree):
+def test_timeout_kills_the_whole_namespace_including_detached_children(tree):
     with Sandbox(tree) as sandbox:
-        result = sh(sandbox, "(sleep 60; touch late-marker) & sleep 60", timeout=1)
-        assert result.timed_out
+        beat = sandbox.workspace / "beat"
+        result = sh(sandbox, "setsid sh -c 'while :; do echo x >> beat; sleep 0.05; done' & sleep 60", timeout=1)
+        assert result.timed_out and result.returncode == -9
         assert result.duration < 10
-        assert not (sandbox.workspace / "late-marker").exists()
+        size = beat.stat().st_size
+        assert size > 0
+        time.sleep(0.5)
+        assert beat.stat().st_size == size, "a process of the run survived its timeout"
+
+
+def test_leftover_processes_die_when_the_command_exits(tree):
+    with Sandbox(tree) as sandbox:
+        beat = sandbox.workspace / "beat"
+        result = sh(sandbox, "setsid sh -c 'while :; do echo x >> beat; sleep 0.05; done' & sleep 0.5")
+        assert result.returncode == 0 and not result.timed_out
+        size = beat.stat().st_size
+        time.sleep(0.5)
+        assert beat.stat().st_size == size, "a background process outlived the run"
 
 
 def test_stdin_is_dev_null_unless_given(tree):
@@ -145,8 +161,10 @@ def test_manifest_owner_and_mode_are_applied(tmp_path):
 def test_bad_config_tree_is_refused_with_the_path(tmp_path):
     (tmp_path / "root").mkdir()
     (tmp_path / "root" / "stray-file").write_text("x")
+    before = set(Path(tempfile.gettempdir()).glob("agent-conformance-*"))
     with pytest.raises(ValueError, match="stray-file"):
         Sandbox(tmp_path / "root")
+    assert set(Path(tempfile.gettempdir()).glob("agent-conformance-*")) == before, "a refused tree left its folder"
     with pytest.raises(FileNotFoundError, match="missing"):
         Sandbox(tmp_path / "missing")
     with pytest.raises(ValueError, match="relative"):
