@@ -83,6 +83,7 @@ class Options:
     run_dir: Path | None = None
     rootless: bool = False
     outside_subnet: str | None = None     # default: the engine picks one
+    interactive: bool = False             # a terminal on stdin: the CLI's interactive mode
     home: Path = field(default_factory=Path.home)
     allow: tuple = ()                    # the profile's network.allow
     read_only_globs: tuple = ()
@@ -319,7 +320,8 @@ def build_plan(options: Options, workspace: Path, run_dir: Path, protected: list
              *hardening, "--pids-limit", str(options.pids), "--memory", options.memory, "--cpus", options.cpus,
              "--user", f"{AGENT_UID}:{AGENT_UID}",
              *(["--userns", f"keep-id:uid={AGENT_UID},gid={AGENT_UID}"] if options.rootless else []),
-             "--stop-timeout", "10", *writable, *mounts, "--workdir", CONTAINER_WORKSPACE,
+             "--stop-timeout", "10", *(["--interactive", "--tty"] if options.interactive else []),
+             *writable, *mounts, "--workdir", CONTAINER_WORKSPACE,
              *[a for k, v in sorted(env.items()) for a in ("--env", f"{k}={v}")],
              *_image(options, "agent"), options.cli, *options.cli_args]
     token_copy = None
@@ -332,7 +334,9 @@ def build_plan(options: Options, workspace: Path, run_dir: Path, protected: list
     teardown = [*[[engine, "rm", "-f", *quick, "-v", c] for c in containers],
                 *[[engine, "network", "rm", n] for n in (names["internal"], names["outside"])]]
     return Plan(names=names, subnet=subnet, addresses=addresses, files=files, setup=setup,
-                agent_create=agent, start_agent=[engine, "start", "--attach", names["agent"]],
+                agent_create=agent,
+                start_agent=[engine, "start", "--attach", *(["--interactive"] if options.interactive else []),
+                             names["agent"]],
                 stop_agent=[engine, "stop", "-t", "5", names["agent"]], teardown=teardown,
                 token_copy=token_copy, gateway_vendors=gateway_vendors,
                 report_host_path=workspace / report_rel)
@@ -511,6 +515,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
                    rootfs=args.rootfs, timeout=args.timeout, memory=args.memory, cpus=args.cpus, pids=args.pids,
                    key_sources=sources, github_token=token, mounts=[_mount(m) for m in args.mount],
                    run_id=run_id, run_dir=args.run_dir, rootless=engine == "podman" and os.geteuid() != 0,
+                   interactive=sys.stdin.isatty() and sys.stdout.isatty(),
                    allow=tuple(model.network_allow), read_only_globs=tuple(model.read_only_files),
                    blocked_globs=tuple(model.blocked_files))
 

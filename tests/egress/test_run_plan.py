@@ -217,3 +217,11 @@ def test_cli_errors_are_clear_and_exit_2(workspace, tmp_path, capsys):
     assert main(["--print", "--engine", "podman", "--profile", "nonexistent", "--workspace", str(workspace),
                  "claude"]) == 2
     assert "nonexistent" in capsys.readouterr().err
+
+
+def test_a_terminal_gets_an_interactive_container(workspace, tmp_path):
+    plan, _ = prepare(options(workspace, tmp_path, interactive=True))
+    assert "--interactive" in plan.agent_create and "--tty" in plan.agent_create
+    assert plan.start_agent == ["podman", "start", "--attach", "--interactive", plan.names["agent"]]
+    plan, _ = prepare(options(workspace, tmp_path))
+    assert "--tty" not in plan.agent_create and "--interactive" not in plan.start_agent
