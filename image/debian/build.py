@@ -322,7 +322,9 @@ def python_wheels(target: Path, base_rootfs: Path) -> None:
         raise BuildError(f"python3 does not run in {base_rootfs}: {probe.stderr.strip()}")
     machine = os.uname().machine
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    run(pip + ["wheel", "--no-deps", "--wheel-dir", str(target), str(REPO)], stdout=subprocess.DEVNULL)
+    source = target.parent / "source"
+    copy_project_source(source)
+    run(pip + ["wheel", "--no-deps", "--wheel-dir", str(target), str(source)], stdout=subprocess.DEVNULL)
     wheel = next(target.glob("agent_sandbox-*.whl"))
     platforms = []
     for tag in (f"manylinux_2_36_{machine}", f"manylinux_2_28_{machine}", f"manylinux_2_17_{machine}",
@@ -330,6 +332,22 @@ def python_wheels(target: Path, base_rootfs: Path) -> None:
         platforms += ["--platform", tag]
     run(pip + ["download", "--dest", str(target), "--only-binary", ":all:", "--implementation", "cp",
                "--python-version", py, *platforms, str(wheel), "pip"], stdout=subprocess.DEVNULL)
+
+
+def copy_project_source(target: Path) -> None:
+    """The packaged part of the work tree, so the wheel is built from it alone (an in-tree build
+    would reuse build/lib, where a module deleted from the source lives on)."""
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = pyproject.get("tool", {}).get("setuptools", {}).get("packages") or []
+    if not packages:
+        raise BuildError(f"{REPO / 'pyproject.toml'}: no [tool.setuptools] packages list; the builder copies those")
+    target.mkdir()
+    shutil.copy2(REPO / "pyproject.toml", target / "pyproject.toml")
+    for package in packages:
+        shutil.copytree(REPO / package, target / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
 
 
 def install_project(stage: Path, base_rootfs: Path, wheels: Path) -> None:
