@@ -112,6 +112,7 @@ def render_shim(program: str, runtime: dict, *, shim_dir: str = SHIM_DIR, profil
         "for d in $PATH; do",
         '  [ -n "$d" ] || continue',
         '  [ "$d" -ef "$shim_dir" ] && continue',
+        f'  [ "$d/{program}" -ef "$shim_dir/{program}" ] && continue  # a link back to this shim',
         f'  if [ -f "$d/{program}" ] && [ -x "$d/{program}" ]; then real=$d/{program}; break; fi',
         "done",
         "IFS=$saved_ifs",

@@ -112,6 +112,20 @@ def test_shim_skips_its_own_directory_and_fails_closed_without_a_real_program(tm
     assert "no git on PATH" in result.stderr
 
 
+def test_a_link_back_to_the_shim_is_not_taken_for_the_real_program(tmp_path):
+    shims, links, real = tmp_path / "shims", tmp_path / "links", tmp_path / "real"
+    for d in (shims, links, real):
+        d.mkdir()
+    (shims / "git").write_text(render_shim("git", RUNTIME, shim_dir=str(shims)))
+    (shims / "git").chmod(0o555)
+    (links / "git").symlink_to(shims / "git")
+    (real / "git").write_text("#!/bin/sh\necho real git\n")
+    (real / "git").chmod(0o755)
+    result = subprocess.run([str(links / "git"), "status"], capture_output=True, text=True, timeout=10,
+                            env={"PATH": f"{shims}:{links}:{real}:/usr/bin:/bin"})
+    assert result.returncode == 0 and result.stdout == "real git\n"
+
+
 def test_missing_profile_refuses_on_the_checked_path(tmp_path):
     shims, real = tmp_path / "shims", tmp_path / "real"
     shims.mkdir()
