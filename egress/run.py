@@ -184,12 +184,25 @@ def _match_segments(pattern: list[str], parts: list[str]) -> bool:
     return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _match_segments(pattern[1:], parts[1:])
 
 
+def _plain_inside(workspace: Path, relative: str) -> bool:
+    """No component is a symlink: a bind mount follows links on the host, so a repository's
+    `.claude -> ~/.ssh` would otherwise bring the host's secrets in."""
+    path = workspace
+    for part in relative.split("/"):
+        path = path / part
+        if path.is_symlink():
+            return False
+    return path.resolve().is_relative_to(workspace)
+
+
 def protected_paths(workspace: Path, globs: tuple, limit: int = MAX_PROTECTED_MOUNTS) -> list[str]:
     """Workspace-relative paths to mount read-only: a folder for "dir/**", else matching files."""
     found: set[str] = set()
     for pattern in globs:
-        if pattern.endswith("/**") and "*" not in pattern[:-3] and (workspace / pattern[:-3]).is_dir():
-            found.add(pattern[:-3].lstrip("/"))
+        folder = pattern[:-3].strip("/")
+        if pattern.endswith("/**") and "*" not in folder and _plain_inside(workspace, folder) \
+                and (workspace / folder).is_dir():
+            found.add(folder)
     for folder, dirs, files in os.walk(workspace):
         rel_folder = os.path.relpath(folder, workspace)
         rel_folder = "" if rel_folder == "." else rel_folder
@@ -204,7 +217,7 @@ def protected_paths(workspace: Path, globs: tuple, limit: int = MAX_PROTECTED_MO
         if len(found) > limit:
             raise RunError(f"more than {limit} protected files in {workspace}; narrow files.read_only "
                            f"or files.blocked in the profile")
-    return sorted(found)
+    return sorted(rel for rel in found if _plain_inside(workspace, rel))
 
 
 # --- the plan -----------------------------------------------------------------------------------

@@ -225,3 +225,17 @@ def test_a_terminal_gets_an_interactive_container(workspace, tmp_path):
     assert plan.start_agent == ["podman", "start", "--attach", "--interactive", plan.names["agent"]]
     plan, _ = prepare(options(workspace, tmp_path))
     assert "--tty" not in plan.agent_create and "--interactive" not in plan.start_agent
+
+
+def test_a_symlinked_protected_folder_is_never_mounted_from_the_host(tmp_path):
+    # A bind mount follows links on the host: `.claude -> ~/.ssh` must not bring ~/.ssh in.
+    secrets = tmp_path / "home" / ".ssh"
+    secrets.mkdir(parents=True)
+    (secrets / "id_ed25519").write_text("PRIVATE")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / ".claude").symlink_to(secrets)
+    (ws / "CLAUDE.md").symlink_to(secrets / "id_ed25519")
+    os.chown(ws, AGENT_UID, AGENT_UID)
+    plan, _ = prepare(options(ws, tmp_path))
+    assert not any(str(secrets) in m or ".claude" in m or "CLAUDE.md" in m for m in mounts_of(plan.agent_create))
