@@ -8,6 +8,7 @@ A Sandbox owns a private host folder (a 0755 temp dir) holding:
     remote.git/        a bare repo: a force push to it changes its history observably
     canary/calls.log   one line per canary call, argv joined by tabs
     layers/usr/local/bin/{gh,npm,cargo}   canary stand-ins: they only log their argv
+    layers/usr/local/bin/{claude,codex,gemini}   symlinks to the pinned CLIs in node_modules
 
 The canaries live in /usr/local/bin, ahead of /usr/bin on every PATH, including the one
 Debian's /etc/profile sets for the login shells Codex runs commands in (`bash -lc`).
@@ -40,6 +41,7 @@ AGENT_UID = 1000
 AGENT_GID = 1000
 AGENT_HOME = "/home/agent"
 CANARY_PROGRAMS = ("gh", "npm", "cargo")
+CLI_NAMES = ("claude", "codex", "gemini")
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI_BIN = REPO_ROOT / "node_modules" / ".bin"
@@ -56,11 +58,17 @@ def direct_launcher(tool: str, args: Sequence[str]) -> list[str]:
     return [str(binary), *args]
 
 
-def entrypoint_launcher(entrypoint: str = "agent-entrypoint") -> Launcher:
-    """The image's launcher: `agent-entrypoint TOOL ARGS` (issue 3)."""
+def entrypoint_launcher(prefix: Sequence[str] = ("agent-entrypoint",)) -> Launcher:
+    """The image's launcher: `PREFIX TOOL ARGS`, i.e. `agent-entrypoint TOOL ARGS` (issue 3).
+
+    The pip-installed console script lives under /root (mode 0700 here), out of uid 1000's
+    reach: from this repo use prefix ("/usr/bin/python3", "-m", "entrypoint") with
+    PYTHONPATH=<repo> in the run's environment. The CLIs themselves are on PATH in
+    /usr/local/bin, as in the image.
+    """
 
     def launch(tool: str, args: Sequence[str]) -> list[str]:
-        return [entrypoint, tool, *args]
+        return [*prefix, tool, *args]
 
     return launch
 
@@ -239,6 +247,10 @@ class Sandbox:
         self.canary_log.touch()
         os.chown(self.canary_log, AGENT_UID, AGENT_GID)
         os.chmod(self.canary_log, 0o666)
+        # The pinned CLIs, on PATH as in the image (for launchers that look them up).
+        for tool in CLI_NAMES:
+            if (CLI_BIN / tool).exists():
+                (self.canary_bin / tool).symlink_to((CLI_BIN / tool).resolve())
         for program in CANARY_PROGRAMS:
             script = self.canary_bin / program
             script.write_text(

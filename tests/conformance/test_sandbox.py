@@ -142,6 +142,8 @@ def test_launcher_is_pluggable(tree):
         result = sandbox.run("codex", ["exec", "--json"])
     assert result.stdout.strip() == "launched codex exec --json"
     assert entrypoint_launcher()("gemini", ["-p", "x"]) == ["agent-entrypoint", "gemini", "-p", "x"]
+    assert entrypoint_launcher(["/usr/bin/python3", "-m", "entrypoint"])("codex", []) == \
+        ["/usr/bin/python3", "-m", "entrypoint", "codex"]
     assert direct_launcher("claude", ["-p"])[0].endswith("node_modules/.bin/claude")
 
 
@@ -169,3 +171,12 @@ def test_bad_config_tree_is_refused_with_the_path(tmp_path):
         Sandbox(tmp_path / "missing")
     with pytest.raises(ValueError, match="relative"):
         make_config_tree(tmp_path, {"/etc/passwd": "x"})
+
+
+def test_the_pinned_clis_are_on_path_for_the_agent(tree):
+    with Sandbox(tree) as sandbox:
+        result = sh(sandbox, "for t in claude codex; do command -v $t; $t --version; done")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "/usr/local/bin/claude" and "(Claude Code)" in lines[1]
+    assert lines[2] == "/usr/local/bin/codex" and lines[3].startswith("codex-cli ")
