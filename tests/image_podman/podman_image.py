@@ -20,6 +20,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))  # the conformance package (fake model servers)
@@ -171,7 +172,7 @@ class ContainerRun:
     stderr: str
 
 
-def run_args(cli: str, server: FakeModelServer, workspace: Path, extra: list[str] = ()) -> list[str]:
+def run_args(cli: str, server: FakeModelServer, workspace: Path, extra: Sequence[str] = ()) -> list[str]:
     env, args = connection(cli, server)
     argv = ["--network", "host", *HARDENING, "-v", f"{workspace}:/workspace"]
     for key, value in env.items():

@@ -9,9 +9,10 @@ import stat
 
 import pytest
 
-from conformance.fakes import Scenario, fake_for
+from entrypoint.report import DENIAL_EXIT
 from podman_image import (AGENT_UID, HARDENING, IMAGE, REPO, git_with_remote, make_workspace, remote_branches,
-                          run_cli)
+                          run_args, run_cli)
+from conformance.fakes import Scenario, fake_for  # noqa: E402  (podman_image puts tests/ on the path)
 
 MARKER = "made-in-the-container"
 PLAIN_PUSH = "git -C project push origin HEAD:refs/heads/plain"
@@ -89,3 +90,19 @@ def test_a_reachable_engine_socket_is_refused(podman_service, tmp_path):
     assert result.returncode == 77, result.stderr
     assert "container engine socket reachable: /var/run/docker.sock" in result.stderr
     assert "Claude Code" not in result.stdout
+
+
+@pytest.mark.parametrize("cli", ["claude", "gemini"])
+def test_the_baked_ci_profile_reports_the_denial_and_fails_the_run(cli, podman_service, tmp_path):
+    workspace = make_workspace(tmp_path)
+    _, remote = git_with_remote(workspace)
+    with fake_for(cli, Scenario([f"touch {MARKER}", FORCE_PUSH], FINAL)) as server:
+        result = podman_service.run(run_args(cli, server, workspace,
+                                             ["-e", "AGENT_PROFILE=ci", "-e", "AGENT_REPORT=report.json"]))
+    assert result.returncode == DENIAL_EXIT, result.stderr[-3000:]
+    report_file = workspace / "report.json"
+    assert report_file.stat().st_uid == AGENT_UID
+    report = json.loads(report_file.read_text())
+    assert report["profile"] == "ci" and report["exit_code"] == DENIAL_EXIT
+    assert [d["rule"] for d in report["denials"]] == ["git-push-force"]
+    assert (workspace / MARKER).is_file() and remote_branches(remote) == []
