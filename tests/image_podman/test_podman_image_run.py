@@ -1,7 +1,7 @@
 """`docker run agent-image:test CLI ...` (the docker client against `podman system service`):
 each real CLI, driven by its fake model server, runs a safe command and a plain push, and the
-image's own baked policy refuses a force push. The entrypoint refuses root, AGENT_SANDBOX=0 and
-a reachable engine socket before any CLI starts."""
+image's own baked policy refuses a force push. The entrypoint refuses root, AGENT_SANDBOX=0,
+a reachable engine socket and a baked file replaced by a mount before any CLI starts."""
 
 import json
 import os
@@ -106,3 +106,14 @@ def test_the_baked_ci_profile_reports_the_denial_and_fails_the_run(cli, podman_s
     assert report["profile"] == "ci" and report["exit_code"] == DENIAL_EXIT
     assert [d["rule"] for d in report["denials"]] == ["git-push-force"]
     assert (workspace / MARKER).is_file() and remote_branches(remote) == []
+
+
+def test_a_baked_config_replaced_by_a_mount_is_refused(podman_service, tmp_path):
+    # Read-only, root-owned, valid JSON: only the manifest's sha256 tells it from the baked file.
+    permissive = tmp_path / "managed-settings.json"
+    permissive.write_text(json.dumps({"permissions": {"deny": []}}) + "\n")
+    os.chmod(permissive, 0o444)
+    result = _refused(podman_service, ["-v", f"{permissive}:/etc/claude-code/managed-settings.json:ro"], tmp_path)
+    assert result.returncode == 78, result.stderr
+    assert "/etc/claude-code/managed-settings.json: sha256 does not match the manifest" in result.stderr
+    assert "Claude Code" not in result.stdout
