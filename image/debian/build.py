@@ -172,10 +172,11 @@ def sha256_file(path: Path) -> str:
 
 
 def tar_layer(source: Path, target: Path) -> str:
-    """An uncompressed layer tar of `source` (numeric owners, sorted), written atomically; its sha256."""
+    """An uncompressed layer tar of `source` (numeric owners, sorted), written atomically; its sha256.
+    No extended attributes: a file capability (security.capability) is privilege too."""
     names = sorted(os.listdir(source))
     partial = target.with_suffix(".partial")
-    run(["tar", "--create", "--file", str(partial), "--numeric-owner", "--sort=name", "--xattrs",
+    run(["tar", "--create", "--file", str(partial), "--numeric-owner", "--sort=name", "--no-xattrs",
          "--one-file-system", "-C", str(source), "--", *names])
     digest = sha256_file(partial)
     partial.rename(target)
