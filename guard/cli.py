@@ -20,8 +20,8 @@ HOOK_BLOCK = 2
 USAGE = """usage:
   agent-guard classify --profile NAME [--profile-file PATH] [-- COMMAND]
         commands one per line on stdin (or the one after --) -> one JSON object per line
-  agent-guard hook claude|gemini [--profile NAME | --profile-file PATH]
-        Claude Code PreToolUse / Gemini CLI BeforeTool hook: exit 2 with the reason on a deny
+  agent-guard hook claude|codex|gemini [--profile NAME | --profile-file PATH]
+        Claude Code / Codex PreToolUse, Gemini CLI BeforeTool hook: exit 2 with the reason on a deny
         (profile: $AGENT_PROFILE, default autonomous)
   agent-guard shim [--real PATH] [--profile-dir DIR] PROGRAM -- ARGV...
         exec-time check of PROGRAM's argv: exit 126 on a deny, else exec the real PROGRAM
@@ -136,13 +136,14 @@ def cmd_classify(args: list[str]) -> int:
 
 # ------------------------------------------------------------------ the Claude hook
 
-# which tool runs shell commands, per CLI (Gemini's BeforeTool hook takes the same JSON shape and exit 2)
-SHELL_TOOLS = {"claude": ("Bash",), "gemini": ("run_shell_command",)}
+# which tool runs shell commands, per CLI; Gemini's BeforeTool and Codex's PreToolUse hooks take
+# the same JSON shape and block on exit 2 with a reason (docs/hooks.md)
+SHELL_TOOLS = {"claude": ("Bash",), "codex": ("Bash",), "gemini": ("run_shell_command",)}
 
 
 def cmd_hook(args: list[str]) -> int:
     if not args or args[0] not in SHELL_TOOLS:
-        raise GuardError("hook: say which CLI calls it: agent-guard hook claude | agent-guard hook gemini")
+        raise GuardError("hook: say which CLI calls it: agent-guard hook claude | codex | gemini")
     options, _ = _split_options(args[1:], {"--profile", "--profile-file"})
     try:
         event = json.loads(sys.stdin.read() or "null")

@@ -8,10 +8,10 @@ Interactive: one user settings file with allow / ask / deny, bypass disabled.
 
 from __future__ import annotations
 
-from renderer.model import PolicyModel, Rule
+from renderer.model import PolicyModel, Rule, hook_command
 
 MANAGED = "/etc/claude-code/managed-settings.json"
-HOOK_COMMAND = "agent-guard hook claude"
+HOOK_COMMAND = hook_command("claude")
 
 
 def bash_rules(rules: list[Rule]) -> list[str]:

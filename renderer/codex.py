@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 
-from renderer.model import PolicyModel, Rule
+from renderer.model import PolicyModel, Rule, hook_command
 from renderer.templating import render_template
 
 CODEX_DECISION = {"deny": "forbidden", "ask": "prompt", "allow": "allow"}
 RULES_FILE = "agent-sandbox.rules"
-HOOK_COMMAND = "agent-guard hook codex"
+HOOK_COMMAND = hook_command("codex")
 
 
 def _grouped_forms(rule: Rule) -> list[list]:

@@ -15,7 +15,7 @@ import json
 import re
 
 from guard.gemini_regex import rule_to_gemini_regex
-from renderer.model import PolicyModel, ProfileError, Rule
+from renderer.model import PolicyModel, ProfileError, Rule, hook_command
 
 SHELL_TOOL = "run_shell_command"
 READ_TOOLS = ["read_file", "read_many_files"]
@@ -23,7 +23,7 @@ WRITE_TOOLS = ["write_file", "replace"]
 POLICY_FILE = "agent-sandbox.toml"
 GEMINI_DECISION = {"deny": "deny", "ask": "ask_user", "allow": "allow"}
 PRIORITY = {"deny": 950, "ask": 500, "allow": 100}
-HOOK_COMMAND = "agent-guard hook gemini"
+HOOK_COMMAND = hook_command("gemini")
 HOOK_TIMEOUT_MS = 10000  # milliseconds in gemini: a Claude-style 10 kills the hook and the command runs
 
 

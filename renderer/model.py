@@ -22,6 +22,13 @@ DECISIONS = ("deny", "ask", "allow")  # strictest first
 CLIS = ("claude", "codex", "gemini")
 RUNTIME_FORMAT = 1
 
+
+def hook_command(cli: str) -> str:
+    """The guard hook as each CLI runs it (through sh). All three let a call through when a hook
+    crashes, and Codex and Gemini also when it exits 2 saying nothing, so any failure of the
+    guard itself becomes exit 2 with a reason."""
+    return f"agent-guard hook {cli} || {{ echo 'agent-sandbox: the guard hook failed; refusing the call' >&2; exit 2; }}"
+
 # Characters a word cannot carry into every CLI's rule syntax: Claude's Bash(...) rules end at a
 # parenthesis and treat * as a wildcard; quotes and backslashes change meaning in shells and rules.
 UNRENDERABLE_WORD = re.compile(r"[()*?\[\]'\"\\`$;&|<>]")

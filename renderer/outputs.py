@@ -14,10 +14,12 @@ import tomli_w
 
 from renderer import claude, codex, gemini, runtime
 from renderer.model import PolicyModel
+from renderer.templating import render_template
 
 RUNTIME_DIR = "/etc/agent-sandbox/profiles"
 SHIM_DIR = "/usr/lib/agent-sandbox/shims"
 MANIFEST = "/etc/agent-sandbox/manifest.json"
+PROFILE_D = "/etc/profile.d/agent-sandbox-shims.sh"
 IMAGE_HOME = "/home/agent"
 GENERATOR = "render-profiles 0.1.0"
 
@@ -67,6 +69,7 @@ def render_profile(model: PolicyModel) -> dict[str, Output]:
 
         for program in runtime_doc["guarded_programs"]:
             documents.append(("guard", f"{SHIM_DIR}/{program}", render_shim(program, runtime_doc)))
+        documents.append(("guard", PROFILE_D, render_template("profile-shims.sh.j2", shim_dir=SHIM_DIR)))
 
     outputs: dict[str, Output] = {}
     for cli, path, document in documents:

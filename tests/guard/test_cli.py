@@ -1,6 +1,7 @@
 """agent-guard as a process: classify, the Claude hook, explain; profile lookup and bad input."""
 
 import json
+from pathlib import Path
 import os
 import shutil
 import subprocess
@@ -123,8 +124,19 @@ def test_gemini_hook_judges_run_shell_command(profile_file):
     other = {"tool_name": "read_file", "tool_input": {"file_path": "x"}}
     result = run(["hook", "gemini", "--profile-file", str(profile_file)], stdin=json.dumps(other))
     assert result.returncode == 0
-    result = run(["hook", "codex", "--profile-file", str(profile_file)], stdin=json.dumps(other))
+    result = run(["hook", "cursor", "--profile-file", str(profile_file)], stdin=json.dumps(other))
     assert result.returncode == 2 and "say which CLI" in result.stderr
+
+
+@pytest.mark.parametrize("cli,fixture", [("claude", "claude-pretooluse"), ("codex", "codex-pretooluse"), ("gemini", "gemini-beforetool")])
+def test_hook_on_each_clis_real_payload(cli, fixture, profile_file):
+    """The stdin each real CLI sent its hook (captured in tests/fixtures/hooks), with the command swapped."""
+    event = json.loads((Path(__file__).parents[1] / "fixtures" / "hooks" / f"{fixture}.json").read_text())
+    event["tool_input"]["command"] = "git -C /workspace push origin main --force"
+    denied = run(["hook", cli, "--profile-file", str(profile_file)], stdin=json.dumps(event))
+    assert denied.returncode == 2 and "git-push-force" in denied.stderr
+    event["tool_input"]["command"] = "git push origin main"
+    assert run(["hook", cli, "--profile-file", str(profile_file)], stdin=json.dumps(event)).returncode == 0
 
 
 @pytest.mark.parametrize("raw,fragment", [

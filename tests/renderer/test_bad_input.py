@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import run_render, tree_bytes
+from render_helpers import run_render, tree_bytes
 
 
 def edit(path, old, new):

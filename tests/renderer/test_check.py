@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import run_render
+from render_helpers import run_render
 
 
 def test_committed_tree_is_current():

@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from conftest import REPO
+from render_helpers import REPO
 
 CODEX = REPO / "node_modules" / ".bin" / "codex"
 RENDERED = REPO / "rendered"

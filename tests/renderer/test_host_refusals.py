@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_render, tree_bytes
+from render_helpers import REPO, run_render, tree_bytes
 from renderer.outputs import committed_name
 
 LIVE_NAMES = {".claude", ".codex", ".gemini", ".claude.json", "CLAUDE.md", "AGENTS.md", "GEMINI.md", "settings.local.json"}

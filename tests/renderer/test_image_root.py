@@ -5,7 +5,7 @@ import json
 import stat
 import tomllib
 
-from conftest import REPO, run_render
+from render_helpers import REPO, run_render
 
 
 def render_root(tmp_path, *profiles):

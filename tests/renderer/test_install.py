@@ -3,7 +3,7 @@
 import json
 import tomllib
 
-from conftest import run_render
+from render_helpers import run_render
 
 
 def test_fresh_home(tmp_path):

@@ -1,0 +1,18 @@
+"""Shared by the renderer tests: run render-profiles as a user would, read trees."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_render(*args, cwd=None, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "renderer.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd or REPO, env=env,
+    )
+
+
+def tree_bytes(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
