@@ -27,6 +27,7 @@ DEFAULT_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 @dataclass(frozen=True)
 class Upstream:
     url: str          # scheme://host[:port], no path
+    address: str      # host:port for nginx's upstream block
     tls: bool
     tls_name: str     # the name the certificate must carry (SNI and verification)
     host_header: str
@@ -87,7 +88,9 @@ def parse_upstream(url: str, tls_name: str | None = None) -> Upstream:
             or parts.query or parts.username:
         raise ValueError(f"upstream {url!r}: expected https://host[:port] with no path")
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-    return Upstream(url=f"{parts.scheme}://{parts.netloc}", tls=parts.scheme == "https",
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return Upstream(url=f"{parts.scheme}://{parts.netloc}", address=f"{parts.hostname}:{port}",
+                    tls=parts.scheme == "https",
                     tls_name=tls_name or parts.hostname, host_header=tls_name or host_header)
 
 
