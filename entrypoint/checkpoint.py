@@ -61,23 +61,54 @@ class Checkpoint:
     head_ref: str | None
 
 
-def git(repo_dir: str, *args: str, env: dict | None = None, check: bool = True, top: str | None = None,
-        stdin: bytes | None = None) -> str:
-    command = ["git", "-c", f"safe.directory={top or repo_dir}", "-c", "core.fsmonitor=false",
-               "-c", "core.hooksPath=/dev/null", "-C", repo_dir, *args]
+def _git_command(repo_dir: str, args: tuple, top: str | None) -> list[str]:
+    # The workspace may belong to another uid (a bind mount); these calls only read it and write
+    # refs and objects, so trust it for them. No hooks, no fsmonitor program from the repo config.
+    return ["git", "-c", f"safe.directory={top or repo_dir}", "-c", "core.fsmonitor=false",
+            "-c", "core.hooksPath=/dev/null", "-C", repo_dir, *args]
+
+
+def _git_env(env: dict | None) -> dict:
     full_env = dict(os.environ)
     full_env.update(IDENTITY)
     if env:
         full_env.update(env)
+    return full_env
+
+
+def _failure(args: tuple, stderr: bytes, code: int) -> CheckpointError:
+    message = stderr.decode("utf-8", "replace").strip().splitlines()
+    return CheckpointError(f"git {' '.join(args[:2])} failed: {message[-1] if message else code}")
+
+
+def git(repo_dir: str, *args: str, env: dict | None = None, check: bool = True, top: str | None = None,
+        stdin: bytes | None = None) -> str:
     try:
-        done = subprocess.run(command, capture_output=True, env=full_env, input=stdin,
-                              stdin=None if stdin is not None else subprocess.DEVNULL)
+        done = subprocess.run(_git_command(repo_dir, args, top), capture_output=True, env=_git_env(env),
+                              input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
     except FileNotFoundError:
         raise CheckpointError("git is not installed")
     if check and done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise CheckpointError(f"git {' '.join(args[:2])} failed: {message[-1] if message else done.returncode}")
+        raise _failure(args, done.stderr, done.returncode)
     return done.stdout.decode("utf-8", "surrogateescape").strip()
+
+
+class Background:
+    """A git command running while others do (the snapshot's steps use both cores)."""
+
+    def __init__(self, repo_dir: str, *args: str, env: dict | None = None):
+        self.args = args
+        try:
+            self.process = subprocess.Popen(_git_command(repo_dir, args, None), stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_git_env(env))
+        except FileNotFoundError:
+            raise CheckpointError("git is not installed")
+
+    def result(self, check: bool = True) -> bytes:
+        stdout, stderr = self.process.communicate()
+        if check and self.process.returncode != 0:
+            raise _failure(self.args, stderr, self.process.returncode)
+        return stdout if self.process.returncode == 0 else b""
 
 
 def open_repo(workspace: str) -> Repo:
@@ -92,28 +123,48 @@ def empty_tree(repo: Repo) -> str:
     return git(repo.top, "hash-object", "-w", "-t", "tree", "--stdin", stdin=b"")
 
 
-def take_snapshot(repo: Repo, keep_index: bool = False) -> Snapshot:
-    handle, index_file = tempfile.mkstemp(prefix="agent-checkpoint-index-", dir=repo.git_dir)
+def _index_copy(repo: Repo, purpose: str) -> str:
+    handle, path = tempfile.mkstemp(prefix=f"agent-checkpoint-{purpose}-", dir=repo.git_dir)
     os.close(handle)
+    real_index = os.path.join(repo.git_dir, "index")
+    if os.path.exists(real_index):
+        # A copy keeps the stat cache, so git re-reads only files that changed.
+        shutil.copyfile(real_index, path)
+    else:
+        os.unlink(path)  # git treats a missing index as empty
+    return path
+
+
+def take_snapshot(repo: Repo, keep_index: bool = False) -> Snapshot:
+    """Trees of the index and of the working tree (with untracked, not ignored files).
+
+    Three git processes run at once: write-tree of an index copy, `add -u` on a second copy, and
+    the untracked listing; the untracked files are then added to the second copy.
+    """
+    index_copy = _index_copy(repo, "index")
+    work_index = _index_copy(repo, "work")
     try:
-        real_index = os.path.join(repo.git_dir, "index")
-        if os.path.exists(real_index):
-            shutil.copyfile(real_index, index_file)
-        else:
-            os.unlink(index_file)  # git treats a missing index as empty
-        env = {"GIT_INDEX_FILE": index_file}
-        index_tree = git(repo.top, "write-tree", env=env, check=False)
+        index_writer = Background(repo.top, "write-tree", env={"GIT_INDEX_FILE": index_copy})
+        tracked = Background(repo.top, "add", "--update", "--", ":/", env={"GIT_INDEX_FILE": work_index})
+        untracked = Background(repo.top, "ls-files", "-z", "--others", "--exclude-standard", "--", ":/")
+        listing = untracked.result()
+        tracked.result()
+        index_tree = index_writer.result(check=False).decode().strip()
         if not index_tree:  # unmerged paths: record HEAD's tree for the index
             index_tree = git(repo.top, "rev-parse", repo.head_tree)
-        git(repo.top, "add", "--all", "--", ":/", env=env)
+        env = {"GIT_INDEX_FILE": work_index}
+        if listing:
+            git(repo.top, "update-index", "--add", "-z", "--stdin", env=env, stdin=listing)
         work_tree = git(repo.top, "write-tree", env=env)
     except BaseException:
-        _remove(index_file)
+        _remove(work_index)
         raise
+    finally:
+        _remove(index_copy)
     if not keep_index:
-        _remove(index_file)
-        index_file = None
-    return Snapshot(work_tree, index_tree, index_file)
+        _remove(work_index)
+        work_index = None
+    return Snapshot(work_tree, index_tree, work_index)
 
 
 def _remove(path: str) -> None:

@@ -8,11 +8,17 @@ them so tests can verify a fixture tree in place.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
-from dataclasses import dataclass
+
+try:  # the builtin module: loading OpenSSL for hashlib costs milliseconds at every start
+    from _sha256 import sha256
+except ImportError:
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
 
 MANIFEST = "/etc/agent-sandbox/manifest.json"
 SEED_PREFIX = "/etc/agent-sandbox/seed/home/"
@@ -28,12 +34,12 @@ class IntegrityError(Exception):
         self.problems = problems
 
 
-@dataclass(frozen=True)
 class Verified:
-    manifest: dict
-    profile: str
-    files: dict[str, dict]  # absolute image path -> manifest entry, only the selected profile's
-    contents: dict[str, bytes]  # absolute image path -> verified bytes
+    def __init__(self, manifest: dict, profile: str, files: dict, contents: dict):
+        self.manifest = manifest
+        self.profile = profile
+        self.files = files  # absolute image path -> manifest entry, only the selected profile's
+        self.contents = contents  # absolute image path -> verified bytes
 
     def runtime_profile(self) -> dict:
         return json.loads(self.contents[RUNTIME_PROFILE.format(name=self.profile)])
@@ -134,7 +140,7 @@ def verify(profile: str, root: str = "/") -> Verified:
         if owner != 0:
             problems.append(f"{image_path}: manifest owner {owner!r}, baked files must be root-owned (0)")
         problems += _ownership_problems(image_path, st, path, 0)
-        if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        if sha256(data).hexdigest() != entry.get("sha256"):
             problems.append(f"{image_path}: sha256 does not match the manifest (changed after the build); "
                             "rebuild the image")
             continue

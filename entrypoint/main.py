@@ -7,7 +7,6 @@ its bypass. Standard library only; it runs at every container start.
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 from entrypoint import integrity, preflight, tools
@@ -22,7 +21,7 @@ EXIT_REPORT = 74  # ci: the run report could not be written
 
 DEFAULT_PROFILE = "autonomous"
 SHIMS_DIR = "/usr/lib/agent-sandbox/shims"
-PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+PROFILE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 PROG = "agent-entrypoint"
 
 
@@ -102,7 +101,7 @@ def prepare(argv: list[str], environ: dict, roots: preflight.Roots, image_root: 
     if tool not in tools.TOOLS:
         raise Refusal(EXIT_USAGE, [f"unknown tool {tool!r}; choose one of: {', '.join(tools.TOOLS)}"])
     profile = environ.get("AGENT_PROFILE") or DEFAULT_PROFILE
-    if not PROFILE_NAME.match(profile):
+    if profile[0] == "-" or not set(profile) <= PROFILE_CHARACTERS:
         raise Refusal(EXIT_USAGE, [f"AGENT_PROFILE={profile!r} is not a profile name; use autonomous or ci"])
     workspace = os.path.abspath(environ.get("AGENT_WORKSPACE") or os.getcwd())
 

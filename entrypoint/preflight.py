@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 
 ENGINE_SOCKETS = (
     "/run/docker.sock",
@@ -69,35 +68,39 @@ CAPABILITY_NAMES = (
 UNLIMITED = 1 << 62
 
 
-@dataclass(frozen=True)
 class Roots:
-    """Where the checks look. Defaults: the live system."""
+    """Where the checks look. Defaults: the live system. (Plain classes here, not dataclasses:
+    importing dataclasses costs milliseconds at every container start.)"""
 
-    root: str = "/"
-    proc: str = "/proc"
-    mountinfo: str = "/proc/self/mountinfo"
-    cgroup: str = "/sys/fs/cgroup"
-    path: str | None = None  # PATH to scan; None: $PATH
-    uid: int | None = None  # whose runtime folder to look at; None: the real uid
+    def __init__(self, root: str = "/", proc: str = "/proc", mountinfo: str = "/proc/self/mountinfo",
+                 cgroup: str = "/sys/fs/cgroup", path: str | None = None, uid: int | None = None):
+        self.root = root
+        self.proc = proc
+        self.mountinfo = mountinfo
+        self.cgroup = cgroup
+        self.path = path  # PATH to scan; None: $PATH
+        self.uid = uid  # whose runtime folder to look at; None: the real uid
 
     def at(self, absolute: str) -> str:
         return os.path.join(self.root, absolute.lstrip("/"))
 
 
-@dataclass
 class Findings:
-    failures: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    def __init__(self):
+        self.failures: list[str] = []
+        self.warnings: list[str] = []
 
 
-@dataclass(frozen=True)
 class Mount:
-    mount_id: str
-    root: str
-    mount_point: str
-    options: tuple[str, ...]
-    fstype: str
-    source: str
+    __slots__ = ("mount_id", "root", "mount_point", "options", "fstype", "source")
+
+    def __init__(self, mount_id: str, root: str, mount_point: str, options: tuple, fstype: str, source: str):
+        self.mount_id = mount_id
+        self.root = root
+        self.mount_point = mount_point
+        self.options = options
+        self.fstype = fstype
+        self.source = source
 
     @property
     def writable(self) -> bool:

@@ -197,9 +197,10 @@ def renderer_available() -> bool:
 
 def build_image(image: Path) -> str:
     """The baked tree: from the real renderer when it works, else the fixture. Returns which."""
-    if renderer_available():
-        done = subprocess.run(["render-profiles", "--image-root", str(image), "--profile", "autonomous",
-                               "--profile", "ci"], capture_output=True, text=True)
+    if renderer_available() and not os.environ.get("ENTRYPOINT_TESTS_FIXTURE_IMAGE"):
+        image.rmdir()  # render-profiles creates the image root itself
+        done = subprocess.run(["render-profiles", "--root", str(REPO), "--image-root", str(image),
+                               "--profile", "autonomous", "--profile", "ci"], capture_output=True, text=True, cwd=REPO)
         if done.returncode == 0 and (image / "etc/agent-sandbox/manifest.json").exists():
             apply_manifest_modes(image)
             return "render-profiles"
@@ -378,6 +379,12 @@ class World:
         parts = drop + ["env", "-i"] + [assignments] + [shlex.quote(PY), "-m", "entrypoint"] + \
             [shlex.quote(a) for a in argv]
         return " ".join(p for p in parts if p)
+
+    def run_script(self, command: str, *, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run a shell command (as root; drop privileges in it) inside the world's namespace."""
+        script = self.namespace_script(command, pid1=False)
+        return subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc",
+                               "sh", "-c", script], capture_output=True, text=True, timeout=timeout)
 
     def run(self, argv: list[str], env: dict | None = None, *, pid1: bool = False, pid_namespace: bool = True,
             setpriv: list[str] | None = None, wrap: str | None = None, timeout: float = 60) -> Result:

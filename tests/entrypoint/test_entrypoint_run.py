@@ -6,6 +6,7 @@ import os
 import subprocess
 
 import pytest
+from guard.classify import classify
 
 from entrypoint_world import AGENT_UID, CONFORMANCE_FIXTURES, PY
 
@@ -63,9 +64,11 @@ def test_a_bad_profile_name_exits_64(world):
 # ---- run: exec, argv, environment, seed ---------------------------------------------------------
 
 def test_claude_is_execed_with_its_bypass_the_quiet_environment_and_no_launcher_secrets(world):
-    result = world.run(["claude", "-p", "fix the test"],
-                       {"GH_TOKEN": "ghp_secret", "GITHUB_TOKEN": "x", "KEEP_ME": "1", "STANDIN_READ": SEED},
-                       wrap="{cmd} & echo $! > {records}/launched; wait $!")
+    launcher_only = world.runtime()["environment"]["launcher_only"]
+    assert launcher_only
+    env = {key: "launcher-secret" for key in launcher_only}
+    env.update({"KEEP_ME": "1", "STANDIN_READ": SEED})
+    result = world.run(["claude", "-p", "fix the test"], env, wrap="{cmd} & echo $! > {records}/launched; wait $!")
     assert result.returncode == 0, result.stderr
     record = result.record("claude.json")
     assert record["argv"][1:] == ["--dangerously-skip-permissions", "-p", "fix the test"]
@@ -74,7 +77,7 @@ def test_claude_is_execed_with_its_bypass_the_quiet_environment_and_no_launcher_
     env = record["env"]
     for key, value in world.runtime()["environment"]["quiet"].items():
         assert env[key] == str(value)
-    for key in world.runtime()["environment"]["launcher_only"]:
+    for key in launcher_only:
         assert key not in env
     assert env["KEEP_ME"] == "1"
     assert env["PATH"].split(":")[0] == "/usr/lib/agent-sandbox/shims"
@@ -331,8 +334,11 @@ def test_ci_tees_the_output_writes_the_report_and_exits_3_on_a_denial(world, too
     assert [call["status"] for call in report["tool_calls"]] == ["ok", "denied"]
     [denial] = report["denials"]
     assert "gh secret list" in denial["command"]
-    assert (denial["rule"], denial["tripwire"]) == ("gh-secret", True)
-    assert "run report" in result.stderr and "gh-secret" in result.stderr
+    runtime = world.runtime("ci")
+    expected = classify("gh secret list", runtime).rule
+    assert expected and (denial["rule"], denial["rule_source"]) == (expected, "guard")
+    assert denial["tripwire"] == next(r.get("tripwire", False) for r in runtime["rules"] if r["id"] == expected)
+    assert "run report" in result.stderr and expected in result.stderr
 
 
 def test_ci_without_a_denial_exits_with_the_clis_code_and_reports_to_home_by_default(world):
