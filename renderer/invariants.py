@@ -18,7 +18,7 @@ from pathlib import Path
 import jsonschema
 
 from guard.gemini_regex import GEMINI_PREFIX, gemini_matches
-from renderer.model import PolicyModel, load
+from renderer.model import PACKAGE_ROOT, PolicyModel, load
 from renderer.outputs import SHIM_DIR, Output
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -193,8 +193,37 @@ def check_hooks(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
     return problems
 
 
+CORPUS_DIR = Path("tests") / "corpus"
+
+
+def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, seen: dict) -> list[str]:
+    """The rendered Gemini regexes and the shims agree with the classifier on the project's corpus,
+    except where tests/corpus/regex_known_gaps.yaml says why a regex cannot."""
+    if not model.bypass:
+        return []
+    from guard.agreement import gap_problems, load_corpus, regex_disagreements, shim_disagreements
+    from guard.classify import compile_policy
+
+    runtime_out = outputs[f"/etc/agent-sandbox/profiles/{model.name}.json"]
+    policy_out = outputs["/etc/gemini-cli/policies/agent-sandbox.toml"]
+    key = (runtime_out.sha256, policy_out.sha256)  # autonomous and ci share their rules: check once
+    if key not in seen:
+        folder = (root or Path.cwd()) / CORPUS_DIR
+        if not (folder / "deny.yaml").is_file():
+            return [f"{model.name}: no corpus at {folder}; --check compares the rendered layers with the classifier on it"]
+        corpus = load_corpus(folder)
+        runtime = json.loads(runtime_out.content)
+        policy = compile_policy(runtime)
+        regexes = [r["commandRegex"] for r in parse(policy_out)["rule"] if r.get("decision") == "deny" and "commandRegex" in r]
+        missed, extra = regex_disagreements(policy, regexes, corpus.commands)
+        deny_commands = [c for commands in corpus.deny.values() for c in commands]
+        seen[key] = gap_problems(missed, extra, corpus.gaps) + shim_disagreements(policy, runtime, deny_commands)
+    return [f"{model.name}: {problem}" for problem in seen[key]]
+
+
 def check(rendered: dict[str, dict[str, Output]], root: Path | None = None) -> list[str]:
     problems: list[str] = []
+    corpus_results: dict = {}
     for name, outputs in rendered.items():
         model = load(name, root)
         problems += check_parse_and_schema(name, outputs)
@@ -204,4 +233,5 @@ def check(rendered: dict[str, dict[str, Output]], root: Path | None = None) -> l
         problems += check_traps(model, outputs)
         problems += check_tripwire_reach(model, outputs)
         problems += check_hooks(model, outputs)
+        problems += check_corpus(model, outputs, root or PACKAGE_ROOT, corpus_results)
     return problems

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from conftest import CORPUS
+from guard.agreement import gap_problems, regex_disagreements, shim_disagreements
 from guard.classify import classify
 from guard.gemini_regex import GEMINI_PREFIX, UNSAFE, MAX_LENGTH, gemini_matches, rule_to_gemini_regex
 
@@ -61,19 +62,19 @@ def test_gemini_regexes_pass_geminis_loader_check(runtime):
 
 
 def test_gemini_regexes_agree_with_classifier_except_listed_gaps(runtime):
-    regexes = _regexes(runtime)
-    missed, extra = {}, {}
-    for command in [c for _, c in DENY_CASES] + BENIGN_CASES:
-        denied = classify(command, runtime).decision == "deny"
-        matched = any(gemini_matches(r, command) for r in regexes.values())
-        if denied and not matched:
-            missed[command] = True
-        elif matched and not denied:
-            extra[command] = True
-    assert sorted(set(missed) - set(GAPS["missed"])) == [], "regex misses not in regex_known_gaps.yaml"
-    assert sorted(set(extra) - set(GAPS["extra"])) == [], "regex over-matches not in regex_known_gaps.yaml"
-    assert sorted(set(GAPS["missed"]) - set(missed)) == [], "stale 'missed' entries: the regex now agrees"
-    assert sorted(set(GAPS["extra"]) - set(extra)) == [], "stale 'extra' entries: the regex now agrees"
+    missed, extra = regex_disagreements(runtime, list(_regexes(runtime).values()), [c for _, c in DENY_CASES] + BENIGN_CASES)
+    assert gap_problems(missed, extra, GAPS) == []
+
+
+def test_gap_check_can_fail(runtime):
+    missed, extra = regex_disagreements(runtime, [], ["gh secret list", "git status"])
+    assert gap_problems(missed, extra, GAPS)[0] == "gemini regex missed (not in regex_known_gaps.yaml): 'gh secret list'"
+
+
+def test_shims_fast_path_never_skips_a_denied_command(runtime):
+    assert shim_disagreements(runtime, runtime, [c for _, c in DENY_CASES]) == []
+    broken = {**runtime, "fast_path": {**runtime["fast_path"], "git": runtime["fast_path"]["git"] + ["push"]}}
+    assert shim_disagreements(broken, broken, ["git push --force"])
 
 
 def test_gemini_regexes_behave_the_same_in_node(runtime, tmp_path):

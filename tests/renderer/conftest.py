@@ -11,6 +11,7 @@ def project(tmp_path):
     root = tmp_path / "project"
     root.mkdir()
     shutil.copytree(REPO / "profiles", root / "profiles")
+    shutil.copytree(REPO / "tests" / "corpus", root / "tests" / "corpus")
     if (REPO / "rendered").exists():
         shutil.copytree(REPO / "rendered", root / "rendered")
     return root

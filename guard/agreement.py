@@ -1,0 +1,97 @@
+"""Where a rendered layer and the classifier disagree, over the project's corpus of commands.
+
+render-profiles --check and tests/guard/test_corpus.py both call this, so the Gemini regexes and
+the shims' fast path are held to the classifier in one way. Render and test time only (YAML).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from guard.classify import classify, executed_argvs
+from guard.gemini_regex import gemini_matches
+
+
+@dataclass(frozen=True)
+class Corpus:
+    deny: dict  # rule id -> commands that must be denied by it
+    benign: list
+    gaps: dict  # {"missed": {command: why}, "extra": {command: why}}
+
+    @property
+    def commands(self) -> list[str]:
+        return [c for commands in self.deny.values() for c in commands] + self.benign
+
+
+def load_corpus(folder: Path) -> Corpus:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    def read(name: str):
+        return yaml.load((folder / name).read_text(), Loader=loader)
+
+    benign = read("benign.yaml")
+    return Corpus(deny=read("deny.yaml"), benign=[c for group in benign.values() for c in group], gaps=read("regex_known_gaps.yaml"))
+
+
+def regex_disagreements(policy, regexes: list[str], commands: list[str]) -> tuple[list[str], list[str]]:
+    """(missed, extra): commands the classifier denies that no regex matches, and the reverse."""
+    missed, extra = [], []
+    for command in commands:
+        denied = classify(command, policy).decision == "deny"
+        matched = any(gemini_matches(regex, command) for regex in regexes)
+        if denied and not matched:
+            missed.append(command)
+        elif matched and not denied:
+            extra.append(command)
+    return missed, extra
+
+
+def gap_problems(missed: list[str], extra: list[str], gaps: dict) -> list[str]:
+    """Every disagreement must be listed with its reason, and every listed one must still disagree."""
+    problems = []
+    for kind, found in (("missed", missed), ("extra", extra)):
+        listed = set(gaps.get(kind) or {})
+        problems += [f"gemini regex {kind} (not in regex_known_gaps.yaml): {c!r}" for c in sorted(set(found) - listed)]
+        problems += [f"stale regex_known_gaps.yaml '{kind}' entry, the regex now agrees: {c!r}" for c in sorted(listed - set(found))]
+    return problems
+
+
+def takes_fast_path(argv: tuple[str, ...], tools: dict, words: list[str]) -> bool:
+    """What a rendered shim decides without Python: global options skipped, then the first word."""
+    with_value = set(tools.get("options_with_value", []))
+    flags = set(tools.get("flags", []))
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in with_value:
+            skip = True
+        elif arg.startswith("--") and arg.split("=", 1)[0] in with_value:
+            continue
+        elif any(arg.startswith(o) and len(arg) > len(o) for o in with_value if not o.startswith("--")):
+            continue
+        elif arg in flags:
+            continue
+        elif arg.startswith("-"):
+            return False
+        else:
+            return arg in words
+    return False
+
+
+def shim_disagreements(policy, runtime: dict, commands: list[str]) -> list[str]:
+    """Denied commands a guarded program's shim would wave through on its fast path."""
+    fast = runtime.get("fast_path", {})
+    problems = []
+    for command in commands:
+        for argv in executed_argvs(command, policy):
+            program = argv[0].rsplit("/", 1)[-1]
+            if program not in fast or classify(list(argv), policy).decision != "deny":
+                continue
+            if takes_fast_path(argv, runtime.get("tools", {}).get(program, {}), fast[program]):
+                problems.append(f"the {program} shim's fast path skips the check for {' '.join(argv)!r} (from {command!r})")
+    return problems
