@@ -429,7 +429,8 @@ def execute(plan: Plan, options: Options, run_dir: Path, keys: dict, token: str 
         if plan.token_copy:
             token_file = run_dir / "github-token"
             _write(token_file, token + "\n", 0o400)
-            os.chown(token_file, AGENT_UID, AGENT_UID)
+            if not options.rootless:  # rootless: keep-id already maps the file's owner to the agent
+                os.chown(token_file, AGENT_UID, AGENT_UID)
             try:
                 _run(plan.token_copy)
             finally:
