@@ -6,11 +6,12 @@ the shims' fast path are held to the classifier in one way. Render and test time
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from guard.classify import classify, executed_argvs
-from guard.gemini_regex import gemini_matches
+from guard.gemini_regex import GEMINI_PREFIX, json_command_text
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,12 @@ def load_corpus(folder: Path) -> Corpus:
 
 def regex_disagreements(policy, regexes: list[str], commands: list[str]) -> tuple[list[str], list[str]]:
     """(missed, extra): commands the classifier denies that no regex matches, and the reverse."""
+    compiled = [re.compile(GEMINI_PREFIX + regex) for regex in regexes]
     missed, extra = [], []
     for command in commands:
         denied = classify(command, policy).decision == "deny"
-        matched = any(gemini_matches(regex, command) for regex in regexes)
+        text = json_command_text(command)
+        matched = any(pattern.search(text) for pattern in compiled)
         if denied and not matched:
             missed.append(command)
         elif matched and not denied:

@@ -42,7 +42,9 @@ def _validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text()))
 
 
+@functools.lru_cache(maxsize=256)
 def parse(out: Output) -> object:
+    """Each output parsed once per process (the Gemini policies are large TOML). Do not mutate."""
     if out.format == "json":
         return json.loads(out.content)
     if out.format == "toml":
@@ -144,11 +146,11 @@ def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output]) -> list
         claude_path, codex_rules, codex_req, gemini_policy = (
             "~/.claude/settings.json", "~/.codex/rules/agent-sandbox.rules", None, "~/.gemini/policies/agent-sandbox.toml")
     problems = []
-    claude_deny = set(json.loads(outputs[claude_path].content)["permissions"]["deny"])
+    claude_deny = set(parse(outputs[claude_path])["permissions"]["deny"])
     rules_text = outputs[codex_rules].content.decode()
-    requirements = tomllib.loads(outputs[codex_req].content.decode()) if codex_req else None
-    gemini_rules = [r for r in tomllib.loads(outputs[gemini_policy].content.decode())["rule"] if r["decision"] == "deny" and "commandRegex" in r]
-    runtime = next(json.loads(o.content) for p, o in outputs.items() if p.endswith(f"profiles/{model.name}.json"))
+    requirements = parse(outputs[codex_req]) if codex_req else None
+    gemini_rules = [r for r in parse(outputs[gemini_policy])["rule"] if r["decision"] == "deny" and "commandRegex" in r]
+    runtime = next(parse(o) for p, o in outputs.items() if p.endswith(f"profiles/{model.name}.json"))
     runtime_ids = {r["id"] for r in runtime["rules"] if r["decision"] == "deny"}
 
     for rule in model.rules_for("deny"):
@@ -204,15 +206,15 @@ def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, see
     from guard.agreement import gap_problems, load_corpus, regex_disagreements, shim_disagreements
     from guard.classify import compile_policy
 
-    runtime_out = outputs[f"/etc/agent-sandbox/profiles/{model.name}.json"]
+    runtime = parse(outputs[f"/etc/agent-sandbox/profiles/{model.name}.json"])
     policy_out = outputs["/etc/gemini-cli/policies/agent-sandbox.toml"]
-    key = (runtime_out.sha256, policy_out.sha256)  # autonomous and ci share their rules: check once
+    # autonomous and ci differ in name and output, not in what this compares: check once
+    key = (json.dumps([runtime["rules"], runtime["tools"], runtime["fast_path"]], sort_keys=True), policy_out.sha256)
     if key not in seen:
         folder = (root or Path.cwd()) / CORPUS_DIR
         if not (folder / "deny.yaml").is_file():
             return [f"{model.name}: no corpus at {folder}; --check compares the rendered layers with the classifier on it"]
         corpus = load_corpus(folder)
-        runtime = json.loads(runtime_out.content)
         policy = compile_policy(runtime)
         regexes = [r["commandRegex"] for r in parse(policy_out)["rule"] if r.get("decision") == "deny" and "commandRegex" in r]
         missed, extra = regex_disagreements(policy, regexes, corpus.commands)

@@ -1,5 +1,6 @@
 """Each invariant catches the breakage it exists for (so a green --check means something)."""
 
+import copy
 import dataclasses
 import json
 
@@ -13,7 +14,7 @@ from renderer.outputs import render_profile
 
 def broken(name, path, change):
     outs = dict(render_profile(load(name)))
-    document = parse(outs[path])
+    document = copy.deepcopy(parse(outs[path]))
     change(document)
     content = (json.dumps(document) if outs[path].format == "json" else tomli_w.dumps(document)).encode()
     outs[path] = dataclasses.replace(outs[path], content=content)
