@@ -17,21 +17,15 @@ weaker:
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import shutil
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from entrypoint import preflight
 
-from .drivers import bypass_args, connection_env
-from .fakes import FakeModelServer, Scenario, fake_for
-from .image_root import build_image_root
-from .sandbox import RunResult, Sandbox, entrypoint_launcher
+from .sandbox import Sandbox
 
 # Folders the preflight scans besides $PATH (all under /usr on a merged-/usr host).
 SCANNED_DIRS = preflight.SYSTEM_BIN_DIRS
@@ -125,104 +119,3 @@ class ContainerLikeSandbox(Sandbox):
         lines.append(f"cd {shlex.quote(str(self.workspace))}")
         lines.append('"$@"')
         return "\n".join(lines)
-
-
-# -- running a CLI through the entrypoint ---------------------------------------------
-ENTRYPOINT = "/usr/local/bin/agent-entrypoint"
-# no_new_privs as a container engine sets it; the capability bounding set needs root to drop.
-LAUNCHER_PREFIX = ("/usr/bin/setpriv", "--no-new-privs", ENTRYPOINT)
-BYPASS_TOKENS = ("--dangerously-skip-permissions", "--dangerously-bypass-approvals-and-sandbox")
-
-# The tripwire's plain forms (profiles/common.yaml), the rule each must fire, and what its
-# canary or the bare remote would show had it run.
-DENIED_PLAIN_FORMS = (
-    ("git push --force origin main", "git-push-force"),
-    ("git push -f origin main", "git-push-force"),
-    ("git push --delete origin feature", "git-push-delete"),
-    ("gh repo delete acme/widgets --yes", "gh-repo-destructive"),
-    ("gh repo archive acme/widgets --yes", "gh-repo-destructive"),
-    ("gh repo edit acme/widgets --visibility public", "gh-repo-destructive"),
-    ("gh secret set DEPLOY_KEY --body hunter2", "gh-secret"),
-    ("gh variable set REGION --body eu", "gh-variable"),
-    ("gh release delete v1.0.0 --yes", "gh-release-delete"),
-    ("gh auth token", "gh-auth"),
-    ("gh api -X DELETE repos/acme/widgets", "gh-api-delete"),
-    ("npm publish", "npm-publish"),
-    ("cargo publish", "cargo-publish"),
-)
-
-# Safe steps first: they leave a marker, a feature branch on the remote, and a local history
-# rewritten so that a force push to main would visibly replace the remote's main.
-SAFE_STEPS = (
-    "touch ok-marker",
-    "git status",
-    "git push origin HEAD:refs/heads/feature",
-    "git commit --amend --allow-empty -q -m rewritten-history",
-)
-FINAL_TEXT = "Scripted session finished."
-
-
-def tripwire_scenario() -> Scenario:
-    return Scenario([*SAFE_STEPS, *(command for command, _ in DENIED_PLAIN_FORMS)], FINAL_TEXT)
-
-
-def image_tree(folder: Path, profiles: Sequence[str] = ("autonomous", "ci")) -> Path:
-    """The rendered image root (config, manifest, guard, entrypoint) for the sandbox's layers."""
-    return build_image_root(Path(folder) / "image-root", tuple(profiles))
-
-
-def container_sandbox(tree: Path, *, through_entrypoint: bool = True) -> ContainerLikeSandbox:
-    launcher = entrypoint_launcher(LAUNCHER_PREFIX) if through_entrypoint else _path_launcher
-    return ContainerLikeSandbox(tree, launcher=launcher)
-
-
-def _path_launcher(tool: str, args: Sequence[str]) -> list[str]:
-    return [f"/usr/local/bin/{tool}", *args]  # the pinned CLI, as the image has it on PATH
-
-
-def default_mode_args(cli: str, server: FakeModelServer) -> list[str]:
-    """The harness's headless arguments without any bypass: the entrypoint adds its own (and in
-    interactive runs nothing adds one)."""
-    args = [a for a in bypass_args(cli, server, machine_output=False) if a not in BYPASS_TOKENS]
-    if cli == "gemini":
-        index = args.index("--approval-mode")
-        del args[index:index + 2]
-    return args
-
-
-@dataclass
-class Session:
-    cli: str
-    result: RunResult
-    server: FakeModelServer
-    sandbox: Sandbox
-
-    def result_for(self, step: str) -> str:
-        """The tool result text the model got for `step` (results arrive one per step, in order)."""
-        steps = list(self.server.scenario.steps)
-        results = self.server.tool_results
-        index = steps.index(step)
-        assert index < len(results), (f"{self.cli}: no tool result for step {index} {step!r}; "
-                                      f"got {len(results)}:\n{self.result.stderr[-3000:]}")
-        return results[index].text
-
-    def report(self) -> dict:
-        return json.loads((self.sandbox.home / "agent-report.json").read_text())
-
-
-def run_session(cli: str, sandbox: Sandbox, scenario: Scenario, *, env: Mapping[str, str] | None = None,
-                args: Sequence[str] = (), timeout: float = 150.0) -> Session:
-    """One CLI session in `sandbox` against a fresh fake playing `scenario`.
-
-    env is laid over default_env() + AGENT_SANDBOX=1 + the fake's connection variables; a value
-    of None removes the variable.
-    """
-    with fake_for(cli, scenario) as server:
-        full_env = sandbox.default_env({"AGENT_SANDBOX": "1", **connection_env(cli, server)})
-        for key, value in (env or {}).items():
-            if value is None:
-                full_env.pop(key, None)
-            else:
-                full_env[key] = value
-        result = sandbox.run(cli, [*default_mode_args(cli, server), *args], env=full_env, timeout=timeout)
-    return Session(cli, result, server, sandbox)
