@@ -16,7 +16,7 @@ from pathlib import Path
 
 from renderer import install, invariants, paths
 from renderer.model import CLIS, PACKAGE_ROOT, ProfileError, available_profiles, load
-from renderer.outputs import MANIFEST, Output, committed_name, manifest, render_profile
+from renderer.outputs import IMAGES, MANIFEST, Output, committed_name, manifest, render_profile
 
 BYPASS_DEFAULT = ("autonomous", "ci")
 
@@ -89,7 +89,7 @@ def cmd_write(root: Path) -> int:
     return 0
 
 
-def cmd_image_root(root: Path, target: str, profiles: list[str]) -> int:
+def cmd_image_root(root: Path, target: str, profiles: list[str], image: str = "agent") -> int:
     for name in profiles:
         if not load(name, root).bypass:
             raise paths.RefusedTarget(f"profile '{name}' is not a bypass profile; an image root holds only bypass profiles ({', '.join(BYPASS_DEFAULT)})")
@@ -101,16 +101,20 @@ def cmd_image_root(root: Path, target: str, profiles: list[str]) -> int:
     files: dict[str, bytes] = {}
     modes: dict[str, int] = {}
     for name, outputs in rendered.items():
-        for path, out in outputs.items():
+        for out in outputs.values():
+            if out.image != image:
+                continue
+            path = out.path
             if path in files and files[path] != out.content:
                 raise ProfileError(
                     f"profiles {', '.join(profiles)} render different contents for {path}; one image can bake only one version of it"
                 )
             files[path], modes[path] = out.content, out.mode
-    files[MANIFEST] = (json.dumps(manifest(rendered), indent=2) + "\n").encode()
-    modes[MANIFEST] = 0o444
+    if image == "agent":
+        files[MANIFEST] = (json.dumps(manifest(rendered), indent=2) + "\n").encode()
+        modes[MANIFEST] = 0o444
     paths.write_image_root(destination, files, modes)
-    print(f"render-profiles: wrote image root {destination} ({', '.join(profiles)}; {len(files)} files)")
+    print(f"render-profiles: wrote {image} image root {destination} ({', '.join(profiles)}; {len(files)} files)")
     return 0
 
 
@@ -135,6 +139,7 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--install", metavar="PROFILE", help="merge an interactive profile into the user's home, with backups")
     mode.add_argument("--show", metavar="PROFILE", help="print a profile's rendered files")
     p.add_argument("--profile", action="append", help="with --image-root: a profile to bake (repeatable; default autonomous and ci)")
+    p.add_argument("--image", choices=IMAGES, default="agent", help="with --image-root: which image's tree (default agent; egress-proxy: Squid)")
     p.add_argument("--cli", help="with --show: only this CLI's files (claude, codex, gemini, guard)")
     p.add_argument("--home", help="with --install: the home folder (default $HOME)")
     return p
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             return cmd_check(root)
         if args.image_root:
-            return cmd_image_root(root, args.image_root, args.profile or list(BYPASS_DEFAULT))
+            return cmd_image_root(root, args.image_root, args.profile or list(BYPASS_DEFAULT), args.image)
         if args.install:
             home = Path(args.home) if args.home else Path(os.path.expanduser("~"))
             return install.install(root, args.install, home)

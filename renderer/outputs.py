@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import tomli_w
 
 from renderer import claude, codex, gemini, runtime
-from renderer.model import PolicyModel
+from renderer.model import PolicyModel, ProfileError
 from renderer.templating import render_template
 
 RUNTIME_DIR = "/etc/agent-sandbox/profiles"
@@ -24,13 +24,17 @@ IMAGE_HOME = "/home/agent"
 GENERATOR = "render-profiles 0.1.0"
 
 
+IMAGES = ("agent", "egress-proxy")
+
+
 @dataclass(frozen=True)
 class Output:
     path: str
     content: bytes
     format: str  # json | toml | text
     mode: int
-    cli: str  # claude | codex | gemini | guard
+    cli: str  # claude | codex | gemini | guard | squid
+    image: str = "agent"  # which image bakes it: agent | egress-proxy
 
     @property
     def sha256(self) -> str:
@@ -76,12 +80,33 @@ def render_profile(model: PolicyModel) -> dict[str, Output]:
         content, fmt = _serialize(path, document)
         mode = 0o555 if path.startswith(SHIM_DIR) else 0o444 if model.bypass else 0o644
         outputs[path] = Output(path=path, content=content, format=fmt, mode=mode, cli=cli)
+    if model.bypass:
+        for path, content in egress_proxy_files(model).items():
+            outputs[f"egress-proxy:{path}"] = Output(path=path, content=content, format="text", mode=0o444, cli="squid", image="egress-proxy")
     return dict(sorted(outputs.items()))
+
+
+def egress_proxy_files(model: PolicyModel) -> dict[str, bytes]:
+    """Squid, rendered from the allowlist, for the proxy image. The API hosts the credential
+    gateway serves are left out: reached directly they would take a key of the agent's choosing."""
+    from egress.gateway import proxy_allowlist, vendors_from_allowlist
+    from egress.squid import squid_image_files
+
+    allow = list(model.network_allow)
+    try:
+        files = squid_image_files(proxy_allowlist(allow, vendors_from_allowlist(allow)))
+    except ValueError as exc:
+        raise ProfileError(f"profile '{model.name}': network.allow cannot be rendered for squid: {exc}") from None
+    return {"/" + path: content for path, content in files.items()}
 
 
 def committed_name(profile: str, path: str) -> str:
     """Where a rendered file is committed: rendered/<profile>/..., every dot-folder or dot-file
-    written with chezmoi's dot_ prefix so that no CLI ever reads a committed file."""
+    written with chezmoi's dot_ prefix so that no CLI ever reads a committed file. Files of the
+    proxy image go under rendered/<profile>/egress-proxy/."""
+    image, _, path = path.rpartition(":") if path.startswith("egress-proxy:") else ("", "", path)
+    if image:
+        return committed_name(profile, path).replace(f"{profile}/", f"{profile}/{image}/", 1)
     if path.startswith("~/"):
         parts = ["user-home", *path[2:].split("/")]
     else:
@@ -94,6 +119,8 @@ def manifest(per_profile: dict[str, dict[str, Output]]) -> dict:
     files: dict[str, dict] = {}
     for profile, outputs in per_profile.items():
         for path, out in outputs.items():
+            if out.image != "agent":
+                continue
             entry = files.setdefault(path, {
                 "sha256": out.sha256,
                 "mode": f"{out.mode:04o}",
