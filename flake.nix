@@ -47,7 +47,10 @@
             relative = builtins.substring (builtins.stringLength root) (-1) (toString path);
             top = builtins.head (builtins.split "/" relative);
           in
-          builtins.elem top (
+          # tests/corpus too: render-profiles holds the rendered layers to the classifier on it
+          relative == "tests"
+          || builtins.substring 0 12 relative == "tests/corpus"
+          || builtins.elem top (
             [
               "pyproject.toml"
               "profiles"
@@ -80,6 +83,10 @@
               revision
               ;
           };
+          egressProxyImage = pkgs.callPackage ./nix/egress-proxy-image.nix {
+            inherit contract agentSandbox revision;
+            src = packageSrc;
+          };
         };
     in
     {
@@ -96,6 +103,7 @@
         // lib.optionalAttrs (isLinux system) {
           agent-image = parts.image;
           agent-image-root = parts.imageRoot;
+          egress-proxy-image = parts.egressProxyImage;
         }
       );
 

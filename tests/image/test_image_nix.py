@@ -110,7 +110,7 @@ def test_outputs_per_system(flake: StubFlake) -> None:
     for system in ALL_SYSTEMS:
         expected = {"agent-sandbox", "render-profiles", "default"}
         if system in LINUX:
-            expected |= {"agent-image", "agent-image-root"}
+            expected |= {"agent-image", "agent-image-root", "egress-proxy-image"}
         assert set(packages[system]) == expected, system
     checks = flake.eval("checks", names)
     for system in ALL_SYSTEMS:
@@ -157,7 +157,7 @@ def test_image_python_and_renderer_wiring(flake: StubFlake) -> None:
                          "p: { inherit (p) dependencyNames srcEntries; imports = p.stubArgs.pythonImportsCheck; }")
     assert package["dependencyNames"] == PYPROJECT_DEPS
     assert package["imports"] == ["renderer", "entrypoint", "guard", "image", "egress"]
-    assert sorted(package["srcEntries"]) == ["image", "profiles", "pyproject.toml", "renderer"]
+    assert sorted(package["srcEntries"]) == ["image", "profiles", "pyproject.toml", "renderer", "tests"]  # tests: only tests/corpus
     root = flake.eval("packages.x86_64-linux.agent-image-root", "r: r.stubScript")
     assert "render-profiles --image-root \"$out\" '--profile' 'autonomous' '--profile' 'ci'" in root
     python = flake.eval("packages.x86_64-linux.agent-image", "i: i.python.packageNames")
