@@ -117,3 +117,13 @@ def test_a_baked_config_replaced_by_a_mount_is_refused(podman_service, tmp_path)
     assert result.returncode == 78, result.stderr
     assert "/etc/claude-code/managed-settings.json: sha256 does not match the manifest" in result.stderr
     assert "Claude Code" not in result.stdout
+
+
+def test_gemini_accepts_every_baked_admin_policy_rule(podman_service, tmp_path):
+    # Gemini CLI drops a policy rule it rejects and goes on: only its stderr tells.
+    workspace = make_workspace(tmp_path)
+    with fake_for("gemini", Scenario([], FINAL)) as server:
+        run = run_cli(podman_service, "gemini", server, workspace)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rejected = sorted({line.strip() for line in run.stderr.splitlines() if line.strip().startswith("Pattern:")})
+    assert "Policy file error" not in run.stderr, f"{len(rejected)} rules dropped by Gemini: {rejected}"
