@@ -25,9 +25,11 @@ RUNTIME_FORMAT = 1
 
 def hook_command(cli: str) -> str:
     """The guard hook as each CLI runs it (through sh). All three let a call through when a hook
-    crashes, and Codex and Gemini also when it exits 2 saying nothing, so any failure of the
-    guard itself becomes exit 2 with a reason."""
-    return f"agent-guard hook {cli} || {{ echo 'agent-sandbox: the guard hook failed; refusing the call' >&2; exit 2; }}"
+    crashes, and Codex and Gemini also when it exits 2 saying nothing, so 0 (allow) and 2 (deny,
+    with the guard's reason) pass through and anything else becomes exit 2 with a reason."""
+    return (f"agent-guard hook {cli}; s=$?; case $s in 0|2) exit $s ;; esac; "
+            f"echo \"agent-sandbox: the guard hook failed (exit $s); refusing the call\" >&2; exit 2")
+
 
 # Characters a word cannot carry into every CLI's rule syntax: Claude's Bash(...) rules end at a
 # parenthesis and treat * as a wildcard; quotes and backslashes change meaning in shells and rules.

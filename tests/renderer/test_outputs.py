@@ -33,7 +33,7 @@ def test_claude_bypass(name):
         assert rule in deny, rule
     assert "Read(./CLAUDE.md)" not in deny, "read-only files stay readable"
     hook = managed["hooks"]["PreToolUse"][0]
-    assert hook["matcher"] == "Bash" and hook["hooks"][0]["command"].startswith("agent-guard hook claude || ")
+    assert hook["matcher"] == "Bash" and hook["hooks"][0]["command"].startswith("agent-guard hook claude; s=$?;")
     assert managed["allowManagedHooksOnly"] is True
     assert "defaultMode" not in managed["permissions"]
     user = doc(name, "/home/agent/.claude/settings.json")
@@ -68,7 +68,7 @@ def test_codex_bypass(name):
     assert all(r["decision"] == "forbidden" for r in requirements)
     assert ("/home/agent/.codex/ci.config.toml" in outputs(name)) == (name == "ci")
     hooks = doc(name, "/etc/codex/requirements.toml")
-    assert hooks["hooks"]["PreToolUse"][0]["hooks"][0]["command"].startswith("agent-guard hook codex || ")
+    assert hooks["hooks"]["PreToolUse"][0]["hooks"][0]["command"].startswith("agent-guard hook codex; s=$?;")
     assert hooks["features"] == {"hooks": True, "unified_exec_tty": False}
 
 
@@ -90,7 +90,7 @@ def test_gemini_bypass(name):
     assert "defaultApprovalMode" not in settings.get("general", {}), "yolo is a flag; the setting is invalid"
     assert "exclude" not in settings.get("tools", {})
     hook = settings["hooks"]["BeforeTool"][0]["hooks"][0]
-    assert hook["command"].startswith("agent-guard hook gemini || ") and hook["timeout"] == 10000
+    assert hook["command"].startswith("agent-guard hook gemini; s=$?;") and hook["timeout"] == 10000
     policy = doc(name, "/etc/gemini-cli/policies/agent-sandbox.toml")["rule"]
     shell = [r for r in policy if r["toolName"] == "run_shell_command"]
     assert {r["denyMessage"].split(":")[0].removeprefix("agent-sandbox ") for r in shell} == set(TRIPWIRE)
@@ -133,3 +133,18 @@ def test_runtime_profile_is_what_the_guard_reads():
     assert runtime["posture"] == "bypass" and runtime["output"] == "machine" and runtime["default_decision"] == "allow"
     assert {r["id"] for r in runtime["rules"] if r.get("tripwire")} == set(TRIPWIRE)
     assert runtime["guarded_programs"] == ["cargo", "gh", "git", "npm"]
+
+
+@pytest.mark.parametrize("exit_code,expected,says_failed", [(0, 0, False), (2, 2, False), (1, 2, True), (127, 2, True), (139, 2, True)])
+def test_hook_command_fails_closed_without_muddling_a_refusal(tmp_path, exit_code, expected, says_failed):
+    """Run the rendered hook command through sh with a stand-in agent-guard exiting as given."""
+    import os
+    import subprocess
+    from renderer.model import hook_command
+
+    (tmp_path / "agent-guard").write_text(f"#!/bin/sh\necho 'agent-guard: denied by rule x' >&2\nexit {exit_code}\n")
+    (tmp_path / "agent-guard").chmod(0o755)
+    result = subprocess.run(["sh", "-c", hook_command("claude")], capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert result.returncode == expected
+    assert ("the guard hook failed" in result.stderr) == says_failed
