@@ -77,6 +77,8 @@ def _git_env(env: dict | None) -> dict:
 
 
 def _failure(args: tuple, stderr: bytes, code: int) -> CheckpointError:
+    while args[:1] == ("-c",):
+        args = args[2:]
     message = stderr.decode("utf-8", "replace").strip().splitlines()
     return CheckpointError(f"git {' '.join(args[:2])} failed: {message[-1] if message else code}")
 

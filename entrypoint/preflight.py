@@ -42,7 +42,7 @@ SECRET_SUFFIXES = (
     (".npmrc",),
     (".pypirc",),
 )
-SECRET_ABSOLUTE = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh", "/root")
+SECRET_ABSOLUTE = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh")
 # Credential folders a workspace must not itself contain (a home folder mounted as the workspace).
 WORKSPACE_SECRET_ENTRIES = (".ssh", ".aws", ".kube", ".gnupg", ".netrc", ".git-credentials")
 
@@ -153,6 +153,9 @@ def _secret_in(path: str) -> str | None:
         if path == absolute or path.startswith(absolute + "/"):
             return absolute
     parts = _components(path)
+    # A whole home folder holds all of the above (a project folder inside one is fine).
+    if parts == ("root",) or (len(parts) == 2 and parts[0] == "home"):
+        return "a home folder"
     for suffix in SECRET_SUFFIXES:
         width = len(suffix)
         for start in range(len(parts) - width + 1):

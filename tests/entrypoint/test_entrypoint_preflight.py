@@ -128,11 +128,18 @@ def test_the_path_is_scanned_too(tmp_path):
     ("/home/agent/.netrc", "/home/user/.netrc", ".netrc"),
     ("/etc/shadow", "/etc/shadow", "/etc/shadow"),
     ("/mnt/keys", "/home/user/.ssh", ".ssh"),  # renamed inside: the source still gives it away
+    ("/workspace", "/home/user", "a home folder"),
+    ("/workspace", "/root", "a home folder"),
 ])
 def test_a_mounted_host_secret_is_refused_even_read_only(tmp_path, mount_point, root, matched):
     line = f"400 300 254:1 {root} {mount_point} ro,relatime - ext4 /dev/vda1 rw\n"
     failures = run(make_root(tmp_path, mountinfo=CLEAN_MOUNTINFO + line)).failures
     assert failures == [f"host secret mounted: {mount_point} (from {root}, matches {matched}); remove that volume"]
+
+
+def test_a_project_inside_roots_home_is_a_fine_workspace(tmp_path):
+    mountinfo = CLEAN_MOUNTINFO.replace("/home/user/project /workspace", "/root/src/project /workspace")
+    assert run(make_root(tmp_path, mountinfo=mountinfo)).failures == []
 
 
 def test_a_second_writable_bind_mount_is_refused(tmp_path):

@@ -85,3 +85,11 @@ def test_report_is_written_atomically(tmp_path):
     report.write_atomically(str(target), {"a": 1})
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in target.parent.iterdir()] == ["report.json"]
+
+
+def test_report_path_default_and_relative():
+    from entrypoint.main import report_path
+
+    assert report_path({"HOME": "/home/agent"}, "/workspace") == "/home/agent/agent-report.json"
+    assert report_path({"AGENT_REPORT": "out/r.json"}, "/workspace") == "/workspace/out/r.json"
+    assert report_path({"AGENT_REPORT": "/tmp/r.json"}, "/workspace") == "/tmp/r.json"
