@@ -42,7 +42,8 @@ def glob_to_path_regex(glob: str) -> str:
         else:
             out.append(re.escape(body[i]).replace("\\/", "/"))
             i += 1
-    return r'(?:[^"]*/)?' + "".join(out) + r'"'
+    # (?:X|) rather than (?:X)?: gemini's loader drops any pattern with a quantified group
+    return r'(?:[^"]*/|)' + "".join(out) + r'"'
 
 
 @functools.lru_cache(maxsize=None)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jsonschema
 
-from guard.gemini_regex import GEMINI_PREFIX, gemini_matches
+from guard.gemini_regex import GEMINI_PREFIX, MAX_LENGTH, UNSAFE, gemini_matches
 from renderer.model import PACKAGE_ROOT, PolicyModel, load
 from renderer.outputs import SHIM_DIR, Output
 
@@ -129,8 +129,12 @@ def check_traps(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
                     problems.append(f"{model.name}: {path}: priority {rule['priority']} outside 0..999 makes gemini skip the whole file")
                 for key, prefix in (("commandRegex", GEMINI_PREFIX), ("argsPattern", "")):
                     if key in rule:
+                        pattern = prefix + rule[key]
+                        if len(pattern) > MAX_LENGTH or UNSAFE.search(pattern):
+                            problems.append(f"{model.name}: {path}: {key} {rule[key][:60]!r}... fails gemini's loader check "
+                                            f"(over {MAX_LENGTH} characters, or a quantified group): gemini would silently drop the rule")
                         try:
-                            re.compile(prefix + rule[key])  # as gemini compiles it
+                            re.compile(pattern)  # as gemini compiles it
                         except re.error as exc:
                             problems.append(f"{model.name}: {path}: {key} {rule[key]!r} does not compile: {exc}")
     return problems

@@ -88,3 +88,11 @@ def test_gemini_hook_timeout_in_seconds_is_a_trap():
         d["hooks"]["BeforeTool"][0]["hooks"][0]["timeout"] = 10
     problems = broken("ci", "/etc/gemini-cli/settings.json", seconds)
     assert any("timeout" in p for p in problems), problems
+
+
+def test_a_regex_gemini_would_silently_drop():
+    def quantified(d):
+        rule = next(r for r in d["rule"] if "argsPattern" in r)
+        rule["argsPattern"] = r'"file_path":"(?:[^"]*/)?\.env"'
+    problems = broken("autonomous", "/etc/gemini-cli/policies/agent-sandbox.toml", quantified)
+    assert any("fails gemini's loader check" in p for p in problems), problems
