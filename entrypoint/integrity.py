@@ -123,10 +123,12 @@ def verify(profile: str, root: str = "/") -> Verified:
     if profile not in manifest["profiles"]:
         raise IntegrityError([f"AGENT_PROFILE={profile}: not baked into this image; "
                               f"choose one of: {', '.join(manifest['profiles'])}"])
+    problems = [f"{MANIFEST}: entry {p!r} is not an object; rebuild the image"
+                for p, e in manifest["files"].items() if not isinstance(e, dict)]
+    # An entry without "profiles" belongs to every profile: never skip a file by omission.
     selected = {p: e for p, e in manifest["files"].items()
-                if isinstance(e, dict) and profile in e.get("profiles", ())}
+                if isinstance(e, dict) and profile in e.get("profiles", manifest["profiles"])}
     runtime = RUNTIME_PROFILE.format(name=profile)
-    problems = []
     if runtime not in selected:
         problems.append(f"{MANIFEST}: lists no {runtime}; rebuild the image")
     contents = {}

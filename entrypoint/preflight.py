@@ -42,7 +42,8 @@ SECRET_SUFFIXES = (
     (".npmrc",),
     (".pypirc",),
 )
-SECRET_ABSOLUTE = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh")
+SECRET_ABSOLUTE = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh",
+                   "/run/secrets/kubernetes.io", "/var/run/secrets/kubernetes.io")
 # Credential folders a workspace must not itself contain (a home folder mounted as the workspace).
 WORKSPACE_SECRET_ENTRIES = (".ssh", ".aws", ".kube", ".gnupg", ".netrc", ".git-credentials")
 

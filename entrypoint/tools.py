@@ -13,6 +13,41 @@ class UsageError(Exception):
     pass
 
 
+# Subcommands that manage the CLI rather than run an agent: passed through untouched (a bypass
+# flag or an inserted `exec` would break them).
+MANAGEMENT = {
+    "claude": frozenset({"mcp", "doctor", "update", "install", "config", "setup-token", "migrate-installer",
+                         "plugin", "auth"}),
+    "codex": frozenset({"login", "logout", "mcp", "mcp-server", "app-server", "completion", "apply", "a",
+                        "help", "features", "execpolicy", "debug", "cloud", "sandbox"}),
+    "gemini": frozenset({"mcp", "extensions", "extension"}),
+}
+VERSION_OR_HELP = frozenset({"--version", "-v", "-V", "--help", "-h"})
+
+
+def is_management(tool: str, args: list[str]) -> bool:
+    if args and all(arg in VERSION_OR_HELP for arg in args):
+        return True
+    # Codex allows global options before its subcommand; Claude and Gemini take it first.
+    first = _codex_first_positional(args) if tool == "codex" else (args[0] if args else None)
+    return first in MANAGEMENT.get(tool, ())
+
+
+def _codex_first_positional(args: list[str]) -> str | None:
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            return None
+        if arg in CODEX_VALUE_OPTIONS:
+            index += 2
+            continue
+        if not arg.startswith("-"):
+            return arg
+        index += 1
+    return None
+
+
 def _has_option(args: list[str], *names: str) -> bool:
     for arg in args:
         if arg == "--":
@@ -155,6 +190,8 @@ def _option_value(args: list[str], name: str) -> str | None:
 
 
 def build_argv(tool: str, args: list[str], ci: bool) -> list[str]:
+    if tool in TOOLS and is_management(tool, args):
+        return list(args)
     if tool == "claude":
         return claude_argv(args, ci)
     if tool == "codex":

@@ -75,3 +75,18 @@ def test_arguments_after_double_dash_are_the_users_text():
 def test_unknown_tool():
     with pytest.raises(UsageError, match="claude, codex, gemini"):
         build_argv("aider", [], ci=False)
+
+
+@pytest.mark.parametrize("tool,args", [
+    ("claude", ["mcp", "list"]), ("claude", ["doctor"]), ("claude", ["--version"]),
+    ("codex", ["login", "status"]), ("codex", ["-c", "x=1", "mcp", "list"]), ("codex", ["--help"]),
+    ("gemini", ["extensions", "list"]), ("gemini", ["-v"]),
+])
+def test_management_subcommands_pass_through_untouched(tool, args):
+    assert build_argv(tool, args, ci=False) == args
+    assert build_argv(tool, args, ci=True) == args
+
+
+def test_a_prompt_that_only_looks_like_a_subcommand_later_still_gets_the_bypass():
+    assert build_argv("codex", ["fix", "login", "bug"], ci=False)[0] == "exec"
+    assert build_argv("claude", ["-p", "doctor the tests"], ci=False)[0] == "--dangerously-skip-permissions"

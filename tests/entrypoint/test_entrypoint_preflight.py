@@ -188,3 +188,10 @@ def test_unreadable_mountinfo_fails_closed(tmp_path):
     roots = make_root(tmp_path)
     os.unlink(roots.mountinfo)
     assert run(roots).failures[0].startswith(f"cannot read {roots.mountinfo}")
+
+
+def test_a_kubernetes_service_account_token_is_a_secret(tmp_path):
+    line = "400 300 0:60 / /var/run/secrets/kubernetes.io/serviceaccount ro,relatime - tmpfs tmpfs rw\n"
+    failures = run(make_root(tmp_path, mountinfo=CLEAN_MOUNTINFO + line)).failures
+    assert failures == ["host secret mounted: /var/run/secrets/kubernetes.io/serviceaccount (from /, matches "
+                        "/var/run/secrets/kubernetes.io); remove that volume"]
