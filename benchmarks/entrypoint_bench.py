@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "entrypoi
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from entrypoint import checkpoint  # noqa: E402
-from entrypoint_world import AGENT_UID, PY, REPO, World  # noqa: E402
+from entrypoint_world import AGENT_UID, PY, World  # noqa: E402
 
 DRIVER = r'''
 import json, os, statistics, sys, time
@@ -66,7 +66,7 @@ def bench_startup(runs: int) -> dict:
         driver.write_text(DRIVER)
         out = world.records / "startup.json"
         env = {"AGENT_SANDBOX": "1", "HOME": "/home/agent", "PATH": f"{world.bin}:/usr/local/bin:/usr/bin:/bin",
-               "PYTHONPATH": str(REPO), "LANG": "C.UTF-8"}
+               "PYTHONPATH": str(world.pylib), "LANG": "C.UTF-8"}
         assignments = " ".join(f"{k}={v}" for k, v in env.items())
         command = (f"setpriv --reuid={AGENT_UID} --regid={AGENT_UID} --clear-groups env -i {assignments} "
                    f"{PY} {driver} {runs} {out} {standin}")

@@ -293,10 +293,27 @@ class World:
         os.chown(records, AGENT_UID, AGENT_UID)
         whiteouts = base / "whiteouts"
         world = cls(base, image, workspace, bin_dir, records, source)
+        world._copy_code()
         world._make_whiteouts(whiteouts)
         for tool in ("claude", "codex", "gemini"):
             world.add_standin(tool)
         return world
+
+    @property
+    def pylib(self) -> Path:
+        return self.base / "pylib"
+
+    def _copy_code(self) -> None:
+        """The packages uid 1000 imports, and the captured CLI outputs, copied where it can read
+        them (a checkout under /root would not be reachable), compiled so no run compiles them."""
+        for package in ("entrypoint", "guard"):
+            shutil.copytree(REPO / package, self.pylib / package, ignore=shutil.ignore_patterns("__pycache__"))
+        subprocess.run([PY, "-m", "compileall", "-q", str(self.pylib)], check=True, capture_output=True)
+        shutil.copytree(CONFORMANCE_FIXTURES, self.fixtures)
+
+    @property
+    def fixtures(self) -> Path:
+        return self.base / "fixtures"
 
     def add_standin(self, name: str) -> Path:
         path = self.bin / name
@@ -368,7 +385,7 @@ class World:
             "AGENT_SANDBOX": "1",
             "HOME": "/home/agent",
             "PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin",
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": str(self.pylib),
             "STANDIN_RECORDS": str(self.records),
             "LANG": "C.UTF-8",
         }

@@ -315,10 +315,10 @@ CI_FLAGS = {
 @pytest.mark.parametrize("tool", sorted(CI_CAPTURES))
 def test_ci_tees_the_output_writes_the_report_and_exits_3_on_a_denial(world, tool):
     argv, stdout_name, stderr_name = CI_CAPTURES[tool]
-    env = {"AGENT_PROFILE": "ci", "STANDIN_STDOUT": str(CONFORMANCE_FIXTURES / stdout_name),
+    env = {"AGENT_PROFILE": "ci", "STANDIN_STDOUT": str(world.fixtures / stdout_name),
            "AGENT_REPORT": f"{world.records}/report.json"}
     if stderr_name:
-        env["STANDIN_STDERR"] = str(CONFORMANCE_FIXTURES / stderr_name)
+        env["STANDIN_STDERR"] = str(world.fixtures / stderr_name)
     result = world.run(argv, env)
     assert result.returncode == 3, result.stderr
     assert result.stdout == (CONFORMANCE_FIXTURES / stdout_name).read_text()
