@@ -180,9 +180,25 @@ def parse_gemini(stdout: str, stderr: str) -> Parsed:
 
 # ---- Codex exec --json (+ stderr) -------------------------------------------------------------
 
-# The real line: ... exec_command failed: CreateProcess { message: "Rejected(\"`CMD` rejected: WHY\")" }
+# A rejected command never reaches --json; it exists only as a stderr line, one of:
+#   ... exec_command failed: CreateProcess { message: "Rejected(\"`CMD` rejected: WHY\")" }   (execpolicy rules)
+#   ... error=Command blocked by PreToolUse hook: WHY [CMD]. Command: CMD                      (the guard hook)
 CODEX_REJECTED = re.compile(r'Rejected\(\\?"(?P<reason>.*?)\\?"\)')
 CODEX_COMMAND_IN_REASON = re.compile(r"`(?P<command>[^`]+)`")
+CODEX_HOOK_BLOCKED = re.compile(r"error=(?P<reason>Command blocked by \S+ hook: .*?)(?:\. Command: (?P<command>.*))?$")
+
+
+def _codex_denial(line: str) -> tuple[str, str | None] | None:
+    """(reason, command) of a stderr line that reports a refused command, else None."""
+    if "Rejected(" in line:
+        match = CODEX_REJECTED.search(line)
+        reason = match.group("reason") if match else line.strip()
+        command = CODEX_COMMAND_IN_REASON.search(reason)
+        return reason, command.group("command") if command else None
+    match = CODEX_HOOK_BLOCKED.search(line.rstrip())
+    if match:
+        return match.group("reason"), match.group("command")
+    return None
 
 
 def parse_codex(stdout: str, stderr: str) -> Parsed:
@@ -202,12 +218,8 @@ def parse_codex(stdout: str, stderr: str) -> Parsed:
                     ok = item.get("status") == "completed" and item.get("exit_code", 0) in (0, None)
                     call.status = "ok" if ok else "error"
                 call.output = item.get("aggregated_output")
-    # A rejected command never reaches --json: it exists only as this stderr line.
-    for number, line in enumerate(line for line in stderr.splitlines() if "Rejected(" in line):
-        match = CODEX_REJECTED.search(line)
-        reason = match.group("reason") if match else line.strip()
-        command_match = CODEX_COMMAND_IN_REASON.search(reason)
-        command = command_match.group("command") if command_match else None
+    denials = [found for found in map(_codex_denial, stderr.splitlines()) if found]
+    for number, (reason, command) in enumerate(denials):
         call_id = f"rejected-{number}"
         parsed.call(call_id, "command_execution", command, {"command": command}).status = "denied"
         parsed.deny(call_id, reason)

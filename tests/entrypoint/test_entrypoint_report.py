@@ -5,7 +5,7 @@ import json
 import pytest
 
 from entrypoint import report
-from entrypoint_world import CONFORMANCE_FIXTURES, fixture_runtime
+from entrypoint_world import CONFORMANCE_FIXTURES, FIXTURES as LOCAL_FIXTURES, fixture_runtime
 
 CAPTURES = {
     "claude": ("claude-stream-json-one-denial.jsonl", None),
@@ -93,3 +93,19 @@ def test_report_path_default_and_relative():
     assert report_path({"HOME": "/home/agent"}, "/workspace") == "/home/agent/agent-report.json"
     assert report_path({"AGENT_REPORT": "out/r.json"}, "/workspace") == "/workspace/out/r.json"
     assert report_path({"AGENT_REPORT": "/tmp/r.json"}, "/workspace") == "/tmp/r.json"
+
+
+def test_codex_denials_by_the_guard_hook_are_read_from_stderr():
+    """Real Codex 0.169 output through the entrypoint with the rendered image (captured from the
+    conformance tripwire scenario): the PreToolUse hook's refusals appear only on stderr."""
+    stdout = (LOCAL_FIXTURES / "codex-exec-json-hook-denials.jsonl").read_text()
+    stderr = (LOCAL_FIXTURES / "codex-exec-stderr-hook-denials.txt").read_text()
+    parsed = report.parse_codex(stdout, stderr)
+    report.attribute(parsed.denials, fixture_runtime("ci"))
+    commands = [d.command for d in parsed.denials]
+    assert len(commands) == stderr.count("blocked by PreToolUse hook") == 13
+    assert commands[:2] == ["git push --force origin main", "git push -f origin main"]
+    assert [d.rule for d in parsed.denials[:2]] == ["git-push-force", "git-push-force"]
+    assert all(d.message.startswith("Command blocked by PreToolUse hook: agent-guard: denied by rule")
+               for d in parsed.denials)
+    assert [c.status for c in parsed.calls.values()].count("ok") == 4
