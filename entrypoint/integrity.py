@@ -42,7 +42,17 @@ class Verified:
         self.contents = contents  # absolute image path -> verified bytes
 
     def runtime_profile(self) -> dict:
-        return json.loads(self.contents[RUNTIME_PROFILE.format(name=self.profile)])
+        path = RUNTIME_PROFILE.format(name=self.profile)
+        runtime = json.loads(self.contents[path])
+        environment = runtime.get("environment", {}) if isinstance(runtime, dict) else None
+        if not isinstance(runtime, dict) or runtime.get("format") != SUPPORTED_FORMAT \
+                or not isinstance(environment, dict) \
+                or not isinstance(environment.get("quiet", {}), dict) \
+                or not isinstance(environment.get("launcher_only", []), list) \
+                or not isinstance(runtime.get("rules", []), list):
+            raise IntegrityError([f"{path}: not a format {SUPPORTED_FORMAT} runtime profile (environment.quiet an "
+                                  "object, environment.launcher_only and rules lists); rebuild the image"])
+        return runtime
 
 
 def _at(root: str, absolute: str) -> str:

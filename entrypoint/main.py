@@ -57,7 +57,8 @@ def find_executable(name: str, path_value: str) -> str | None:
 
 def run_environment(environ: dict, runtime: dict, verified: integrity.Verified) -> dict:
     environment = runtime.get("environment") or {}
-    env = {k: v for k, v in environ.items() if k not in set(environment.get("launcher_only") or ())}
+    launcher_only = set(environment.get("launcher_only") or ())
+    env = {k: v for k, v in environ.items() if k not in launcher_only}
     for key, value in (environment.get("quiet") or {}).items():
         env[key] = str(value)
     # Put the verified exec-time guard shims first, once.
@@ -113,9 +114,9 @@ def prepare(argv: list[str], environ: dict, roots: preflight.Roots, image_root: 
 
     try:
         verified = integrity.verify(profile, image_root)
+        runtime = verified.runtime_profile()
     except integrity.IntegrityError as error:
         raise Refusal(EXIT_CONFIG, [f"refused: baked configuration: {problem}" for problem in error.problems])
-    runtime = verified.runtime_profile()
 
     env = run_environment(environ, runtime, verified)
     executable = find_executable(tool, env.get("PATH", ""))

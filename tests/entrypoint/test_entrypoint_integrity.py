@@ -74,3 +74,20 @@ def test_seeds_are_copied_once_and_never_over_existing_files(image, tmp_path):
     (home / "dangling").symlink_to("nowhere")
     assert integrity.seed_home(verified, str(home)) == []
     assert copy.read_text() == "changed by the CLI"
+
+
+def test_a_runtime_profile_of_the_wrong_shape_is_refused(image):
+    from entrypoint_world import _sha
+
+    manifest = read_manifest(image)
+    path = "/etc/agent-sandbox/profiles/autonomous.json"
+    data = b'{"format": 1, "environment": {"quiet": ["DISABLE_TELEMETRY"]}}\n'
+    target = image / path.lstrip("/")
+    target.chmod(0o644)
+    target.write_bytes(data)
+    target.chmod(0o444)
+    manifest["files"][path]["sha256"] = _sha(data)
+    write_manifest(image, manifest)
+    verified = integrity.verify("autonomous", str(image))
+    with pytest.raises(integrity.IntegrityError, match="not a format 1 runtime profile"):
+        verified.runtime_profile()
