@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -101,7 +102,10 @@ def stand_in_run(world, timeout: int = 120, probe_sleep: float | None = None):
     # A host service on every address: the agent must not reach it through its network's bridge.
     host_service = socket.create_server(("0.0.0.0", 0))
     host_port = host_service.getsockname()[1]
-    plan.agent_create[-1:] = ["/usr/bin/python3", str(HERE / "podman_probe.py"), "/workspace/ca.pem", UPSTREAM_IP,
+    # The probe goes through the workspace, the agent's one mount: the repository may sit under /tmp,
+    # which is the agent's own tmpfs.
+    shutil.copy(HERE / "podman_probe.py", world["ws"] / "podman_probe.py")
+    plan.agent_create[-1:] = ["/usr/bin/python3", "/workspace/podman_probe.py", "/workspace/ca.pem", UPSTREAM_IP,
                               str(host_port), *([str(probe_sleep)] if probe_sleep else [])]
     return plan, options, run_dir, host_service
 
