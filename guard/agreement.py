@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from guard.classify import classify, executed_argvs
+from guard.classify import classify
 from guard.gemini_regex import GEMINI_PREFIX, json_command_text
 
 
@@ -37,12 +37,22 @@ def load_corpus(folder: Path) -> Corpus:
     return Corpus(deny=read("deny.yaml"), benign=[c for group in benign.values() for c in group], gaps=read("regex_known_gaps.yaml"))
 
 
-def regex_disagreements(policy, regexes: list[str], commands: list[str]) -> tuple[list[str], list[str]]:
+def decide_all(policy, commands: list[str]) -> dict[str, tuple[bool, list]]:
+    """One classifier pass over the corpus: {command: (denied, argvs of guarded programs)}."""
+    decided = {}
+    for command in commands:
+        trace: list = []
+        decided[command] = (classify(command, policy, trace).decision == "deny", list(dict.fromkeys(trace)))
+    return decided
+
+
+def regex_disagreements(policy, regexes: list[str], commands: list[str], decided: dict | None = None) -> tuple[list[str], list[str]]:
     """(missed, extra): commands the classifier denies that no regex matches, and the reverse."""
+    decided = decided or decide_all(policy, commands)
     compiled = [re.compile(GEMINI_PREFIX + regex) for regex in regexes]
     missed, extra = [], []
     for command in commands:
-        denied = classify(command, policy).decision == "deny"
+        denied = decided[command][0]
         text = json_command_text(command)
         matched = any(pattern.search(text) for pattern in compiled)
         if denied and not matched:
@@ -86,12 +96,13 @@ def takes_fast_path(argv: tuple[str, ...], tools: dict, words: list[str]) -> boo
     return False
 
 
-def shim_disagreements(policy, runtime: dict, commands: list[str]) -> list[str]:
+def shim_disagreements(policy, runtime: dict, commands: list[str], decided: dict | None = None) -> list[str]:
     """Denied commands a guarded program's shim would wave through on its fast path."""
+    decided = decided or decide_all(policy, commands)
     fast = runtime.get("fast_path", {})
     problems = []
     for command in commands:
-        for argv in executed_argvs(command, policy):
+        for argv in decided[command][1]:
             program = argv[0].rsplit("/", 1)[-1]
             if program not in fast or classify(list(argv), policy).decision != "deny":
                 continue

@@ -717,10 +717,11 @@ def _static_output(cmd: SimpleCommand) -> str | None:
 
 # ------------------------------------------------------------------ entry point
 
-def classify(command: str | list, runtime) -> Decision:
-    """Decide one command (shell text as a CLI passes it, or an argv) under a runtime profile."""
+def classify(command: str | list, runtime, trace: list | None = None) -> Decision:
+    """Decide one command (shell text as a CLI passes it, or an argv) under a runtime profile.
+    With `trace`, also append every argv a guarded program would be executed with."""
     policy = _policy_for(runtime)
-    classifier = _Classifier(policy)
+    classifier = _Classifier(policy, trace)
     try:
         if isinstance(command, str):
             commands = parse(command)

@@ -207,7 +207,7 @@ def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, see
     except where tests/corpus/regex_known_gaps.yaml says why a regex cannot."""
     if not model.bypass:
         return []
-    from guard.agreement import gap_problems, load_corpus, regex_disagreements, shim_disagreements
+    from guard.agreement import decide_all, gap_problems, load_corpus, regex_disagreements, shim_disagreements
     from guard.classify import compile_policy
 
     runtime = parse(outputs[f"/etc/agent-sandbox/profiles/{model.name}.json"])
@@ -221,9 +221,10 @@ def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, see
         corpus = load_corpus(folder)
         policy = compile_policy(runtime)
         regexes = [r["commandRegex"] for r in parse(policy_out)["rule"] if r.get("decision") == "deny" and "commandRegex" in r]
-        missed, extra = regex_disagreements(policy, regexes, corpus.commands)
+        decided = decide_all(policy, corpus.commands)
+        missed, extra = regex_disagreements(policy, regexes, corpus.commands, decided)
         deny_commands = [c for commands in corpus.deny.values() for c in commands]
-        seen[key] = gap_problems(missed, extra, corpus.gaps) + shim_disagreements(policy, runtime, deny_commands)
+        seen[key] = gap_problems(missed, extra, corpus.gaps) + shim_disagreements(policy, runtime, deny_commands, decided)
     return [f"{model.name}: {problem}" for problem in seen[key]]
 
 

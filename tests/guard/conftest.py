@@ -1,19 +1,6 @@
-"""The runtime profile the guard tests run against: the real `autonomous` profile, rendered from
-the repo's profiles/ by renderer.model.runtime_profile (what the image ships as
-/etc/agent-sandbox/profiles/autonomous.json)."""
-
-from pathlib import Path
-
 import pytest
 
-from renderer.model import runtime_profile
-
-HERE = Path(__file__).parent
-CORPUS = HERE.parent / "corpus"
-
-
-def load_runtime() -> tuple[str, dict]:
-    return "renderer.model.runtime_profile('autonomous')", runtime_profile("autonomous")
+from guard_helpers import load_runtime
 
 
 @pytest.fixture(scope="session")

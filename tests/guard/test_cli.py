@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import load_runtime
+from guard_helpers import load_runtime
 
 GUARD = shutil.which("agent-guard")
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import CORPUS
+from guard_helpers import CORPUS
 from guard.agreement import gap_problems, regex_disagreements, shim_disagreements
 from guard.classify import classify
 from guard.gemini_regex import GEMINI_PREFIX, UNSAFE, MAX_LENGTH, gemini_matches, rule_to_gemini_regex

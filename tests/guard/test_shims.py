@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import load_runtime
+from guard_helpers import load_runtime
 from guard.shims import fast_path_table, fast_path_words, render_shim
 
 RUNTIME = load_runtime()[1]
