@@ -1,17 +1,8 @@
-"""The jinja2 environment shared by the Squid and gateway renderers."""
+"""The Squid and gateway templates, rendered with the project's one jinja2 configuration."""
 from __future__ import annotations
 
-import jinja2
-
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("egress", "templates"),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
+from renderer.templating import environment
 
 
 def render_template(name: str, **values) -> str:
-    return _ENV.get_template(name).render(**values)
+    return environment("egress").get_template(name).render(**values)

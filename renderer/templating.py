@@ -1,17 +1,18 @@
-"""jinja2 for the text formats that are not data (Codex .rules, Squid, docs)."""
+"""jinja2 for the text formats that are not data (Codex .rules, shell snippets, Squid, nginx)."""
 
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import jinja2
 
 
 @functools.lru_cache(maxsize=None)
-def _environment() -> jinja2.Environment:
+def environment(package: str = "renderer") -> jinja2.Environment:
+    """The one set of options every template in the project renders with: a missing value is an
+    error, never an empty string."""
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+        loader=jinja2.PackageLoader(package, "templates"),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -21,4 +22,4 @@ def _environment() -> jinja2.Environment:
 
 
 def render_template(name: str, **context) -> str:
-    return _environment().get_template(name).render(**context)
+    return environment().get_template(name).render(**context)
