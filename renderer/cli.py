@@ -38,7 +38,7 @@ def render_all(root: Path, names: list[str] | None = None) -> dict[str, dict[str
 
 
 def committed_tree(rendered: dict[str, dict[str, Output]]) -> dict[str, bytes]:
-    return {committed_name(p, path): out.content for p, outs in rendered.items() for path, out in outs.items()}
+    return {committed_name(p, out.path, out.image): out.content for p, outs in rendered.items() for out in outs.values()}
 
 
 def read_tree(folder: Path) -> dict[str, bytes]:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 import tomli_w
 
+from egress.gateway import proxy_allowlist, vendors_from_allowlist
+from egress.squid import squid_image_files
+from guard.shims import render_shim
 from renderer import claude, codex, gemini, runtime
 from renderer.model import PolicyModel, ProfileError
 from renderer.templating import render_template
@@ -69,8 +72,6 @@ def render_profile(model: PolicyModel) -> dict[str, Output]:
     runtime_path = f"{RUNTIME_DIR}/{model.name}.json" if model.bypass else f"~/.config/agent-sandbox/profiles/{model.name}.json"
     documents.append(("guard", runtime_path, runtime_doc))
     if model.bypass:
-        from guard.shims import render_shim
-
         for program in runtime_doc["guarded_programs"]:
             documents.append(("guard", f"{SHIM_DIR}/{program}", render_shim(program, runtime_doc)))
         documents.append(("guard", PROFILE_D, render_template("profile-shims.sh.j2", shim_dir=SHIM_DIR)))
@@ -89,9 +90,6 @@ def render_profile(model: PolicyModel) -> dict[str, Output]:
 def egress_proxy_files(model: PolicyModel) -> dict[str, bytes]:
     """Squid, rendered from the allowlist, for the proxy image. The API hosts the credential
     gateway serves are left out: reached directly they would take a key of the agent's choosing."""
-    from egress.gateway import proxy_allowlist, vendors_from_allowlist
-    from egress.squid import squid_image_files
-
     allow = list(model.network_allow)
     try:
         files = squid_image_files(proxy_allowlist(allow, vendors_from_allowlist(allow)))
@@ -100,19 +98,16 @@ def egress_proxy_files(model: PolicyModel) -> dict[str, bytes]:
     return {"/" + path: content for path, content in files.items()}
 
 
-def committed_name(profile: str, path: str) -> str:
+def committed_name(profile: str, path: str, image: str = "agent") -> str:
     """Where a rendered file is committed: rendered/<profile>/..., every dot-folder or dot-file
-    written with chezmoi's dot_ prefix so that no CLI ever reads a committed file. Files of the
-    proxy image go under rendered/<profile>/egress-proxy/."""
-    image, _, path = path.rpartition(":") if path.startswith("egress-proxy:") else ("", "", path)
-    if image:
-        return committed_name(profile, path).replace(f"{profile}/", f"{profile}/{image}/", 1)
+    written with chezmoi's dot_ prefix so that no CLI ever reads a committed file. Files of
+    another image than the agent's go under rendered/<profile>/<image>/."""
     if path.startswith("~/"):
         parts = ["user-home", *path[2:].split("/")]
     else:
         parts = path.lstrip("/").split("/")
     parts = [f"dot_{p[1:]}" if p.startswith(".") else p for p in parts]
-    return "/".join([profile, *parts])
+    return "/".join([profile, *([image] if image != "agent" else []), *parts])
 
 
 def manifest(per_profile: dict[str, dict[str, Output]]) -> dict:

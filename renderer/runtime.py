@@ -3,6 +3,7 @@ time. JSON, so neither needs YAML, jsonschema or the renderer to start."""
 
 from __future__ import annotations
 
+from guard.shims import fast_path_table
 from renderer.model import RUNTIME_FORMAT, PolicyModel
 
 
@@ -20,7 +21,5 @@ def runtime_profile(model: PolicyModel) -> dict:
         "files": {"blocked": list(model.blocked_files), "read_only": list(model.read_only_files)},
         "network": {"allow": list(model.network_allow)},
     }
-    from guard.shims import fast_path_table
-
     runtime["fast_path"] = fast_path_table(runtime)
     return runtime
