@@ -51,7 +51,9 @@ REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "conformance.md"
 CLIS = ("claude", "codex", "gemini")
 LAYERS = ("native", "hook", "shims")
-LAYER_TITLES = {"native": "native rules", "hook": "+ hook", "shims": "+ shims"}
+# Not a column: the shims with the hook removed, to show what the shims catch on their own.
+SHIMS_ALONE = "shims-alone"
+LAYER_TITLES = {"native": "native rules", "hook": "+ hook", "shims": "+ shims", SHIMS_ALONE: "native rules + shims"}
 CLI_TITLES = {"claude": "Claude Code", "codex": "Codex CLI", "gemini": "Gemini CLI"}
 CLI_PACKAGES = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex", "gemini": "@google/gemini-cli"}
 PROFILE = "autonomous"
@@ -260,8 +262,8 @@ SHIM_PATHS = ("usr/lib/agent-sandbox/shims", "etc/profile.d/agent-sandbox-shims.
 
 def derive_layer_tree(full: Path, target: Path, layer: str) -> Path:
     """A copy of the rendered image root `full` for `layer`, with the manifest re-hashed."""
-    if layer not in LAYERS:
-        raise ValueError(f"unknown layer {layer!r}; expected one of {LAYERS}")
+    if layer not in (*LAYERS, SHIMS_ALONE):
+        raise ValueError(f"unknown layer {layer!r}; expected one of {(*LAYERS, SHIMS_ALONE)}")
     shutil.copytree(full, target, symlinks=True)
     manifest_path = target / "etc/agent-sandbox/manifest.json"
     manifest = json.loads(manifest_path.read_text())
@@ -273,7 +275,7 @@ def derive_layer_tree(full: Path, target: Path, layer: str) -> Path:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
             for key in [k for k in manifest["files"] if k == "/" + rel or k.startswith("/" + rel + "/")]:
                 del manifest["files"][key]
-    if layer == "native":
+    if layer in ("native", SHIMS_ALONE):
         for rel, strip in HOOK_FILES.items():
             path = target / rel
             data = strip(path.read_text()).encode()
@@ -503,7 +505,7 @@ def cli_versions() -> dict[str, str]:
     return {cli: dependencies[package] for cli, package in CLI_PACKAGES.items()}
 
 
-def run_matrix(clis=CLIS, layers=LAYERS, log=None) -> Matrix:
+def run_matrix(clis=CLIS, layers=(*LAYERS, SHIMS_ALONE), log=None) -> Matrix:
     all_rows = rows()
     with tempfile.TemporaryDirectory(prefix="agent-matrix-") as temp:
         temp_path = Path(temp)
@@ -582,11 +584,22 @@ def summary_lines(matrix: Matrix) -> list[str]:
         hook_first = [r for r in both if outcome["hook"][r.id] == "hook"]
         lines.append(f"- **{CLI_TITLES[cli]} {matrix.versions[cli]}**: its own rules alone let "
                      f"{len(native_missed)} of {len(deny)} residual-deny commands run: {_variants(native_missed)}. "
-                     f"Only the shims catch: {_variants(only_shims)}. "
+                     f"The hook misses and only the shims catch: {_variants(only_shims)}. "
                      f"Still ran with every layer on: {_variants(never)}. "
                      f"Where its own rules and the hook both refuse, the hook's refusal came first in "
-                     f"{len(hook_first)} of {len(both)} rows.")
+                     f"{len(hook_first)} of {len(both)} rows."
+                     + _shims_alone_sentence(matrix, cli, deny))
     return lines
+
+
+def _shims_alone_sentence(matrix: Matrix, cli: str, deny: list[Row]) -> str:
+    if (cli, SHIMS_ALONE) not in matrix.sessions:
+        return ""
+    outcome = {r.id: matrix.cell(cli, SHIMS_ALONE, r.id).outcome for r in deny}
+    ran = [r for r in deny if outcome[r.id] == "ran"]
+    by_shims = [r for r in deny if outcome[r.id] == "shim"]
+    return (f" A separate session with its own rules and the shims but no hook: the shims refused "
+            f"{len(by_shims)} rows its own rules let through, and these ran: {_variants(ran)}.")
 
 
 def _variants(selected: list[Row]) -> str:
@@ -658,7 +671,9 @@ def render_markdown(matrix: Matrix) -> str:
         "",
         "- The layers add up: a cell shows the first layer that refused. In the `+ shims` columns the hook "
         "still answers first wherever it can see the command, so those columns show the shims' own work "
-        "only where the hook is blind (a program started by something that is not a shell command line).",
+        "only where the hook is blind (a program started by something that is not a shell command line). "
+        "What the shims catch on their own is measured in one more session per CLI (its own rules and the "
+        "shims, the hook removed) and stated in the summary.",
         "- `gh`, `npm` and `cargo` are canaries in `/usr/local/bin` that log their argv; `git` is the real "
         "one, pushing to a local bare remote. Calling a program by absolute path (r39, r40) bypasses the "
         "shims, as it would for the real binaries; only the text layers can catch it there (see those rows).",

@@ -81,3 +81,22 @@ def test_documented_gaps_still_run_with_every_layer_on(result):
 def test_published_matrix_is_current(result):
     assert m.DOC.exists(), f"{m.DOC} is missing: {REGENERATE}"
     assert m.render_markdown(result) == m.DOC.read_text(), f"{m.DOC} is out of date: {REGENERATE}"
+
+
+def test_layer_trees_differ_only_in_the_hook_registrations_and_the_shims(tmp_path):
+    full = m.build_image_root(tmp_path / "full", (m.PROFILE,))
+    files = lambda root: {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}  # noqa: E731
+    everything = files(full)
+    hook_files = set(m.HOOK_FILES)
+    shim_files = {rel for rel in everything if rel.startswith(m.SHIM_PATHS)}
+    assert shim_files and hook_files <= set(everything)
+    manifest = "etc/agent-sandbox/manifest.json"
+    expected = {"native": (hook_files, shim_files), "hook": (set(), shim_files),
+                "shims": (set(), set()), m.SHIMS_ALONE: (hook_files, set())}
+    for layer, (changed, removed) in expected.items():
+        derived = files(m.derive_layer_tree(full, tmp_path / layer, layer))
+        assert set(everything) - set(derived) == removed, layer
+        differing = {rel for rel in derived if derived[rel] != everything[rel]} - {manifest}
+        assert differing == changed, layer
+        for rel in changed:
+            assert b"agent-guard hook" in everything[rel] and b"agent-guard hook" not in derived[rel]
