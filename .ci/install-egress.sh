@@ -19,20 +19,8 @@ _install_egress() (
         podman=4.3.1+ds1-8+deb12u1+b3
         runc=1.1.5+ds1-1+deb12u1
     )
-    missing=()
-    for pin in "${pins[@]}"; do
-        name="${pin%%=*}" want="${pin#*=}"
-        have="$(dpkg-query -W -f='${Version}' "$name" 2>/dev/null || true)"
-        [[ "$have" == "$want" ]] || missing+=("$pin")
-    done
-    if ((${#missing[@]})); then
-        [[ -n "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -print -quit 2>/dev/null)" ]] || apt-get update -qq
-        if ! apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
-            echo "install-egress: pinned versions not on the mirror; taking bookworm's current ones:" >&2
-            apt-get install -y -qq --no-install-recommends "${missing[@]%%=*}" >/dev/null
-            dpkg-query -W -f='install-egress:   ${Package} ${Version}\n' "${missing[@]%%=*}" >&2
-        fi
-    fi
+    source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+    apt_install_pinned install-egress "${pins[@]}"
     # Debian starts neither service from a package install here (policy-rc.d), and the tests run
     # their own instances; make sure no packaged instance holds a port either way.
     for service in squid nginx; do

@@ -11,19 +11,8 @@ wanted=(
     "mount=2.38.1-5+deb12u3"
     "python3=3.11.2-1+b1"
 )
-missing=()
-for pin in "${wanted[@]}"; do
-    package=${pin%%=*}
-    status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
-    [ "$status" = "install ok installed" ] || missing+=("$pin")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq
-    # The pins are Debian 12's versions when this was written; a point release replaces them on
-    # the mirror, so fall back to the release's current version of the same packages.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]%%=*}"
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+apt_install_pinned install-entrypoint "${wanted[@]}"
 
 # The tests need overlayfs and a tmpfs /dev/shm (the stand-in CLIs record there).
 modprobe overlay 2>/dev/null || true

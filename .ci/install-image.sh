@@ -9,16 +9,8 @@
 _install_image() (
     set -euo pipefail
     local -a wanted=("nix-bin=2.8.0-1.1+b1" "fakeroot=1.31-1.2" "jq=1.6-2.1+deb12u1")
-    local -a missing=()
-    for spec in "${wanted[@]}"; do
-        have="$(dpkg-query -W -f='${Version}' "${spec%%=*}" 2>/dev/null || true)"
-        [[ "$have" == "${spec#*=}" ]] || missing+=("$spec")
-    done
-    if (( ${#missing[@]} )); then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    fi
+    source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
+    apt_install_pinned install-image "${wanted[@]}"
     command -v nix-instantiate >/dev/null || { echo "install-image: nix-instantiate missing after install" >&2; exit 1; }
     nix --extra-experimental-features 'nix-command flakes' eval --expr '1 + 1' >/dev/null || {
         echo "install-image: nix cannot evaluate an expression" >&2; exit 1; }

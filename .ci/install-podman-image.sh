@@ -18,23 +18,15 @@ _install_podman_image() (
         "runc=1.1.5+ds1-1+deb12u1"
         "debootstrap=1.0.128+nmu2+deb12u2"
     )
-    local -a missing=()
-    for spec in "${wanted[@]}"; do
-        have="$(dpkg-query -W -f='${Version}' "${spec%%=*}" 2>/dev/null || true)"
-        [[ "$have" == "${spec#*=}" ]] || missing+=("$spec")
-    done
-    if (( ${#missing[@]} )); then
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}"
-    fi
+    source .ci/lib/apt.sh
+    apt_install_pinned install-podman-image "${wanted[@]}"
     # The tests drive podman with the docker client (through `podman system service`). Debian
     # ships the client only inside docker.io, whose daemon is not wanted here: take the client
     # binary out of the package instead of installing it.
     if ! command -v docker >/dev/null; then
         local deb_dir
         deb_dir="$(mktemp -d)"
-        (cd "$deb_dir" && apt-get download -qq "docker.io=20.10.24+dfsg1-1+deb12u1+b6")
+        (cd "$deb_dir" && apt_download_pinned install-podman-image "docker.io=20.10.24+dfsg1-1+deb12u1+b6")
         dpkg-deb -x "$deb_dir"/docker.io_*.deb "$deb_dir/x"
         install -m 0755 "$deb_dir/x/usr/bin/docker" /usr/local/bin/docker
         rm -rf "$deb_dir"
