@@ -3,8 +3,9 @@ time. JSON, so neither needs YAML, jsonschema or the renderer to start."""
 
 from __future__ import annotations
 
+from guard.classify import PolicyError, compile_policy
 from guard.shims import fast_path_table
-from renderer.model import RUNTIME_FORMAT, PolicyModel
+from renderer.model import RUNTIME_FORMAT, PolicyModel, ProfileError
 
 
 def runtime_profile(model: PolicyModel) -> dict:
@@ -22,4 +23,8 @@ def runtime_profile(model: PolicyModel) -> dict:
         "network": {"allow": list(model.network_allow)},
     }
     runtime["fast_path"] = fast_path_table(runtime)
+    try:
+        compile_policy(runtime)  # what the hook and shims will load: refuse now, not at run time
+    except PolicyError as exc:
+        raise ProfileError(f"profile '{model.name}': the guard cannot compile its rules: {exc}") from None
     return runtime

@@ -107,3 +107,17 @@ def test_duplicate_rule_id(project):
 def test_profile_name_must_match_file(project):
     edit(project / "profiles" / "ci.yaml", "profile: ci", "profile: cii")
     assert_refused(project, r"ci\.yaml: at key 'profile': 'cii' must equal the file name 'ci'")
+
+
+def test_rules_the_guard_cannot_compile_are_refused_at_render_time():
+    """A rule that passed the schema but that the hook and shims could not load fails the render,
+    not the first tool call in a container."""
+    import dataclasses
+
+    from renderer import runtime
+    from renderer.model import Matcher, ProfileError, load
+
+    model = load("autonomous")
+    broken = dataclasses.replace(model.rules[0], any_of=(Matcher("option", names=("-X",), value=None),))
+    with pytest.raises(ProfileError, match="the guard cannot compile its rules"):
+        runtime.runtime_profile(dataclasses.replace(model, rules=(broken,) + model.rules[1:]))
