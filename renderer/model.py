@@ -144,12 +144,16 @@ def _schema(path: str) -> dict:
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _read_yaml(path: Path) -> dict:
+def _version(path: Path) -> tuple[int, int]:
     try:
         stat = path.stat()
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such profile file") from None
-    return _parse_yaml(path, stat.st_mtime_ns, stat.st_size)
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _read_yaml(path: Path) -> dict:
+    return _parse_yaml(path, *_version(path))
 
 
 @functools.lru_cache(maxsize=64)
@@ -167,6 +171,19 @@ def _parse_yaml(path: Path, mtime_ns: int, size: int) -> dict:
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a profile must be a YAML mapping with keys profile, description, ...")
     return data
+
+
+def _read_validated(path: Path, schema_path: Path) -> dict:
+    version = _version(path)
+    _validated(path, *version, schema_path)
+    return _parse_yaml(path, *version)
+
+
+@functools.lru_cache(maxsize=64)
+def _validated(path: Path, mtime_ns: int, size: int, schema_path: Path) -> None:
+    """Validated once per file version, like _parse_yaml: every chain reads common.yaml. A file
+    that fails raises each time (a raise is never cached)."""
+    _validate(path, _parse_yaml(path, mtime_ns, size), schema_path)
 
 
 def _validate(path: Path, data: dict, schema_path: Path) -> None:
@@ -207,8 +224,7 @@ def _load_chain(name: str, root: Path | None) -> list[tuple[Path, dict]]:
                 known = ", ".join(available_profiles(root)) or "none"
                 raise ProfileError(f"unknown profile '{name}': no {path}; known profiles: {known}")
             raise ProfileError(f"{directory / (seen[-1] + '.yaml')}: at key 'extends': no profile '{current}' ({path} does not exist)")
-        data = _read_yaml(path)
-        _validate(path, data, schema_path)
+        data = _read_validated(path, schema_path)
         seen.append(current)
         chain.append((path, data))
         current = data.get("extends")
