@@ -54,7 +54,13 @@ def regex_disagreements(policy, regexes: list[str], commands: list[str], decided
     for command in commands:
         denied = decided[command][0]
         text = json_command_text(command)
-        matched = any(pattern.search(text) for pattern in compiled)
+        matched = False
+        for index, pattern in enumerate(compiled):
+            if pattern.search(text):
+                matched = True
+                # the corpus lists a rule's variants together: the next command likely matches this one too
+                compiled.insert(0, compiled.pop(index))
+                break
         if denied and not matched:
             missed.append(command)
         elif matched and not denied:
@@ -104,8 +110,9 @@ def shim_disagreements(policy, runtime: dict, commands: list[str], decided: dict
     for command in commands:
         for argv in decided[command][1]:
             program = argv[0].rsplit("/", 1)[-1]
-            if program not in fast or classify(list(argv), policy).decision != "deny":
+            # the cheap test first: only an argv the fast path would wave through needs the classifier
+            if program not in fast or not takes_fast_path(argv, runtime.get("tools", {}).get(program, {}), fast[program]):
                 continue
-            if takes_fast_path(argv, runtime.get("tools", {}).get(program, {}), fast[program]):
+            if classify(list(argv), policy).decision == "deny":
                 problems.append(f"the {program} shim's fast path skips the check for {' '.join(argv)!r} (from {command!r})")
     return problems
