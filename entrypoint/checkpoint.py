@@ -2,16 +2,29 @@
 files, recorded without touching the working tree or the index.
 
 A checkpoint is a commit under refs/agent/checkpoints/<UTC time>-<tool>, built like `git stash`:
-its tree is the working tree (taken with a temporary GIT_INDEX_FILE copied from the real index, so
-`git add -A` reuses the stat cache), its parents are HEAD and a commit of the index. Trailers
-record where HEAD pointed. `agent-checkpoint` lists, previews and restores them.
+its tree is the working tree, its parents are HEAD and a commit of the index. Trailers record where
+HEAD pointed. `agent-checkpoint` lists, previews and restores them.
+
+Creating one (the fast path): one read-only `git status` lists what differs from HEAD and the
+index and what is untracked; the changed files are read here and streamed with both commits into
+one `git fast-import` (one pack instead of thousands of loose objects). Whatever git would
+transform or treat specially on `git add` (content filters and text attributes, autocrlf,
+conflicts, submodules, intent-to-add entries, core.filemode/core.symlinks off, huge files) takes
+the general path instead: `git add` on a temporary copy of the index.
+
+.git/agent-checkpoint-cache.json keeps, per file read, its stat data and blob id, and the trees of
+the previous fast checkpoint: a file whose stat data (ctime included) is unchanged and was already
+older than the read by RACY_MARGIN_NS is not read again, and an unchanged state reuses the trees.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -95,6 +108,17 @@ def git(repo_dir: str, *args: str, env: dict | None = None, check: bool = True, 
     return done.stdout.decode("utf-8", "surrogateescape").strip()
 
 
+def git_bytes(repo_dir: str, *args: str, env: dict | None = None, stdin: bytes | None = None) -> bytes:
+    try:
+        done = subprocess.run(_git_command(repo_dir, args, None), capture_output=True, env=_git_env(env),
+                              input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise CheckpointError("git is not installed")
+    if done.returncode != 0:
+        raise _failure(args, done.stderr, done.returncode)
+    return done.stdout
+
+
 class Background:
     """A git command running while others do (the snapshot's steps use both cores)."""
 
@@ -130,8 +154,10 @@ def _index_copy(repo: Repo, purpose: str) -> str:
     os.close(handle)
     real_index = os.path.join(repo.git_dir, "index")
     if os.path.exists(real_index):
-        # A copy keeps the stat cache, so git re-reads only files that changed.
-        shutil.copyfile(real_index, path)
+        # A copy keeps the stat cache, so git re-reads only files that changed. It must keep the
+        # index's mtime too: git re-checks the content of entries not older than the index file
+        # ("racily clean"), and a copy stamped now would hide a same-second change.
+        shutil.copy2(real_index, path)
     else:
         os.unlink(path)  # git treats a missing index as empty
     return path
@@ -201,10 +227,379 @@ def _store(repo: Repo, commit: str, tool: str, now: float | None) -> str:
     raise CheckpointError(f"no free checkpoint name for {base}")
 
 
+class SlowPath(Exception):
+    """The workspace needs git's own `git add`: the fast path would not record the same thing."""
+
+
+# fast-import frees and re-allocates zlib's state per object; without these glibc returns the
+# memory to the kernel each time and the page faults cost more than the import (250 ms -> 90 ms).
+FAST_IMPORT_MALLOC = "glibc.malloc.trim_threshold=268435456:glibc.malloc.mmap_threshold=33554432"
+LARGE_FILE = 32 * 1024 * 1024  # read into memory here; bigger files go through `git add`
+SCRATCH_REF = "refs/agent/checkpoint-in-progress"  # fast-import's branch; reset, so never written
+CACHE_FILE = "agent-checkpoint-cache.json"  # in .git: what the previous fast checkpoint read
+RACY_MARGIN_NS = 2_000_000_000
+STORAGE_KEYS = r"^core\.(filemode|symlinks|autocrlf|attributesfile)$"  # what decides how `git add` stores
+FILTER_ATTRIBUTES = ("filter", "text", "eol", "crlf", "ident", "working-tree-encoding")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What `git status` reported, as tree edits (paths relative to the top, bytes)."""
+    index_removed: list  # paths in HEAD, not in the index
+    index_set: list  # (mode, oid, path) in the index, differing from HEAD
+    work_removed: list  # tracked paths missing from the working tree
+    work_read: list  # tracked paths changed in the working tree, then untracked ones
+
+
+def parse_status(raw: bytes) -> Changes:
+    """`git status --porcelain=v2 -z --untracked-files=all --no-renames` -> tree edits.
+
+    Raises SlowPath for what `git add` treats specially: conflicts, submodules, intent-to-add."""
+    changes = Changes([], [], [], [])
+    for record in raw.split(b"\0"):
+        kind = record[:1]
+        if kind == b"?":
+            if not record.endswith(b"/"):  # a trailing slash is a nested repository: not recorded
+                changes.work_read.append(record[2:])
+            continue
+        if kind != b"1":
+            if kind in (b"", b"#", b"!"):
+                continue
+            raise SlowPath(f"status entry {record[:1]!r}")  # unmerged or renamed
+        fields = record.split(b" ", 8)
+        xy, submodule, modes, index_oid, path = fields[1], fields[2], fields[3:6], fields[7], fields[8]
+        if submodule != b"N..." or b"160000" in modes:
+            raise SlowPath("submodule")
+        staged, unstaged = xy[:1], xy[1:]
+        if staged == b"D":
+            changes.index_removed.append(path)
+        elif staged in (b"M", b"T", b"A"):
+            changes.index_set.append((modes[1], index_oid, path))
+        elif staged != b".":
+            raise SlowPath(f"status {xy!r}")
+        if unstaged == b"D":
+            changes.work_removed.append(path)
+        elif unstaged in (b"M", b"T"):
+            changes.work_read.append(path)
+        elif unstaged != b".":
+            raise SlowPath(f"status {xy!r}")  # A: intent-to-add
+    return changes
+
+
+def _config_flag(values: dict, key: str, default: bool) -> bool:
+    value = values.get(key)
+    if value is None:
+        return default
+    value = value.lower()
+    if value in ("true", "yes", "on", "1", ""):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise SlowPath(f"{key}={value}")
+
+
+def parse_config(raw: bytes) -> dict:
+    """`git config -z --get-regexp` -> {key: last value}."""
+    values = {}
+    for record in raw.split(b"\0"):
+        if record:
+            key, _, value = record.decode("utf-8", "surrogateescape").partition("\n")
+            values[key] = value
+    return values
+
+
+def check_plain_storage(values: dict) -> None:
+    """Raise SlowPath unless `git add` stores files byte for byte with the mode lstat gives."""
+    if not _config_flag(values, "core.filemode", True) or not _config_flag(values, "core.symlinks", True):
+        raise SlowPath("core.filemode or core.symlinks is off")
+    if values.get("core.autocrlf", "false").lower() not in ("false", "no", "off", "0"):
+        raise SlowPath("core.autocrlf")
+
+
+def attribute_files(repo: Repo, values: dict, paths: list) -> list[str]:
+    """Every gitattributes file that could apply to PATHS (the folders' own and the global ones)."""
+    candidates = {os.path.join(repo.git_dir, "info", "attributes")}
+    if not os.environ.get("GIT_ATTR_NOSYSTEM"):
+        candidates.add("/etc/gitattributes")
+    configured = values.get("core.attributesfile")
+    if configured:
+        candidates.add(os.path.expanduser(configured))
+    else:
+        config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+        candidates.add(os.path.join(config_home, "git", "attributes"))
+    folders = {b""}
+    for path in paths:
+        folder = os.path.dirname(path)
+        while folder not in folders:
+            folders.add(folder)
+            folder = os.path.dirname(folder)
+    top = os.fsencode(repo.top)
+    candidates.update(os.fsdecode(os.path.join(top, folder, b".gitattributes")) for folder in folders)
+    return sorted(path for path in candidates if os.path.lexists(path))
+
+
+def check_no_filters(repo: Repo, values: dict, paths: list) -> None:
+    """Raise SlowPath if any attribute would make `git add` store other bytes than the file's."""
+    if not attribute_files(repo, values, paths):
+        return
+    out = git_bytes(repo.top, "check-attr", "-z", "--stdin", *FILTER_ATTRIBUTES, stdin=b"\0".join(paths) + b"\0")
+    answers = out.split(b"\0")[2::3]
+    if any(answer != b"unspecified" for answer in answers):
+        raise SlowPath("content filters or text attributes")
+
+
+def quote_path(path: bytes) -> bytes:
+    """C-style quoting, which fast-import accepts for every path."""
+    out = bytearray(b'"')
+    for byte in path:
+        if byte in (0x22, 0x5C):
+            out += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte == 0x7F:
+            out += b"\\%03o" % byte
+        else:
+            out.append(byte)
+    return bytes(out + b'"')
+
+
+def worktree_stat(info: os.stat_result) -> list:
+    return [info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev, info.st_mode]
+
+
+def cacheable(stat_key: list, read_started_ns: int) -> bool:
+    """A file whose timestamps are older than the read by more than any timestamp granularity: a
+    later change gives it another mtime/ctime, so equal stat data proves equal content."""
+    return max(stat_key[0], stat_key[1]) < read_started_ns - RACY_MARGIN_NS
+
+
+@dataclass(frozen=True)
+class WorktreeFile:
+    mode: bytes
+    oid: str  # known only when content is None
+    stat_key: list
+    content: bytes | None  # None: unchanged since a previous checkpoint stored it as `oid`
+
+
+def read_worktree_file(top: bytes, path: bytes, cached: dict) -> WorktreeFile | None:
+    """The file as `git add` would store it (None when no file is there any more). A file whose
+    stat data equals the cached entry is not read again."""
+    full = os.path.join(top, path)
+    try:
+        info = os.lstat(full)
+        stat_key = worktree_stat(info)
+        entry = cached.get(path.decode("utf-8", "surrogateescape"))
+        if entry and entry[0] == stat_key:
+            return WorktreeFile(entry[1].encode(), entry[2], stat_key, None)
+        if stat.S_ISLNK(info.st_mode):
+            mode, content = b"120000", os.readlink(full)
+        elif not stat.S_ISREG(info.st_mode):
+            return None
+        elif info.st_size > LARGE_FILE:
+            raise SlowPath("large file")
+        else:
+            with open(full, "rb") as handle:
+                content = handle.read()
+            mode = b"100755" if info.st_mode & stat.S_IXUSR else b"100644"
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise SlowPath(str(error))
+    return WorktreeFile(mode, "", stat_key, content)
+
+
+def blob_oid(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+def _signature(moment: float) -> bytes:
+    offset = time.localtime(moment).tm_gmtoff // 60
+    sign = b"+" if offset >= 0 else b"-"
+    zone = b"%s%02d%02d" % (sign, abs(offset) // 60, abs(offset) % 60)
+    return (b"agent-checkpoint <agent-checkpoint@localhost> %d " % int(moment)) + zone
+
+
+def _commit_header(mark: int, moment: float, message: str) -> bytes:
+    signature = _signature(moment)
+    data = message.encode()
+    return (b"commit %s\nmark :%d\nauthor %s\ncommitter %s\ndata %d\n%s\n"
+            % (SCRATCH_REF.encode(), mark, signature, signature, len(data), data))
+
+
+def _index_edits(changes: Changes) -> bytes:
+    removals = b"".join(b"D %s\n" % quote_path(path) for path in changes.index_removed)
+    sets = b"".join(b"M %s %s %s\n" % (mode, oid, quote_path(path)) for mode, oid, path in changes.index_set)
+    return removals + sets
+
+
+@dataclass(frozen=True)
+class Imported:
+    commit: str
+    index_commit: str
+    files: dict  # path -> [stat, mode, oid] for the files safe to trust by stat next time
+
+
+def write_fast_import(repo: Repo, changes: Changes, tool: str, title: str, moment: float,
+                      cached: dict) -> Imported:
+    """Stream the changed files and both commits into one fast-import."""
+    env = {"GLIBC_TUNABLES": ":".join(filter(None, (os.environ.get("GLIBC_TUNABLES"), FAST_IMPORT_MALLOC)))}
+    command = _git_command(repo.top, ("-c", "pack.compression=0", "fast-import", "--quiet", "--done"), None)
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
+                                       env=_git_env(env))
+        except FileNotFoundError:
+            raise CheckpointError("git is not installed")
+        files = None
+        try:
+            files = _feed(process.stdin, repo, changes, tool, title, moment, cached)
+        except BrokenPipeError:
+            pass  # fast-import stopped early; its exit code and message say why
+        finally:
+            try:
+                process.stdin.close()
+            except BrokenPipeError:
+                files = None
+            marks = process.stdout.read().decode().split()
+            process.wait()
+        if process.returncode != 0 or files is None:
+            _remove(os.path.join(repo.git_dir, f"fast_import_crash_{process.pid}"))
+            errors.seek(0)
+            raise _failure(("fast-import",), errors.read(), process.returncode)
+    if len(marks) != 2 or any(len(mark) != 40 for mark in marks):
+        raise CheckpointError(f"git fast-import gave no commits: {marks!r}")
+    return Imported(marks[1], marks[0], files)
+
+
+def _feed(stream, repo: Repo, changes: Changes, tool: str, title: str, moment: float, cached: dict) -> dict:
+    """Write the stream; on SlowPath end it cleanly (the blobs sent stay unreferenced) and re-raise."""
+    top = os.fsencode(repo.top)
+    read_started_ns = time.time_ns()
+    stream.write(b"reset %s\n" % SCRATCH_REF.encode())
+    edits = [b"D %s\n" % quote_path(path) for path in changes.work_removed]
+    files = {}
+    try:
+        for mark, path in enumerate(changes.work_read, start=1):
+            found = read_worktree_file(top, path, cached)
+            if found is None:
+                edits.append(b"D %s\n" % quote_path(path))
+                continue
+            if found.content is None:
+                edits.append(b"M %s %s %s\n" % (found.mode, found.oid.encode(), quote_path(path)))
+            else:
+                stream.write(b"blob\nmark :%d\ndata %d\n" % (mark, len(found.content)))
+                stream.write(found.content)
+                stream.write(b"\n")
+                edits.append(b"M %s :%d %s\n" % (found.mode, mark, quote_path(path)))
+            if cacheable(found.stat_key, read_started_ns):
+                oid = found.oid or blob_oid(found.content)
+                files[path.decode("utf-8", "surrogateescape")] = [found.stat_key, found.mode.decode(), oid]
+    except SlowPath:
+        stream.write(b"done\n")
+        raise
+    index_mark, work_mark = len(changes.work_read) + 1, len(changes.work_read) + 2
+    head = repo.head.encode() if repo.head else None
+    index_edits = _index_edits(changes)
+    stream.write(_commit_header(index_mark, moment, f"index of {title}\n"))
+    stream.write((b"from %s\n" % head if head else b"") + index_edits + b"\n")
+    message = (f"{title}\n\nAgent-Tool: {tool}\nAgent-Head: {repo.head or 'unborn'}\n"
+               f"Agent-Head-Ref: {repo.head_ref or 'detached'}\n")
+    stream.write(_commit_header(work_mark, moment, message))
+    parents = b"from %s\nmerge :%d\n" % (head, index_mark) if head else b"from :%d\n" % index_mark
+    # Removals first: a path can turn from a file into a folder or back.
+    removals = b"".join(edit for edit in edits if edit.startswith(b"D "))
+    sets = b"".join(edit for edit in edits if edit.startswith(b"M "))
+    stream.write(parents + index_edits + removals + sets + b"\n")
+    stream.write(b"get-mark :%d\nget-mark :%d\nreset %s\ndone\n" % (index_mark, work_mark, SCRATCH_REF.encode()))
+    return files
+
+
+def _cache_path(repo: Repo) -> str:
+    return os.path.join(repo.git_dir, CACHE_FILE)
+
+
+def load_cache(repo: Repo) -> dict:
+    """The previous fast checkpoint's record; empty when missing or not well-formed."""
+    try:
+        with open(_cache_path(repo), "rb") as handle:
+            cache = json.loads(handle.read())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(cache, dict) or not isinstance(cache.get("files"), dict):
+        return {}
+    for key in ("head", "status", "commit", "index_commit"):
+        if not isinstance(cache.get(key), str):
+            return {}
+    for entry in cache["files"].values():
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], list)
+                and isinstance(entry[1], str) and isinstance(entry[2], str) and len(entry[2]) == 40):
+            return {}
+    return cache
+
+
+def save_cache(repo: Repo, cache: dict) -> None:
+    handle, temporary = tempfile.mkstemp(prefix="agent-checkpoint-cache-", dir=repo.git_dir)
+    try:
+        with os.fdopen(handle, "w") as out:
+            json.dump(cache, out)
+        os.replace(temporary, _cache_path(repo))
+    except BaseException:
+        _remove(temporary)
+        raise
+
+
+def unchanged_since(cache: dict, head: str, status_digest: str, top: bytes, paths: list) -> bool:
+    """True when the previous fast checkpoint recorded exactly this state: the same HEAD, the same
+    `git status`, and every file it had to read still has the stat data it had then."""
+    if cache.get("head") != head or cache.get("status") != status_digest:
+        return False
+    files = cache["files"]
+    for path in paths:
+        entry = files.get(path.decode("utf-8", "surrogateescape"))
+        try:
+            if entry is None or entry[0] != worktree_stat(os.lstat(os.path.join(top, path))):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def fast_checkpoint_commit(repo: Repo, tool: str, title: str, moment: float) -> str:
+    """The checkpoint commit, built without touching the index. Raises SlowPath when it must not."""
+    if repo.head and len(repo.head) != 40:
+        raise SlowPath("not a SHA-1 repository")
+    # --no-optional-locks: status must not write the refreshed index back.
+    status = Background(repo.top, "--no-optional-locks", "status", "--porcelain=v2", "-z",
+                        "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty")
+    config = Background(repo.top, "config", "-z", "--get-regexp", STORAGE_KEYS)
+    values = parse_config(config.result(check=False))
+    raw_status = status.result()
+    changes = parse_status(raw_status)
+    check_plain_storage(values)
+    check_no_filters(repo, values, changes.work_read)
+    cache = load_cache(repo)
+    head, status_digest = repo.head or "", hashlib.sha1(raw_status).hexdigest()
+    if cache and unchanged_since(cache, head, status_digest, os.fsencode(repo.top), changes.work_read):
+        try:
+            return _commit(repo, Snapshot(cache["commit"] + "^{tree}", cache["index_commit"] + "^{tree}", None),
+                           title, tool)
+        except CheckpointError:
+            cache = {}  # its commits are gone (pruned): build the trees again
+    try:
+        imported = write_fast_import(repo, changes, tool, title, moment, cache.get("files", {}))
+    except CheckpointError:
+        if not cache:
+            raise
+        imported = write_fast_import(repo, changes, tool, title, moment, {})  # a cached blob is gone
+    save_cache(repo, {"head": head, "status": status_digest, "commit": imported.commit,
+                      "index_commit": imported.index_commit, "files": imported.files})
+    return imported.commit
+
+
 def create(workspace: str, tool: str, now: float | None = None) -> str:
     repo = open_repo(workspace)
-    snapshot = take_snapshot(repo)
-    commit = _commit(repo, snapshot, "agent checkpoint", tool)
+    try:
+        commit = fast_checkpoint_commit(repo, tool, "agent checkpoint", time.time())
+    except SlowPath:
+        commit = _commit(repo, take_snapshot(repo), "agent checkpoint", tool)
     return _store(repo, commit, tool, now)
 
 
