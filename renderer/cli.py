@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from renderer import install, invariants, paths
+from renderer.forked import Forked
 from renderer.model import CLIS, PACKAGE_ROOT, ProfileError, available_profiles, load
 from renderer.outputs import IMAGES, MANIFEST, Output, committed_name, manifest, render_profile
 
@@ -62,16 +63,35 @@ def unified_diff(expected: dict[str, bytes], actual: dict[str, bytes]) -> list[s
     return lines
 
 
+def render_named(root: Path, names: list[str]) -> dict[str, dict[str, Output]]:
+    return {name: render_profile(load(name, root)) for name in names}
+
+
+def render_and_check(root: Path, names: list[str]) -> tuple[dict[str, dict[str, Output]], list[str]]:
+    rendered = render_named(root, names)
+    return rendered, invariants.check(rendered, root)
+
+
 def cmd_check(root: Path) -> int:
-    # The same render and checks as render_all + invariants.check, on two cores: a child checks
-    # every profile but the last (the corpus comparison of the bypass profiles is the longest part)
-    # while this process renders and checks the last.
+    # One pass's render and checks (render_all, then invariants.check), on two cores: a forked child
+    # renders and checks every profile but the last (autonomous and ci: the corpus comparison is the
+    # longest part) while this process renders and checks the last (interactive). Errors and
+    # problems come out as that one pass, in profile order, gives them.
     names = available_profiles(root)
-    first = {name: render_profile(load(name, root)) for name in names[:-1]}
-    with invariants.ForkedCheck(first, root) as child:
-        last = {name: render_profile(load(name, root)) for name in names[-1:]}
-        problems = invariants.check_after(last, root, child.result)
-    rendered = {**first, **last}
+    head, tail = names[:-1], names[-1:]
+    with Forked(lambda: render_and_check(root, head)) as child:
+        try:
+            rendered_tail, tail_error = render_named(root, tail), None
+        except Exception as exc:
+            rendered_tail, tail_error = {}, exc
+        ahead = invariants.check_ahead(rendered_tail, root) if tail_error is None else None
+        done = child.result()
+    rendered_head = done[0] if done is not None else render_named(root, head)
+    if tail_error is not None:
+        raise tail_error
+    earlier = done[1] if done is not None else invariants.check(rendered_head, root)
+    problems = invariants.check_following(rendered_tail, root, earlier, ahead)
+    rendered = {**rendered_head, **rendered_tail}
     diff = unified_diff(committed_tree(rendered), read_tree(root / "rendered"))
     for problem in problems:
         print(f"render-profiles: invariant broken: {problem}", file=sys.stderr)

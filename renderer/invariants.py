@@ -11,11 +11,8 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
-import os
 import re
-import signal
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -249,65 +246,18 @@ def check(rendered: dict[str, dict[str, Output]], root: Path | None = None, earl
     return problems
 
 
-def check_after(rendered: dict[str, dict[str, Output]], root: Path | None, earlier: Callable[[], list[str]]) -> list[str]:
-    """check(rendered, root, earlier=earlier()), with these profiles checked before earlier() is
-    asked for (while a child computes it). What this pass ran as if first is used only when
-    earlier() found nothing, as in one pass; otherwise, or if it raised, one pass's way is rerun."""
+def check_ahead(rendered: dict[str, dict[str, Output]], root: Path | None) -> list[str] | None:
+    """check(rendered, root) run before the problems of the profiles that precede these are known
+    (a child is still checking them); None if it raised. See check_following."""
     try:
-        alone: list[str] | None = check(rendered, root)
+        return check(rendered, root)
     except Exception:
-        alone = None
-    before = earlier()
-    if before or alone is None:
-        return check(rendered, root, earlier=before)
-    return alone
+        return None
 
 
-class ForkedCheck:
-    """check(rendered, root) run in a forked child, so that it uses the second core while this
-    process renders and checks the rest. Nothing is trusted that the child did not finish: unless
-    it exits 0 after writing its whole answer, result() runs the check here (and so raises what the
-    check raises). No state outlives the process."""
-
-    def __init__(self, rendered: dict[str, dict[str, Output]], root: Path | None) -> None:
-        self.rendered, self.root, self.pid = rendered, root, None
-        if not rendered:
-            return
-        read, write = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:  # no second process today: result() checks here
-            os.close(read)
-            os.close(write)
-            return
-        if pid == 0:
-            status = 1
-            try:
-                os.close(read)
-                with os.fdopen(write, "wb") as pipe:
-                    pipe.write(json.dumps(check(rendered, root)).encode())
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(write)
-        self.pid, self.read = pid, read
-
-    def result(self) -> list[str]:
-        if self.pid is not None:
-            with os.fdopen(self.read, "rb") as pipe:
-                answer = pipe.read()
-            _, status = os.waitpid(self.pid, 0)
-            self.pid = None
-            if os.waitstatus_to_exitcode(status) == 0:
-                return json.loads(answer)
-        return check(self.rendered, self.root)
-
-    def __enter__(self) -> "ForkedCheck":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if self.pid is not None:  # never asked for: stop our own child and reap it
-            os.close(self.read)
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            self.pid = None
+def check_following(rendered: dict[str, dict[str, Output]], root: Path | None, earlier: list[str], ahead: list[str] | None) -> list[str]:
+    """check(rendered, root, earlier=earlier): what check_ahead found is one pass's answer only when
+    the earlier profiles had no problem and it did not raise; otherwise one pass's way is rerun."""
+    if earlier or ahead is None:
+        return check(rendered, root, earlier=earlier)
+    return ahead
