@@ -19,11 +19,19 @@ same simple command. tests/corpus/regex_known_gaps.yaml lists where it still dif
 
 from __future__ import annotations
 
+import functools
 import re
 
 GEMINI_PREFIX = '"command":"'
 MAX_LENGTH = 2048
 UNSAFE = re.compile(r"\([^)]*[*+?{].*\)[*+?{]")  # Gemini's nested-quantifier heuristic
+
+
+@functools.lru_cache(maxsize=1024)
+def unsafe(pattern: str) -> bool:
+    """UNSAFE.search, once per pattern (quadratic on a 2 KB regex): rendering and --check both ask."""
+    return UNSAFE.search(pattern) is not None
+
 
 _W = r"[^\s;&|]"  # a character of a shell word (roughly)
 _Q = r"(?:\\\"|'|)"  # an optional quote around a word: \" in JSON text, or '
@@ -156,7 +164,7 @@ def check_loadable(regex: str, rule_id: str = "?") -> None:
     if len(pattern) > MAX_LENGTH:
         raise ValueError(f"rule {rule_id}: the Gemini regex is {len(pattern)} characters; Gemini skips any "
                          f"over {MAX_LENGTH}. Split the rule into smaller ones.")
-    if UNSAFE.search(pattern):
+    if unsafe(pattern):
         raise ValueError(f"rule {rule_id}: the Gemini regex has a quantified group, which Gemini's loader rejects")
     re.compile(pattern)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import jsonschema
 
-from guard.gemini_regex import GEMINI_PREFIX, MAX_LENGTH, UNSAFE, gemini_matches
+from guard.gemini_regex import GEMINI_PREFIX, MAX_LENGTH, gemini_matches, unsafe
 from renderer.model import PACKAGE_ROOT, PolicyModel, load
 from renderer.outputs import SHIM_DIR, Output
 
@@ -130,7 +130,7 @@ def check_traps(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
                 for key, prefix in (("commandRegex", GEMINI_PREFIX), ("argsPattern", "")):
                     if key in rule:
                         pattern = prefix + rule[key]
-                        if len(pattern) > MAX_LENGTH or UNSAFE.search(pattern):
+                        if len(pattern) > MAX_LENGTH or unsafe(pattern):
                             problems.append(f"{model.name}: {path}: {key} {rule[key][:60]!r}... fails gemini's loader check "
                                             f"(over {MAX_LENGTH} characters, or a quantified group): gemini would silently drop the rule")
                         try:
