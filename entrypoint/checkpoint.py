@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -32,7 +33,6 @@ import time
 from dataclasses import dataclass
 
 REF_PREFIX = "refs/agent/checkpoints/"
-ZERO = "0" * 40
 IDENTITY = {
     "GIT_AUTHOR_NAME": "agent-checkpoint", "GIT_AUTHOR_EMAIL": "agent-checkpoint@localhost",
     "GIT_COMMITTER_NAME": "agent-checkpoint", "GIT_COMMITTER_EMAIL": "agent-checkpoint@localhost",
@@ -217,9 +217,10 @@ def _store(repo: Repo, commit: str, tool: str, now: float | None) -> str:
     base = f"{stamp}-{tool}"
     for attempt in range(1, 100):
         name = base if attempt == 1 else f"{base}-{attempt}"
-        # Create-only: the zero old value makes update-ref fail if the name is taken.
+        # Create-only: the zero old value (as long as the object ids) makes update-ref fail if the
+        # name is taken.
         try:
-            git(repo.top, "update-ref", "-m", "agent checkpoint", REF_PREFIX + name, commit, ZERO)
+            git(repo.top, "update-ref", "-m", "agent checkpoint", REF_PREFIX + name, commit, "0" * len(commit))
             return name
         except CheckpointError:
             if not git(repo.top, "rev-parse", "-q", "--verify", REF_PREFIX + name, check=False):
@@ -238,7 +239,8 @@ LARGE_FILE = 32 * 1024 * 1024  # read into memory here; bigger files go through 
 SCRATCH_REF = "refs/agent/checkpoint-in-progress"  # fast-import's branch; reset, so never written
 CACHE_FILE = "agent-checkpoint-cache.json"  # in .git: what the previous fast checkpoint read
 RACY_MARGIN_NS = 2_000_000_000
-STORAGE_KEYS = r"^core\.(filemode|symlinks|autocrlf|attributesfile)$"  # what decides how `git add` stores
+# What decides how `git add` stores a file, and the object format (cached blob ids are SHA-1).
+STORAGE_KEYS = r"^(core\.(filemode|symlinks|autocrlf|attributesfile)|extensions\.objectformat)$"
 FILTER_ATTRIBUTES = ("filter", "text", "eol", "crlf", "ident", "working-tree-encoding")
 
 
@@ -314,6 +316,8 @@ def check_plain_storage(values: dict) -> None:
         raise SlowPath("core.filemode or core.symlinks is off")
     if values.get("core.autocrlf", "false").lower() not in ("false", "no", "off", "0"):
         raise SlowPath("core.autocrlf")
+    if values.get("extensions.objectformat", "sha1").lower() != "sha1":
+        raise SlowPath("not a SHA-1 repository")
 
 
 def attribute_files(repo: Repo, values: dict, paths: list) -> list[str]:
@@ -348,8 +352,13 @@ def check_no_filters(repo: Repo, values: dict, paths: list) -> None:
         raise SlowPath("content filters or text attributes")
 
 
+NEEDS_ESCAPE = re.compile(rb'[\x00-\x1f\x7f"\\]')
+
+
 def quote_path(path: bytes) -> bytes:
     """C-style quoting, which fast-import accepts for every path."""
+    if not NEEDS_ESCAPE.search(path):
+        return b'"' + path + b'"'
     out = bytearray(b'"')
     for byte in path:
         if byte in (0x22, 0x5C):
@@ -382,7 +391,7 @@ class WorktreeFile:
 def read_worktree_file(top: bytes, path: bytes, cached: dict) -> WorktreeFile | None:
     """The file as `git add` would store it (None when no file is there any more). A file whose
     stat data equals the cached entry is not read again."""
-    full = os.path.join(top, path)
+    full = top + b"/" + path
     try:
         info = os.lstat(full)
         stat_key = worktree_stat(info)
@@ -390,20 +399,29 @@ def read_worktree_file(top: bytes, path: bytes, cached: dict) -> WorktreeFile | 
         if entry and entry[0] == stat_key:
             return WorktreeFile(entry[1].encode(), entry[2], stat_key, None)
         if stat.S_ISLNK(info.st_mode):
-            mode, content = b"120000", os.readlink(full)
-        elif not stat.S_ISREG(info.st_mode):
+            return WorktreeFile(b"120000", "", stat_key, os.readlink(full))
+        if not stat.S_ISREG(info.st_mode):
             return None
-        elif info.st_size > LARGE_FILE:
+        if info.st_size > LARGE_FILE:
             raise SlowPath("large file")
-        else:
-            with open(full, "rb") as handle:
-                content = handle.read()
-            mode = b"100755" if info.st_mode & stat.S_IXUSR else b"100644"
+        # In case the file was swapped since the lstat: no following a link, no waiting on a fifo.
+        handle = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            content = _read_all(handle, info.st_size)
+        finally:
+            os.close(handle)
     except FileNotFoundError:
         return None
     except OSError as error:
         raise SlowPath(str(error))
-    return WorktreeFile(mode, "", stat_key, content)
+    return WorktreeFile(b"100755" if info.st_mode & stat.S_IXUSR else b"100644", "", stat_key, content)
+
+
+def _read_all(handle: int, size: int) -> bytes:
+    chunks = [os.read(handle, size + 1)]
+    while chunks[-1]:
+        chunks.append(os.read(handle, 1 << 20))
+    return b"".join(chunks)
 
 
 def blob_oid(content: bytes) -> str:
@@ -564,8 +582,6 @@ def unchanged_since(cache: dict, head: str, status_digest: str, top: bytes, path
 
 def fast_checkpoint_commit(repo: Repo, tool: str, title: str, moment: float) -> str:
     """The checkpoint commit, built without touching the index. Raises SlowPath when it must not."""
-    if repo.head and len(repo.head) != 40:
-        raise SlowPath("not a SHA-1 repository")
     # --no-optional-locks: status must not write the refreshed index back.
     status = Background(repo.top, "--no-optional-locks", "status", "--porcelain=v2", "-z",
                         "--untracked-files=all", "--no-renames", "--ignore-submodules=dirty")
@@ -589,8 +605,11 @@ def fast_checkpoint_commit(repo: Repo, tool: str, title: str, moment: float) -> 
         if not cache:
             raise
         imported = write_fast_import(repo, changes, tool, title, moment, {})  # a cached blob is gone
-    save_cache(repo, {"head": head, "status": status_digest, "commit": imported.commit,
-                      "index_commit": imported.index_commit, "files": imported.files})
+    try:
+        save_cache(repo, {"head": head, "status": status_digest, "commit": imported.commit,
+                          "index_commit": imported.index_commit, "files": imported.files})
+    except OSError:
+        pass  # only the next checkpoint's speed depends on it
     return imported.commit
 
 

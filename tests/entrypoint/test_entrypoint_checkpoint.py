@@ -349,3 +349,28 @@ def test_a_stale_or_broken_cache_never_changes_what_is_recorded(repo, trusting_c
     assert matches_general_path(repo, checkpoint.create(str(repo), "claude"))
     cache_file.write_text("{not json")
     assert matches_general_path(repo, checkpoint.create(str(repo), "claude"))
+
+
+def test_a_checkpoint_while_the_users_git_holds_the_index_lock(repo):
+    """The user's git may be writing the index: the checkpoint reads the last complete one and
+    neither waits for nor touches the lock."""
+    lock = repo / ".git" / "index.lock"
+    lock.write_bytes(b"half-written by another git")
+    before, index_before = state(repo), index_digest(repo)
+    name = checkpoint.create(str(repo), "claude")
+    assert lock.read_bytes() == b"half-written by another git"
+    lock.unlink()
+    assert state(repo) == before and index_digest(repo) == index_before
+    assert matches_general_path(repo, name)
+
+
+def test_a_sha256_repository_takes_the_general_path(tmp_path):
+    repo = tmp_path / "sha256"
+    repo.mkdir()
+    git(repo, "init", "-q", "--object-format=sha256", "-b", "main")
+    write(repo, "a.txt", "a\n")
+    opened = checkpoint.open_repo(str(repo))
+    with pytest.raises(checkpoint.SlowPath):
+        checkpoint.fast_checkpoint_commit(opened, "claude", "agent checkpoint", 1_800_000_000)
+    name = checkpoint.create(str(repo), "claude")
+    assert git(repo, "show", f"refs/agent/checkpoints/{name}:a.txt") == "a\n"
