@@ -240,7 +240,8 @@ SCRATCH_REF = "refs/agent/checkpoint-in-progress"  # fast-import's branch; reset
 CACHE_FILE = "agent-checkpoint-cache.json"  # in .git: what the previous fast checkpoint read
 RACY_MARGIN_NS = 2_000_000_000
 # What decides how `git add` stores a file, and the object format (cached blob ids are SHA-1).
-STORAGE_KEYS = r"^(core\.(filemode|symlinks|autocrlf|attributesfile)|extensions\.objectformat)$"
+STORAGE_KEYS = (r"^(core\.(filemode|symlinks|autocrlf|attributesfile|sparsecheckout)"
+                r"|extensions\.objectformat)$")
 FILTER_ATTRIBUTES = ("filter", "text", "eol", "crlf", "ident", "working-tree-encoding")
 
 
@@ -316,6 +317,8 @@ def check_plain_storage(values: dict) -> None:
         raise SlowPath("core.filemode or core.symlinks is off")
     if values.get("core.autocrlf", "false").lower() not in ("false", "no", "off", "0"):
         raise SlowPath("core.autocrlf")
+    if _config_flag(values, "core.sparsecheckout", False):
+        raise SlowPath("sparse checkout")  # attributes files may exist in the index only
     if values.get("extensions.objectformat", "sha1").lower() != "sha1":
         raise SlowPath("not a SHA-1 repository")
 
@@ -342,9 +345,12 @@ def attribute_files(repo: Repo, values: dict, paths: list) -> list[str]:
     return sorted(path for path in candidates if os.path.lexists(path))
 
 
-def check_no_filters(repo: Repo, values: dict, paths: list) -> None:
+def check_no_filters(repo: Repo, values: dict, changes: Changes) -> None:
     """Raise SlowPath if any attribute would make `git add` store other bytes than the file's."""
-    if not attribute_files(repo, values, paths):
+    paths = changes.work_read
+    # A .gitattributes deleted from the working tree but still in the index applies as well.
+    in_index_only = any(os.path.basename(path) == b".gitattributes" for path in changes.work_removed)
+    if not in_index_only and not attribute_files(repo, values, paths):
         return
     out = git_bytes(repo.top, "check-attr", "-z", "--stdin", *FILTER_ATTRIBUTES, stdin=b"\0".join(paths) + b"\0")
     answers = out.split(b"\0")[2::3]
@@ -590,7 +596,7 @@ def fast_checkpoint_commit(repo: Repo, tool: str, title: str, moment: float) -> 
     raw_status = status.result()
     changes = parse_status(raw_status)
     check_plain_storage(values)
-    check_no_filters(repo, values, changes.work_read)
+    check_no_filters(repo, values, changes)
     cache = load_cache(repo)
     head, status_digest = repo.head or "", hashlib.sha1(raw_status).hexdigest()
     if cache and unchanged_since(cache, head, status_digest, os.fsencode(repo.top), changes.work_read):
