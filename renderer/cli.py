@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import gc
 import json
 import os
 import sys
@@ -173,6 +174,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A run builds ~30k objects and frees almost none: the cyclic collector would only rescan them,
+    # during the run and in one last pass at exit (together ~20 ms of --check). Frozen, they are
+    # left to the OS; a caller in the same process gets its collector back, minus these objects.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return run(argv)
+    finally:
+        gc.freeze()
+        if collecting:
+            gc.enable()
+
+
+def run(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     try:
         root = find_root(args.root)
