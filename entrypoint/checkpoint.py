@@ -330,7 +330,10 @@ def attribute_files(repo: Repo, values: dict, paths: list) -> list[str]:
         candidates.add("/etc/gitattributes")
     configured = values.get("core.attributesfile")
     if configured:
-        candidates.add(os.path.expanduser(configured))
+        configured = os.path.expanduser(configured)
+        if not os.path.isabs(configured):
+            return [configured]  # relative to whatever git takes it from: let check-attr decide
+        candidates.add(configured)
     else:
         config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
         candidates.add(os.path.join(config_home, "git", "attributes"))
@@ -458,12 +461,14 @@ def _index_edits(changes: Changes) -> bytes:
 class Imported:
     commit: str
     index_commit: str
+    index_tree: str
     files: dict  # path -> [stat, mode, oid] for the files safe to trust by stat next time
 
 
 def write_fast_import(repo: Repo, changes: Changes, tool: str, title: str, moment: float,
-                      cached: dict) -> Imported:
-    """Stream the changed files and both commits into one fast-import."""
+                      cached: dict, index_tree: str | None) -> Imported:
+    """Stream the changed files and both commits into one fast-import. INDEX_TREE, when known
+    (unchanged since the previous checkpoint), replaces building the index tree again."""
     env = {"GLIBC_TUNABLES": ":".join(filter(None, (os.environ.get("GLIBC_TUNABLES"), FAST_IMPORT_MALLOC)))}
     command = _git_command(repo.top, ("-c", "pack.compression=0", "fast-import", "--quiet", "--done"), None)
     with tempfile.TemporaryFile() as errors:
@@ -474,7 +479,7 @@ def write_fast_import(repo: Repo, changes: Changes, tool: str, title: str, momen
             raise CheckpointError("git is not installed")
         files = None
         try:
-            files = _feed(process.stdin, repo, changes, tool, title, moment, cached)
+            files = _feed(process.stdin, repo, changes, tool, title, moment, cached, index_tree)
         except BrokenPipeError:
             pass  # fast-import stopped early; its exit code and message say why
         finally:
@@ -482,18 +487,21 @@ def write_fast_import(repo: Repo, changes: Changes, tool: str, title: str, momen
                 process.stdin.close()
             except BrokenPipeError:
                 files = None
-            marks = process.stdout.read().decode().split()
+            answers = process.stdout.read().decode().splitlines()
             process.wait()
         if process.returncode != 0 or files is None:
             _remove(os.path.join(repo.git_dir, f"fast_import_crash_{process.pid}"))
             errors.seek(0)
             raise _failure(("fast-import",), errors.read(), process.returncode)
-    if len(marks) != 2 or any(len(mark) != 40 for mark in marks):
-        raise CheckpointError(f"git fast-import gave no commits: {marks!r}")
-    return Imported(marks[1], marks[0], files)
+    # get-mark, get-mark, then ls of the index commit's root: "040000 tree <oid>\t"
+    ids = answers[:2] + answers[2:3][0].split()[2:3] if len(answers) == 3 else []
+    if len(ids) != 3 or any(len(oid) != 40 for oid in ids):
+        raise CheckpointError(f"git fast-import gave no commits: {answers!r}")
+    return Imported(ids[1], ids[0], ids[2], files)
 
 
-def _feed(stream, repo: Repo, changes: Changes, tool: str, title: str, moment: float, cached: dict) -> dict:
+def _feed(stream, repo: Repo, changes: Changes, tool: str, title: str, moment: float, cached: dict,
+          index_tree: str | None) -> dict:
     """Write the stream; on SlowPath end it cleanly (the blobs sent stay unreferenced) and re-raise."""
     top = os.fsencode(repo.top)
     read_started_ns = time.time_ns()
@@ -521,7 +529,7 @@ def _feed(stream, repo: Repo, changes: Changes, tool: str, title: str, moment: f
         raise
     index_mark, work_mark = len(changes.work_read) + 1, len(changes.work_read) + 2
     head = repo.head.encode() if repo.head else None
-    index_edits = _index_edits(changes)
+    index_edits = b'M 040000 %s ""\n' % index_tree.encode() if index_tree else _index_edits(changes)
     stream.write(_commit_header(index_mark, moment, f"index of {title}\n"))
     stream.write((b"from %s\n" % head if head else b"") + index_edits + b"\n")
     message = (f"{title}\n\nAgent-Tool: {tool}\nAgent-Head: {repo.head or 'unborn'}\n"
@@ -532,7 +540,8 @@ def _feed(stream, repo: Repo, changes: Changes, tool: str, title: str, moment: f
     removals = b"".join(edit for edit in edits if edit.startswith(b"D "))
     sets = b"".join(edit for edit in edits if edit.startswith(b"M "))
     stream.write(parents + index_edits + removals + sets + b"\n")
-    stream.write(b"get-mark :%d\nget-mark :%d\nreset %s\ndone\n" % (index_mark, work_mark, SCRATCH_REF.encode()))
+    stream.write(b'get-mark :%d\nget-mark :%d\nls :%d ""\nreset %s\ndone\n'
+                 % (index_mark, work_mark, index_mark, SCRATCH_REF.encode()))
     return files
 
 
@@ -549,7 +558,7 @@ def load_cache(repo: Repo) -> dict:
         return {}
     if not isinstance(cache, dict) or not isinstance(cache.get("files"), dict):
         return {}
-    for key in ("head", "status", "commit", "index_commit"):
+    for key in ("head", "status", "commit", "index_commit", "index_tree", "index_edits"):
         if not isinstance(cache.get(key), str):
             return {}
     for entry in cache["files"].values():
@@ -599,21 +608,25 @@ def fast_checkpoint_commit(repo: Repo, tool: str, title: str, moment: float) -> 
     check_no_filters(repo, values, changes)
     cache = load_cache(repo)
     head, status_digest = repo.head or "", hashlib.sha1(raw_status).hexdigest()
+    index_digest = hashlib.sha1(_index_edits(changes)).hexdigest()
     if cache and unchanged_since(cache, head, status_digest, os.fsencode(repo.top), changes.work_read):
         try:
             return _commit(repo, Snapshot(cache["commit"] + "^{tree}", cache["index_commit"] + "^{tree}", None),
                            title, tool)
         except CheckpointError:
             cache = {}  # its commits are gone (pruned): build the trees again
+    same_index = cache.get("head") == head and cache.get("index_edits") == index_digest
     try:
-        imported = write_fast_import(repo, changes, tool, title, moment, cache.get("files", {}))
+        imported = write_fast_import(repo, changes, tool, title, moment, cache.get("files", {}),
+                                     cache["index_tree"] if same_index else None)
     except CheckpointError:
         if not cache:
             raise
-        imported = write_fast_import(repo, changes, tool, title, moment, {})  # a cached blob is gone
+        imported = write_fast_import(repo, changes, tool, title, moment, {}, None)  # a cached object is gone
     try:
         save_cache(repo, {"head": head, "status": status_digest, "commit": imported.commit,
-                          "index_commit": imported.index_commit, "files": imported.files})
+                          "index_commit": imported.index_commit, "index_tree": imported.index_tree,
+                          "index_edits": index_digest, "files": imported.files})
     except OSError:
         pass  # only the next checkpoint's speed depends on it
     return imported.commit

@@ -351,6 +351,11 @@ def test_a_stale_or_broken_cache_never_changes_what_is_recorded(repo, trusting_c
     cache["files"] = {path: [entry[0], entry[1], "2" * 40] for path, entry in cache["files"].items()}
     cache_file.write_text(json.dumps(cache))
     assert matches_general_path(repo, checkpoint.create(str(repo), "claude"))
+    cache = json.loads(cache_file.read_text())
+    cache["index_tree"] = "3" * 40  # same HEAD and index, but the index tree it names is gone
+    cache["status"] = "another state"
+    cache_file.write_text(json.dumps(cache))
+    assert matches_general_path(repo, checkpoint.create(str(repo), "claude"))
     cache_file.write_text("{not json")
     assert matches_general_path(repo, checkpoint.create(str(repo), "claude"))
 
