@@ -68,29 +68,25 @@ def render_named(root: Path, names: list[str]) -> dict[str, dict[str, Output]]:
     return {name: render_profile(load(name, root)) for name in names}
 
 
-def render_and_check(root: Path, names: list[str]) -> tuple[dict[str, dict[str, Output]], list[str]]:
-    rendered = render_named(root, names)
-    return rendered, invariants.check(rendered, root)
-
-
 def cmd_check(root: Path) -> int:
-    # One pass's render and checks (render_all, then invariants.check), on two cores: a forked child
-    # renders and checks every profile but the last (autonomous and ci: the corpus comparison is the
-    # longest part) while this process renders and checks the last (interactive). Errors and
-    # problems come out as that one pass, in profile order, gives them.
+    # One pass's render and checks (render_all, then invariants.check), on two cores: once every
+    # profile but the last is rendered, a forked child checks them (autonomous and ci: the corpus
+    # comparison is the longest part) while this process renders and checks the last (interactive).
+    # Errors and problems come out as that one pass, in profile order, gives them.
     names = available_profiles(root)
     head, tail = names[:-1], names[-1:]
-    with Forked(lambda: render_and_check(root, head)) as child:
+    rendered_head = render_named(root, head)
+    with Forked(lambda: invariants.check(rendered_head, root)) as child:
         try:
             rendered_tail, tail_error = render_named(root, tail), None
         except Exception as exc:
             rendered_tail, tail_error = {}, exc
         ahead = invariants.check_ahead(rendered_tail, root) if tail_error is None else None
-        done = child.result()
-    rendered_head = done[0] if done is not None else render_named(root, head)
+        earlier = child.result()
     if tail_error is not None:
         raise tail_error
-    earlier = done[1] if done is not None else invariants.check(rendered_head, root)
+    if earlier is None:
+        earlier = invariants.check(rendered_head, root)
     problems = invariants.check_following(rendered_tail, root, earlier, ahead)
     rendered = {**rendered_head, **rendered_tail}
     diff = unified_diff(committed_tree(rendered), read_tree(root / "rendered"))
