@@ -140,9 +140,13 @@ class Background:
 def open_repo(workspace: str) -> Repo:
     out = git(workspace, "rev-parse", "--show-toplevel", "--absolute-git-dir", top=workspace)
     top, git_dir = out.splitlines()[:2]
-    head = git(top, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False) or None
-    head_ref = git(top, "symbolic-ref", "-q", "HEAD", check=False) or None
-    return Repo(top, git_dir, head, head_ref)
+    head = Background(top, "rev-parse", "-q", "--verify", "HEAD^{commit}")
+    head_ref = Background(top, "symbolic-ref", "-q", "HEAD")
+    return Repo(top, git_dir, _text(head.result(check=False)) or None, _text(head_ref.result(check=False)) or None)
+
+
+def _text(out: bytes) -> str:
+    return out.decode("utf-8", "surrogateescape").strip()
 
 
 def empty_tree(repo: Repo) -> str:
@@ -338,11 +342,10 @@ def attribute_files(repo: Repo, values: dict, paths: list) -> list[str]:
         config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
         candidates.add(os.path.join(config_home, "git", "attributes"))
     folders = {b""}
-    for path in paths:
-        folder = os.path.dirname(path)
+    for folder in {path.rpartition(b"/")[0] for path in paths}:
         while folder not in folders:
             folders.add(folder)
-            folder = os.path.dirname(folder)
+            folder = folder.rpartition(b"/")[0]
     top = os.fsencode(repo.top)
     candidates.update(os.fsdecode(os.path.join(top, folder, b".gitattributes")) for folder in folders)
     return sorted(path for path in candidates if os.path.lexists(path))
@@ -588,7 +591,7 @@ def unchanged_since(cache: dict, head: str, status_digest: str, top: bytes, path
     for path in paths:
         entry = files.get(path.decode("utf-8", "surrogateescape"))
         try:
-            if entry is None or entry[0] != worktree_stat(os.lstat(os.path.join(top, path))):
+            if entry is None or entry[0] != worktree_stat(os.lstat(top + b"/" + path)):
                 return False
         except OSError:
             return False
@@ -636,7 +639,9 @@ def create(workspace: str, tool: str, now: float | None = None) -> str:
     repo = open_repo(workspace)
     try:
         commit = fast_checkpoint_commit(repo, tool, "agent checkpoint", time.time())
-    except SlowPath:
+    except (SlowPath, CheckpointError):
+        # git's own `git add` handles what the fast path does not, and is the proven way when the
+        # fast path fails for a reason nobody foresaw.
         commit = _commit(repo, take_snapshot(repo), "agent checkpoint", tool)
     return _store(repo, commit, tool, now)
 
