@@ -12,9 +12,22 @@ import signal
 from collections.abc import Callable
 
 
+def spare_core() -> bool:
+    """Whether a second process would run now instead of waiting: fewer tasks runnable at this
+    moment (this one included) than CPUs. On a busy machine a child only adds its own cost."""
+    try:
+        with open("/proc/loadavg", "rb") as handle:
+            running = int(handle.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return True
+    return running < len(os.sched_getaffinity(0))
+
+
 class Forked:
     def __init__(self, work: Callable[[], object]) -> None:
         self.pid: int | None = None
+        if not spare_core():  # result() is None: the caller does the work, as with no fork
+            return
         read, write = os.pipe()
         try:
             pid = os.fork()
