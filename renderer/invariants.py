@@ -63,7 +63,7 @@ def check_parse_and_schema(profile: str, outputs: dict[str, Output]) -> list[str
     problems = []
     for path, out in outputs.items():
         try:
-            document = parse(out)
+            parse(out)
         except (ValueError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             problems.append(f"{profile}: {path} does not parse as {out.format}: {exc}")
             continue
@@ -71,10 +71,17 @@ def check_parse_and_schema(profile: str, outputs: dict[str, Output]) -> list[str
         if out.format in ("json", "toml") and name is None:
             problems.append(f"{profile}: {path} has no schema in renderer/schemas; add one to SCHEMA_FOR")
         elif name is not None:
-            for err in _validator(name).iter_errors(document):
-                key = "/".join(map(str, err.absolute_path)) or "(top level)"
-                problems.append(f"{profile}: {path} at key '{key}': {err.message} (schema {name})")
+            for key, message in schema_errors(name, out):
+                problems.append(f"{profile}: {path} at key '{key}': {message} (schema {name})")
     return problems
+
+
+@functools.lru_cache(maxsize=256)
+def schema_errors(name: str, out: Output) -> tuple[tuple[str, str], ...]:
+    """(key path, message) of each error, once per schema and output: ci renders many of
+    autonomous's files byte for byte."""
+    return tuple(("/".join(map(str, err.absolute_path)) or "(top level)", err.message)
+                 for err in _validator(name).iter_errors(parse(out)))
 
 
 def check_posture(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
