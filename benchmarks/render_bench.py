@@ -3,8 +3,10 @@
     python3 benchmarks/render_bench.py [--runs 30]
 
 It times `python -m renderer.cli --check` in this checkout: the process the render-profiles
-console script starts, but without what PATH may put in front of it (a pyenv shim costs ~45 ms of
-bash) and sure to run this checkout's code (an editable install can point at another one).
+console script starts, sure to run this checkout's code (an editable install can point at another
+one), and without what a shell's PATH may put in front of it: typed in a shell here,
+`render-profiles` is a pyenv shim, ~45 ms of bash before Python starts (inside a Python started
+through pyenv, PATH already leads to the real script).
 Two conditions, interleaved run by run:
 - as-is: this environment unchanged. Where PYTHONDONTWRITEBYTECODE=1 is set and no fresh .pyc
   exists, every run compiles the project's modules from source (~20 ms).
