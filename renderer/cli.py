@@ -69,25 +69,20 @@ def render_named(root: Path, names: list[str]) -> dict[str, dict[str, Output]]:
 
 
 def cmd_check(root: Path) -> int:
-    # One pass's render and checks (render_all, then invariants.check), on two cores: once every
-    # profile but the last is rendered, a forked child checks them (autonomous and ci: the corpus
-    # comparison is the longest part) while this process renders and checks the last (interactive).
-    # Errors and problems come out as that one pass, in profile order, gives them.
+    # Two cores: once every profile but the last is rendered, a forked child checks them (autonomous
+    # and ci: the corpus comparison is the longest part) while this process renders and checks the
+    # last (interactive). Profiles are checked independently, so the two lists just join; whatever
+    # the child did not finish is checked here.
     names = available_profiles(root)
     head, tail = names[:-1], names[-1:]
     rendered_head = render_named(root, head)
     with Forked(lambda: invariants.check(rendered_head, root)) as child:
-        try:
-            rendered_tail, tail_error = render_named(root, tail), None
-        except Exception as exc:
-            rendered_tail, tail_error = {}, exc
-        ahead = invariants.check_ahead(rendered_tail, root) if tail_error is None else None
-        earlier = child.result()
-    if tail_error is not None:
-        raise tail_error
-    if earlier is None:
-        earlier = invariants.check(rendered_head, root)
-    problems = invariants.check_following(rendered_tail, root, earlier, ahead)
+        rendered_tail = render_named(root, tail)
+        problems_tail = invariants.check(rendered_tail, root)
+        problems_head = child.result()
+    if problems_head is None:
+        problems_head = invariants.check(rendered_head, root)
+    problems = problems_head + problems_tail
     rendered = {**rendered_head, **rendered_tail}
     diff = unified_diff(committed_tree(rendered), read_tree(root / "rendered"))
     for problem in problems:

@@ -235,15 +235,16 @@ def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, see
     return [f"{model.name}: {problem}" for problem in seen[key]]
 
 
-def check(rendered: dict[str, dict[str, Output]], root: Path | None = None, earlier: list[str] | None = None) -> list[str]:
-    """Every invariant of every profile, in order; once a problem is found, later profiles get only
-    the parse and schema check. `earlier`: the problems of profiles checked before these."""
-    problems: list[str] = list(earlier or [])
+def check(rendered: dict[str, dict[str, Output]], root: Path | None = None) -> list[str]:
+    """Every invariant of every profile, in order. A profile whose files do not parse or validate
+    gets no further checks (they would read broken documents); the other profiles still get all."""
+    problems: list[str] = []
     corpus_results: dict = {}
     for name, outputs in rendered.items():
         model = load(name, root)
-        problems += check_parse_and_schema(name, outputs)
-        if problems:
+        unreadable = check_parse_and_schema(name, outputs)
+        problems += unreadable
+        if unreadable:
             continue
         problems += check_posture(model, outputs)
         problems += check_traps(model, outputs)
@@ -251,20 +252,3 @@ def check(rendered: dict[str, dict[str, Output]], root: Path | None = None, earl
         problems += check_hooks(model, outputs)
         problems += check_corpus(model, outputs, root or PACKAGE_ROOT, corpus_results)
     return problems
-
-
-def check_ahead(rendered: dict[str, dict[str, Output]], root: Path | None) -> list[str] | None:
-    """check(rendered, root) run before the problems of the profiles that precede these are known
-    (a child is still checking them); None if it raised. See check_following."""
-    try:
-        return check(rendered, root)
-    except Exception:
-        return None
-
-
-def check_following(rendered: dict[str, dict[str, Output]], root: Path | None, earlier: list[str], ahead: list[str] | None) -> list[str]:
-    """check(rendered, root, earlier=earlier): what check_ahead found is one pass's answer only when
-    the earlier profiles had no problem and it did not raise; otherwise one pass's way is rerun."""
-    if earlier or ahead is None:
-        return check(rendered, root, earlier=earlier)
-    return ahead

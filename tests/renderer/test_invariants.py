@@ -96,3 +96,22 @@ def test_a_regex_gemini_would_silently_drop():
         rule["argsPattern"] = r'"file_path":"(?:[^"]*/)?\.env"'
     problems = broken("autonomous", "/etc/gemini-cli/policies/agent-sandbox.toml", quantified)
     assert any("fails gemini's loader check" in p for p in problems), problems
+
+
+def test_a_problem_in_one_profile_does_not_hide_another():
+    def tamper(name, path, change):
+        outs = dict(render_profile(load(name)))
+        document = copy.deepcopy(parse(outs[path]))
+        change(document)
+        outs[path] = dataclasses.replace(outs[path], content=json.dumps(document).encode())
+        return outs
+
+    rendered = {
+        "autonomous": tamper("autonomous", "/etc/claude-code/managed-settings.json",
+                             lambda d: d["permissions"]["deny"].remove("Bash(npm publish *)")),
+        "interactive": tamper("interactive", "~/.claude/settings.json",
+                              lambda d: d["permissions"].update(defaultMode="bypassPermissions")),
+    }
+    problems = invariants.check(rendered)
+    assert any(p.startswith("autonomous: deny rule 'npm-publish'") for p in problems), problems
+    assert any(p.startswith("interactive: interactive output") for p in problems), problems
