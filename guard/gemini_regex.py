@@ -107,11 +107,15 @@ def _glob(glob: str) -> str:
     return "".join(out)
 
 
+def _long_and_short(names) -> tuple[list[str], str]:
+    """Option names split into long ones without their dashes and the letters of the short ones."""
+    names = names if isinstance(names, list) else [names]
+    return [n[2:] for n in names if n.startswith("--")], "".join(n[1] for n in names if not n.startswith("--"))
+
+
 def _matcher(m: dict) -> str:
     if "flag" in m:
-        names = m["flag"] if isinstance(m["flag"], list) else [m["flag"]]
-        longs = [n[2:] for n in names if n.startswith("--")]
-        shorts = "".join(n[1] for n in names if not n.startswith("--"))
+        longs, shorts = _long_and_short(m["flag"])
         parts = []
         if longs:
             parts.append(f"--{_prefix_trie(longs, 2)}(?=[=\\s;&|)`'\"]|\\\\|$)")
@@ -119,11 +123,9 @@ def _matcher(m: dict) -> str:
             parts.append(f"-[A-Za-z0-9]*[{re.escape(shorts)}][A-Za-z0-9]*{_Q}{_END}")
         return "|".join(parts)
     if "option" in m:
-        names = m["option"] if isinstance(m["option"], list) else [m["option"]]
+        longs, shorts = _long_and_short(m["option"])
         values = m["value"] if isinstance(m["value"], list) else [m["value"]]
         value = "(?:" + "|".join(_case_insensitive(v) for v in values) + ")"
-        longs = [n[2:] for n in names if n.startswith("--")]
-        shorts = "".join(n[1] for n in names if not n.startswith("--"))
         parts = []
         if longs:
             parts.append(f"--{_prefix_trie(longs, 2)}(?:\\s+|=){_Q}{value}{_Q}{_END}")
