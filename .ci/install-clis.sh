@@ -30,7 +30,11 @@ _install_clis() (
     for entry in claude:@anthropic-ai/claude-code codex:@openai/codex gemini:@google/gemini-cli; do
         bin="${entry%%:*}" pkg="${entry#*:}"
         pinned="$(node -p "require('./package.json').dependencies['$pkg']")"
-        got="$(timeout 60 unshare --net "node_modules/.bin/$bin" --version 2>&1)" || {
+        # setsid: no controlling terminal, so a CLI that touches the terminal cannot stop itself
+        # in the background (plain `timeout` puts it in a background group, where it waits for
+        # ever); --kill-after: a child that ignores TERM is killed.
+        got="$(setsid --wait timeout --kill-after=10 60 unshare --net "node_modules/.bin/$bin" --version \
+               </dev/null 2>&1)" || {
             echo "install-clis: '$bin --version' failed offline: $got" >&2; exit 1; }
         [[ "$got" == *"$pinned"* ]] || {
             echo "install-clis: $bin reports '$got' but package.json pins $pkg@$pinned: run npm install" >&2; exit 1; }
