@@ -156,6 +156,7 @@
             "tests/image_podman"
             "tests/conformance"
             "tests/egress"
+            "tests/launcher"
           ];
           inSource =
             name: inputs: script:

@@ -173,9 +173,9 @@ def bench_agent_run() -> dict:
     """agent-run with podman and the --rootfs stand-in images (tests/egress/test_run_podman.py):
     from the start of the run to the first model request reaching the stand-in vendor."""
     import os
-    from egress.run import execute
+    from launcher.execute import execute
     from test_run_podman import HERE, REAL_KEY, TOKEN, make_world, stand_in_run
-    os.environ["CONTAINERS_CONF"] = str(HERE / "containers.conf")
+    os.environ["CONTAINERS_CONF"] = str(HERE.parent / "egress" / "containers.conf")
     with tempfile.TemporaryDirectory() as tmp:
         world = make_world(Path(tmp))
         plan, options, run_dir, host_service = stand_in_run(world)
@@ -202,7 +202,7 @@ def main() -> int:
     if args.client:
         json.dump(client(args.client, args.rounds, args.ca, args.upstream, args.proxy), sys.stdout)
         return 0
-    sys.path[:0] = [str(ROOT), str(TESTS)]
+    sys.path[:0] = [str(ROOT), str(TESTS), str(ROOT / "tests" / "launcher")]
     results = {"rounds": args.rounds, "proxy": bench_proxy(args.rounds), "gateway": bench_gateway(args.rounds)}
     if args.agent_run:
         results["agent_run"] = bench_agent_run()

@@ -213,7 +213,7 @@ table inet agent_sandbox_lab {{
         return {r["id"]: r for r in json.loads(done.stdout)}
 
     def access_entries(self) -> list[dict]:
-        from egress.audit import parse_squid_line
+        from launcher.audit import parse_squid_line
         if not self.access_log.exists():
             return []
         return [e for e in map(parse_squid_line, self.access_log.read_text().splitlines()) if e]

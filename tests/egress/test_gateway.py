@@ -225,7 +225,7 @@ def test_key_include_line():
 
 
 def test_the_audit_reads_the_real_gateway_log(tmp_path, certs):
-    from egress.audit import build_audit
+    from launcher.audit import build_audit
     with SseUpstream(hold_second_event=False) as upstream, \
             Gateway(tmp_path, {"anthropic": REAL_KEYS["anthropic"]}, {"anthropic": upstream.url}) as gateway:
         for path in (PATHS["anthropic"], "/api/hello"):

@@ -191,7 +191,7 @@ def test_every_request_in_the_access_log_names_a_decision(lab, outcomes):
 
 
 def test_the_audit_reads_the_real_access_log(lab, outcomes):
-    from egress.audit import build_audit
+    from launcher.audit import build_audit
     audit = build_audit(lab.access_log)
     reached = {(r["host"].lower(), r["port"]) for r in audit["network"]["reached"]}
     assert ("api.anthropic.com", 443) in reached and ("github.com", 443) in reached

@@ -1,9 +1,9 @@
-"""egress.audit: one log per run from the proxy log, the gateway log and the run report."""
+"""launcher.audit: one log per run from the proxy log, the gateway log and the run report."""
 from __future__ import annotations
 
 import json
 
-from egress.audit import build_audit, format_audit, main, parse_squid_line, write_audit
+from launcher.audit import build_audit, format_audit, main, parse_squid_line, write_audit
 
 SQUID = """\
 1795300737.663 client=10.213.0.10 status=TCP_TUNNEL/200 bytes=1690 method=CONNECT url=api.github.com:443 server=140.82.1.1 decision=allow_allowlisted

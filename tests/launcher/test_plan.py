@@ -9,8 +9,9 @@ import pytest
 
 from egress.gateway import KeySource, PLACEHOLDER_KEY
 from egress.gateway import proxy_allowlist
-from egress.run import (AGENT_UID, Mount, Options, RunError, check_mount, glob_matches, main, prepare,
-                        protected_paths, refusal)
+from launcher.cli import main, prepare
+from launcher.plan import (AGENT_UID, Mount, Options, RunError, check_mount, glob_matches,
+                           protected_paths, refusal)
 
 ALLOW = ("api.anthropic.com", "statsig.anthropic.com", "api.openai.com", "github.com", "pypi.org")
 READ_ONLY = ("CLAUDE.md", "**/AGENTS.md", ".claude/**", ".git/hooks/**", ".git/config")

@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 
 from egress.gateway import PLACEHOLDER_KEY, KeySource, render_gateway
-from egress.run import AGENT_UID, Options, execute, prepare
+from launcher.cli import prepare
+from launcher.execute import execute
+from launcher.plan import AGENT_UID, Options
 from egress_certs import make_ca, make_server_cert
 
 HERE = Path(__file__).parent
@@ -33,7 +35,7 @@ TOKEN = "ghp_SHORTLIVED0123456789"
 
 @pytest.fixture(autouse=True)
 def podman_settings(monkeypatch):
-    monkeypatch.setenv("CONTAINERS_CONF", str(HERE / "containers.conf"))
+    monkeypatch.setenv("CONTAINERS_CONF", str(HERE.parent / "egress" / "containers.conf"))
 
 
 def podman(*args: str) -> subprocess.CompletedProcess:

@@ -1,32 +1,23 @@
-"""agent-run: start one agent run behind the egress proxy and the credential gateway.
+"""agent-run's plan: every command and every file of a run, built by pure functions from the options,
+so `agent-run --print` shows exactly what a run executes.
 
     internal network (--internal, no DNS)           outside network
     agent 10.213.N.10 ── proxy 10.213.N.2 ───────── (vendors' hosts, the allowlist)
                      └── gateway 10.213.N.3 ─────── (model vendors, with the real key)
 
-The plan (every command and every file) is built by pure functions from the options, so
-`--print` shows exactly what a run executes. Keys and the GitHub token are read on the host
-and never appear in a command line or in the agent's environment.
+Keys and the GitHub token are read on the host and never appear in a command line or in the
+agent's environment.
 """
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import hashlib
 import os
 import shlex
-import shutil
-import stat
-import subprocess
-import sys
-import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from egress import audit
-from egress.gateway import (VENDORS, KeySource, agent_environment, proxy_allowlist, read_key, read_secret,
-                            render_gateway, write_key_includes)
+from egress.gateway import KeySource, agent_environment, proxy_allowlist, render_gateway
 from egress.squid import AGENT_SUPERNET, render_squid
 
 PROG = "agent-run"
@@ -378,200 +369,3 @@ def format_plan(plan: Plan, options: Options, run_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --- execution ----------------------------------------------------------------------------------
-
-def _write(path: Path, text: str, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
-def _run(argv: list[str]) -> None:
-    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RunError(f"{shlex.join(argv[:4])}... failed ({done.returncode}): {done.stderr.strip()[-800:]}")
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise RunError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def execute(plan: Plan, options: Options, run_dir: Path, keys: dict, token: str | None) -> int:
-    for path, (text, mode) in plan.files.items():
-        _write(path, text, mode)
-    for folder in ("proxy-log", "gateway-log", "gateway-run"):
-        (run_dir / folder).mkdir(mode=0o777, exist_ok=True)
-        os.chmod(run_dir / folder, 0o777)  # the services' own users write here; run_dir itself is 0700
-    key_dir = run_dir / "gateway" / "keys"
-    report_dir = plan.report_host_path.parent
-    report_dir.mkdir(parents=True, exist_ok=True)
-    for folder in [report_dir, *report_dir.parents][:3]:
-        os.chown(folder, AGENT_UID if not options.rootless else os.getuid(), -1)
-    try:
-        write_key_includes(key_dir, keys)
-        for argv in plan.setup:
-            _run(argv)
-        cache_log = run_dir / "proxy-log" / "cache.log"
-        _wait(lambda: cache_log.exists() and "Accepting HTTP Socket connections" in cache_log.read_text(),
-              30, "the proxy")
-        _wait(lambda: (run_dir / "gateway-run" / "nginx.pid").exists(), 30, "the gateway")
-        shutil.rmtree(key_dir)  # nginx holds the keys in memory from here on
-        _run(plan.agent_create)
-        if plan.token_copy:
-            token_file = run_dir / "github-token"
-            _write(token_file, token + "\n", 0o400)
-            if not options.rootless:  # rootless: keep-id already maps the file's owner to the agent
-                os.chown(token_file, AGENT_UID, AGENT_UID)
-            try:
-                _run(plan.token_copy)
-            finally:
-                token_file.unlink()
-        process = subprocess.Popen(plan.start_agent, stdin=None)
-        try:
-            code = process.wait(timeout=options.timeout)
-        except subprocess.TimeoutExpired:
-            print(f"{PROG}: the run exceeded {options.timeout} s; stopping it", file=sys.stderr)
-            subprocess.run(plan.stop_agent, capture_output=True)
-            process.wait()
-            code = EXIT_TIMEOUT
-        return code
-    finally:
-        if key_dir.exists():
-            shutil.rmtree(key_dir)
-        for argv in plan.teardown:
-            subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
-        result = audit.build_audit(run_dir / "proxy-log" / "access.log", run_dir / "gateway-log" / "access.log",
-                                   plan.report_host_path)
-        audit.write_audit(run_dir / "audit.json", result)
-        sys.stderr.write(f"{PROG}: audit {run_dir / 'audit.json'}\n" + audit.format_audit(result))
-
-
-# --- command line -------------------------------------------------------------------------------
-
-def _vendor_value(text: str, flag: str) -> tuple[str, str]:
-    vendor, sep, value = text.partition("=")
-    if not sep or vendor not in VENDORS or not value:
-        raise RunError(f"{flag} {text!r}: expected VENDOR=VALUE with VENDOR one of {sorted(VENDORS)}")
-    return vendor, value
-
-
-def _mount(text: str) -> Mount:
-    parts = text.split(":")
-    if len(parts) == 2:
-        return Mount(Path(parts[0]), parts[1], True)
-    if len(parts) == 3 and parts[2] in ("ro", "rw"):
-        return Mount(Path(parts[0]), parts[1], parts[2] == "ro")
-    raise RunError(f"--mount {text!r}: expected SOURCE:TARGET[:ro]")
-
-
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Run an agent CLI in the sandbox, behind the egress "
-                                "proxy and the credential gateway.")
-    p.add_argument("cli", choices=sorted(CLIS))
-    p.add_argument("cli_args", nargs=argparse.REMAINDER, help="arguments for the CLI (after --)")
-    p.add_argument("--engine", choices=ENGINES, default=os.environ.get("AGENT_RUN_ENGINE"))
-    p.add_argument("--profile", default=os.environ.get("AGENT_PROFILE") or "autonomous")
-    p.add_argument("--workspace", type=Path, default=Path.cwd())
-    p.add_argument("--image", default=DEFAULT_IMAGES["agent"])
-    p.add_argument("--proxy-image", default=DEFAULT_IMAGES["proxy"])
-    p.add_argument("--gateway-image", default=DEFAULT_IMAGES["gateway"])
-    p.add_argument("--rootfs", help=argparse.SUPPRESS)  # tests: an overlay of a tree instead of images
-    p.add_argument("--timeout", type=int, default=3600, help="wall-clock seconds (default 3600)")
-    p.add_argument("--memory", default="4g")
-    p.add_argument("--cpus", default="2")
-    p.add_argument("--pids", type=int, default=1024)
-    p.add_argument("--key-file", action="append", default=[], metavar="VENDOR=PATH")
-    p.add_argument("--key-command", action="append", default=[], metavar="VENDOR=COMMAND")
-    token = p.add_mutually_exclusive_group()
-    token.add_argument("--github-token-file", type=Path)
-    token.add_argument("--github-token-command")
-    p.add_argument("--mount", action="append", default=[], metavar="SOURCE:TARGET[:ro]",
-                   help="extra read-only mount (only the workspace is writable)")
-    p.add_argument("--run-dir", type=Path, help="where configs, logs and the audit go")
-    p.add_argument("--print", action="store_true", dest="print_only", help="show the commands, run nothing")
-    return p
-
-
-def options_from_args(args: argparse.Namespace) -> Options:
-    from renderer.model import ProfileError, load  # host side only: the YAML profiles
-
-    try:
-        model = load(args.profile)
-    except ProfileError as error:
-        raise RunError(str(error)) from None
-    engine = args.engine or next((e for e in ENGINES if shutil.which(e)), None)
-    if engine is None:
-        raise RunError("neither podman nor docker is on PATH; install one or pass --engine")
-    sources = [KeySource(v, file=Path(p)) for v, p in (_vendor_value(t, "--key-file") for t in args.key_file)]
-    sources += [KeySource(v, command=tuple(shlex.split(c)))
-                for v, c in (_vendor_value(t, "--key-command") for t in args.key_command)]
-    dup = sorted({s.vendor for s in sources if [x.vendor for x in sources].count(s.vendor) > 1})
-    if dup:
-        raise RunError(f"two keys given for {', '.join(dup)}: pass one --key-file or --key-command each")
-    token = None
-    if args.github_token_file:
-        token = KeySource("github", file=args.github_token_file)
-    elif args.github_token_command:
-        token = KeySource("github", command=tuple(shlex.split(args.github_token_command)))
-    cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    return Options(cli=args.cli, cli_args=cli_args, workspace=args.workspace, profile=args.profile, engine=engine,
-                   images={"agent": args.image, "proxy": args.proxy_image, "gateway": args.gateway_image},
-                   rootfs=args.rootfs, timeout=args.timeout, memory=args.memory, cpus=args.cpus, pids=args.pids,
-                   key_sources=sources, github_token=token, mounts=[_mount(m) for m in args.mount],
-                   run_id=run_id, run_dir=args.run_dir, rootless=engine == "podman" and os.geteuid() != 0,
-                   interactive=sys.stdin.isatty() and sys.stdout.isatty(),
-                   allow=tuple(model.network_allow), read_only_globs=tuple(model.read_only_files),
-                   blocked_globs=tuple(model.blocked_files))
-
-
-def default_run_dir(run_id: str) -> Path:
-    if os.geteuid() == 0:
-        return Path("/var/lib/agent-sandbox/runs") / run_id
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return state / "agent-sandbox" / "runs" / run_id
-
-
-def prepare(options: Options) -> tuple[Plan, Path]:
-    if options.timeout <= 0 or options.pids <= 0:
-        raise RunError("--timeout and --pids must be positive")
-    workspace = check_workspace(options.workspace, options.home, options.rootless)
-    options.mounts = [check_mount(m, options.home) for m in options.mounts]
-    run_dir = (options.run_dir or default_run_dir(options.run_id)).absolute()
-    if _within(run_dir.resolve(), workspace):
-        raise RunError(f"--run-dir {run_dir} is inside the workspace, where the agent could write the logs")
-    protected = protected_paths(workspace, options.read_only_globs)
-    blocked = [p for p in protected_paths(workspace, options.blocked_globs) if (workspace / p).is_file()]
-    protected = [p for p in protected if p not in blocked]
-    return build_plan(options, workspace, run_dir, protected, blocked), run_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        options = options_from_args(args)
-        plan, run_dir = prepare(options)
-        if args.print_only:
-            sys.stdout.write(format_plan(plan, options, run_dir))
-            return 0
-        keys = {s.vendor: read_key(s) for s in options.key_sources}
-        token = read_secret(options.github_token, "GitHub token") if options.github_token else None
-        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(run_dir, 0o700)
-        return execute(plan, options, run_dir, keys, token)
-    except (RunError, ValueError) as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-if __name__ == "__main__":
-    sys.exit(main())

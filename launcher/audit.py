@@ -194,7 +194,7 @@ def write_audit(path: Path, audit: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m egress.audit", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m launcher.audit", description=__doc__)
     parser.add_argument("--proxy-log", type=Path)
     parser.add_argument("--gateway-log", type=Path)
     parser.add_argument("--report", type=Path)
