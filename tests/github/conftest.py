@@ -9,15 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_github import FakeGitHub, Installation  # noqa: E402
-
-APP_ID = 424242
-OWNER, NAME = "octo", "widgets"
-REPOSITORY = f"{OWNER}/{NAME}"
-RUN_ID = "20250101-120000-abc123"
-# What the installation was granted when the user installed the app: more than a run needs.
-INSTALLED = {"metadata": "read", "contents": "write", "pull_requests": "write", "issues": "write",
-             "administration": "write", "secrets": "write", "actions_variables": "write", "actions": "write",
-             "workflows": "write"}
+from github_setup import APP_ID, INSTALLED, OWNER, REPOSITORY  # noqa: E402
 
 
 def _rsa_pem(key) -> bytes:

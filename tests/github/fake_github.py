@@ -144,7 +144,7 @@ class FakeGitHub:
         for role in ("api", "git"):
             server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, role))
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
             self._servers.append(server)
         self.api_url = f"http://127.0.0.1:{self._servers[0].server_address[1]}"
         self.git_url = f"http://127.0.0.1:{self._servers[1].server_address[1]}"
@@ -345,13 +345,22 @@ def _graphql(fake: FakeGitHub, headers: dict, body: dict) -> tuple[int, object]:
     what GitHub would do), after the token's permission for it."""
     token = fake.token_for(headers, None, "metadata", "read")
     document = graphql.parse(body["query"])
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, graphql.FragmentDefinitionNode)}
+
+    def root_fields(selection_set):
+        for selection in selection_set.selections:
+            if isinstance(selection, graphql.FieldNode):
+                yield selection
+            elif isinstance(selection, graphql.InlineFragmentNode):
+                yield from root_fields(selection.selection_set)
+            else:
+                yield from root_fields(fragments[selection.name.value].selection_set)
+
     data = {}
     for operation in document.definitions:
         if not isinstance(operation, graphql.OperationDefinitionNode):
             continue
-        for selection in operation.selection_set.selections:
-            if not isinstance(selection, graphql.FieldNode):
-                continue
+        for selection in root_fields(operation.selection_set):
             name = selection.name.value
             if operation.operation == graphql.OperationType.MUTATION:
                 permission = GRAPHQL_PERMISSIONS.get(name, "administration")
@@ -467,9 +476,11 @@ def _handler(fake: FakeGitHub, role: str):
 
 @dataclass
 class FakeRegistry:
-    """npm-, PyPI- and crates.io-like: reads answer, every write is recorded as an effect."""
+    """npm-, PyPI- and crates.io-like: reads answer (npm packuments of `packages`), every write is
+    recorded as an effect."""
     gate: object = None
     effects: list = field(default_factory=list)
+    packages: dict = field(default_factory=dict)     # npm name -> versions
 
     def start(self) -> "FakeRegistry":
         registry = self
@@ -494,8 +505,14 @@ class FakeRegistry:
                         kind = "yank"
                     registry.effects.append({"kind": kind, "path": parts.path, "bytes": len(body)})
                     status, payload = 200, {"ok": True}
-                elif self.command in ("GET", "HEAD"):
-                    status, payload = 404, {"error": "Not found"}
+                elif self.command in ("GET", "HEAD") and parts.path.lstrip("/") in registry.packages:
+                    name = parts.path.lstrip("/")
+                    versions = registry.packages[name]
+                    status, payload = 200, {"_id": name, "name": name, "_rev": "1-abc",
+                                            "dist-tags": {"latest": versions[-1]},
+                                            "versions": {v: {"name": name, "version": v,
+                                                             "dist": {"tarball": f"{registry.url}/{name}/-/{name}-{v}.tgz"}}
+                                                         for v in versions}}
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -508,7 +525,7 @@ class FakeRegistry:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         return self
 

@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import INSTALLED, REPOSITORY, RUN_ID
+from github_setup import INSTALLED, REPOSITORY, RUN_ID
 from policy_gate import policy_gate
 
 from egress.github_policy import render_policy
