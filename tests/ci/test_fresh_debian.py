@@ -8,18 +8,9 @@ arm64 machine or emulator here.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
-import pytest
-
 from .fresh_debian import fresh_debian_image, podman, source_copy
 
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("podman") or not shutil.which("debootstrap"),
-                                reason="needs root, podman and debootstrap (.ci/install-podman-image.sh installs them)")
 
 
 def test_the_demo_installs_and_runs_on_a_fresh_debian_12_without_and_with_a_terminal(tmp_path):
