@@ -26,7 +26,7 @@ project_env() {  # ROOT [EXTRAS]: make ROOT/.venv current and put its bin first 
         echo "project-env: setting up $venv (the project${extras:+ with [$extras]}, Node from $AGENT_SANDBOX_NODE_PIN)"
         [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv" </dev/null || return 1
         rm -f "$stamp"
-        PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install -q --no-input \
+        PIP_DISABLE_PIP_VERSION_CHECK=1 "$venv/bin/python" -m pip install -qq --no-input \
             "$AGENT_SANDBOX_NODE_PIN" -e "$root${extras:+[$extras]}" </dev/null || return 1
         # The wheel's own bin/npm expects to sit inside npm's folder (a wheel cannot hold the
         # symlink), so npm and npx are started through node from npm's folder.
