@@ -36,6 +36,20 @@ import graphql
 import jwt
 
 GIT_BACKEND = "/usr/lib/git-core/git-http-backend"
+# GitHub refuses a push that adds or changes a workflow file unless the token holds the
+# `workflows` permission (a workflow run on push would otherwise reach the repository's secrets).
+WORKFLOW_HOOK = r"""#!/bin/sh
+[ "$FAKE_GITHUB_WORKFLOWS" = write ] && exit 0
+zero=0000000000000000000000000000000000000000
+while read -r old new ref; do
+    [ "$new" = "$zero" ] && continue
+    if [ "$old" = "$zero" ]; then range="$new --not --all"; else range="$old..$new"; fi
+    if git log --format= --name-only $range | grep -q '^\.github/workflows/'; then
+        echo "refusing to allow a GitHub App to create or update workflow without workflows permission" >&2
+        exit 1
+    fi
+done
+"""
 TOKEN_LIFETIME = 3600
 LEVELS = {"read": 1, "write": 2, "admin": 3}
 
@@ -103,6 +117,9 @@ class FakeGitHub:
         bare.parent.mkdir(parents=True, exist_ok=True)
         _git("init", "-q", "--bare", "-b", "main", str(bare))
         _git("-C", str(bare), "config", "http.receivepack", "true")
+        hook = bare / "hooks" / "pre-receive"
+        hook.write_text(WORKFLOW_HOOK)
+        hook.chmod(0o755)
         work = self.root / ".seed" / full_name
         _git("init", "-q", "-b", "main", str(work))
         (work / "README.md").write_text(f"# {name}\n")
@@ -386,13 +403,14 @@ def _git_http(fake: FakeGitHub, request: Request) -> tuple[int, dict, bytes]:
     push = endpoint == "git-receive-pack" or "service=git-receive-pack" in request.query
     if not (_bearer(request.headers) or _basic_password(request.headers)):
         return 401, {"WWW-Authenticate": 'Basic realm="GitHub"'}, b"Authentication required\n"
-    fake.token_for(request.headers, repository, "contents", "write" if push else "read")
+    token = fake.token_for(request.headers, repository, "contents", "write" if push else "read")
     before = fake.refs(repository) if endpoint == "git-receive-pack" else None
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(fake.root),
            "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": request.method, "QUERY_STRING": request.query,
            "PATH_INFO": f"/{owner}/{name}.git/{endpoint}", "REMOTE_USER": "x-access-token",
            "REMOTE_ADDR": "127.0.0.1", "CONTENT_TYPE": request.headers.get("content-type", ""),
-           "CONTENT_LENGTH": str(len(request.body)), "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(fake.root)}
+           "CONTENT_LENGTH": str(len(request.body)), "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(fake.root),
+           "FAKE_GITHUB_WORKFLOWS": token.permissions.get("workflows", "")}
     if "git-protocol" in request.headers:
         env["GIT_PROTOCOL"] = request.headers["git-protocol"]
     if "content-encoding" in request.headers:

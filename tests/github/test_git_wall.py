@@ -205,3 +205,28 @@ def test_without_the_policy_the_same_pushes_land(github, client):
     client.run("git", "push", "--force", "origin", "HEAD:main", check=True)
     client.run("git", "push", "origin", "--delete", "feature", check=True)
     assert [e["kind"] for e in ref_effects(github)] == ["ref-forced", "ref-deleted"]
+
+
+def test_a_workflow_file_needs_a_token_the_launcher_never_mints(github, tmp_path, decisions, app_key):
+    """Even inside the run's namespace a pushed workflow could run on push with the repository's
+    secrets; the App token's permissions (no `workflows`) make GitHub refuse it."""
+    from launcher import github_app as ga
+    key = tmp_path / "app.pem"
+    key.write_bytes(app_key[0])
+    key.chmod(0o600)
+    config = ga.load_app_config(tmp_path / "absent.toml", app_id="424242", key_file=key, installation_id="77",
+                                api_url=github.api_url)
+    minted = ga.mint_token(config, REPOSITORY)
+    github.gate = policy_gate(render_policy(load("autonomous").tripwire, repository=REPOSITORY, run_id=RUN_ID), decisions)
+    agent = Client(github, tmp_path / "agent", minted.token).clone()
+    (agent.work / ".github" / "workflows").mkdir(parents=True)
+    (agent.work / ".github" / "workflows" / "leak.yml").write_text("on: push\njobs: {}\n")
+    agent.run("git", "add", ".github", check=True)
+    agent.run("git", "commit", "-q", "-m", "ci", check=True)
+    done = agent.run("git", "push", "origin", f"HEAD:{NS}/ci")
+    assert done.returncode != 0 and "workflows permission" in done.stderr
+    assert ref_effects(github) == [] and decisions[-1].allowed    # the policy let it by; the token's scope did not
+    broad = Client(github, tmp_path / "broad", github.issue_token(None, INSTALLED, prefix="ghp_"))
+    broad.work = agent.work
+    assert broad.run("git", "push", "origin", f"HEAD:{NS}/ci").returncode == 0
+    assert [e["kind"] for e in ref_effects(github)] == ["ref-created"]
