@@ -159,10 +159,7 @@ class FakeGitHub:
     def start(self) -> "FakeGitHub":
         self._servers = []
         for role in ("api", "git"):
-            server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, role))
-            server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-            self._servers.append(server)
+            self._servers.append(_listen(_handler(self, role)))
         self.api_url = f"http://127.0.0.1:{self._servers[0].server_address[1]}"
         self.git_url = f"http://127.0.0.1:{self._servers[1].server_address[1]}"
         return self
@@ -440,18 +437,58 @@ def _git_http(fake: FakeGitHub, request: Request) -> tuple[int, dict, bytes]:
 
 # --- HTTP plumbing -------------------------------------------------------------------------------
 
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _request(self, role: str) -> Request:
+        parts = urlsplit(self.path)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        return Request(role, self.command, parts.path, parts.query, headers, self._body(headers))
+
+    def _body(self, headers: dict) -> bytes:
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        return self.rfile.read(int(headers.get("content-length") or 0))
+
+    def _reply(self, status: int, headers: dict, payload: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _serve(self):
+        raise NotImplementedError
+
+    def do_GET(self):
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+
+def _listen(handler) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return server
+
+
 def _handler(fake: FakeGitHub, role: str):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
+    class Handler(_Handler):
         def _serve(self):
-            parts = urlsplit(self.path)
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            body = self._body(headers)
-            request = Request(role, self.command, parts.path, parts.query, headers, body)
+            request = self._request(role)
             fake.requests.append(request)
             answer = fake.gate(request) if fake.gate is not None else None
             try:
@@ -465,27 +502,7 @@ def _handler(fake: FakeGitHub, role: str):
             except Refused as refused:
                 status, extra = refused.status, {"Content-Type": "application/json"}
                 payload = json.dumps({"message": refused.message}).encode()
-            self.send_response(status)
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(payload)
-
-        def _body(self, headers: dict) -> bytes:
-            if headers.get("transfer-encoding", "").lower() == "chunked":
-                chunks = []
-                while True:
-                    size = int(self.rfile.readline().split(b";")[0], 16)
-                    if size == 0:
-                        self.rfile.readline()
-                        return b"".join(chunks)
-                    chunks.append(self.rfile.read(size))
-                    self.rfile.readline()
-            return self.rfile.read(int(headers.get("content-length") or 0))
-
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+            self._reply(status, extra, payload)
 
     return Handler
 
@@ -503,47 +520,30 @@ class FakeRegistry:
     def start(self) -> "FakeRegistry":
         registry = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(_Handler):
             def _serve(self):
-                parts = urlsplit(self.path)
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                body = self.rfile.read(int(headers.get("content-length") or 0))
+                request = self._request("registry")
                 status, payload = 404, {"error": "not found"}
-                refusal = registry.gate(self.command, parts.path, headers) if registry.gate else None
+                refusal = registry.gate(request.method, request.path, request.headers) if registry.gate else None
+                name = request.path.lstrip("/")
                 if refusal is not None:
                     status, payload = 403, {"error": refusal}
-                elif self.command in ("PUT", "POST", "DELETE"):
-                    kind = {"PUT": "publish", "POST": "upload", "DELETE": "unpublish"}[self.command]
-                    if parts.path.endswith("/yank"):
+                elif request.method in ("PUT", "POST", "DELETE"):
+                    kind = {"PUT": "publish", "POST": "upload", "DELETE": "unpublish"}[request.method]
+                    if request.path.endswith("/yank"):
                         kind = "yank"
-                    registry.effects.append({"kind": kind, "path": parts.path, "bytes": len(body)})
+                    registry.effects.append({"kind": kind, "path": request.path, "bytes": len(request.body)})
                     status, payload = 200, {"ok": True}
-                elif self.command in ("GET", "HEAD") and parts.path.lstrip("/") in registry.packages:
-                    name = parts.path.lstrip("/")
+                elif request.method in ("GET", "HEAD") and name in registry.packages:
                     versions = registry.packages[name]
                     status, payload = 200, {"_id": name, "name": name, "_rev": "1-abc",
                                             "dist-tags": {"latest": versions[-1]},
                                             "versions": {v: {"name": name, "version": v,
                                                              "dist": {"tarball": f"{registry.url}/{name}/-/{name}-{v}.tgz"}}
                                                          for v in versions}}
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
+                self._reply(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._server = _listen(Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         return self
 
