@@ -101,9 +101,10 @@
           default = parts.app;
         }
         // lib.optionalAttrs (isLinux system) {
-          agent-image = parts.image;
+          # the package names are the contract's (images.*.flake_package), like the image names
+          ${contract.images.agent.flake_package} = parts.image;
           agent-image-root = parts.imageRoot;
-          egress-proxy-image = parts.egressProxyImage;
+          ${contract.images.proxy.flake_package} = parts.egressProxyImage;
         }
       );
 

@@ -10,10 +10,13 @@
   revision,
 }:
 let
+  image = contract.images.proxy;
   proxyRoot = pkgs.runCommand "agent-sandbox-egress-proxy-root" { nativeBuildInputs = [ agentSandbox ]; } ''
     cd ${src}
-    render-profiles --image-root "$out" --image egress-proxy ${lib.escapeShellArgs contract.baked.render_args}
-    test -f "$out/etc/squid/squid.conf"
+    render-profiles --image-root "$out" ${lib.escapeShellArgs image.render_args}
+    for file in ${lib.escapeShellArgs image.files}; do
+      test -f "$out$file" || { echo "render-profiles wrote no $file" >&2; exit 1; }
+    done
   '';
   passwd = pkgs.writeText "passwd" ''
     root:x:0:0:root:/root:/noshell
@@ -25,8 +28,7 @@ let
   '';
 in
 pkgs.dockerTools.streamLayeredImage {
-  name = "egress-proxy";
-  tag = "latest";
+  inherit (image) name tag;
   contents = [
     pkgs.squid
     pkgs.cacert
@@ -43,17 +45,13 @@ pkgs.dockerTools.streamLayeredImage {
   '';
   enableFakechroot = false;
   config = {
-    Entrypoint = [
-      "${pkgs.squid}/bin/squid"
-      "-N"
-      "-f"
-      "/etc/squid/squid.conf"
-    ];
+    inherit (image.config) Entrypoint Cmd;
+    Env = lib.mapAttrsToList (name: value: "${name}=${value}") image.env;
     ExposedPorts."3128/tcp" = { };
     Labels = {
       "org.opencontainers.image.source" = contract.labels.source;
       "org.opencontainers.image.revision" = revision;
-      "org.opencontainers.image.title" = "agent-sandbox egress proxy";
+      "org.opencontainers.image.title" = image.title;
     };
   };
 }

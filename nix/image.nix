@@ -51,7 +51,7 @@ let
   '') contract.sticky_dirs;
 in
 pkgs.dockerTools.streamLayeredImage {
-  inherit (contract.image) name tag;
+  inherit (contract.images.agent) name tag;
 
   contents = [
     python

@@ -502,7 +502,7 @@ def build(output: Path, cache: Path, tag: str) -> dict:
              "agent-sandbox (pip), render-profiles --image-root, passwd/group, contract folders"],
             architecture, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         step = time.monotonic()
-        image_id = write_archive(output, f"{contract['image']['name']}:{tag}", config,
+        image_id = write_archive(output, f"{contract['images']['agent']['name']}:{tag}", config,
                                  [(base_digest, str(cache / f"{base_rootfs.parent.name}/layer.tar")),
                                   (clis_digest, clis_layer), (project_digest, project_layer)])
         timings["archive"] = time.monotonic() - step

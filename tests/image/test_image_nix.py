@@ -80,6 +80,8 @@ def test_flake_reads_the_contract_and_copies_none_of_its_values() -> None:
         "DISABLE_TELEMETRY",
         "AGENT_SANDBOX=",
         '"claude-code" ]',
+        *(f'"{image["name"]}"' for image in CONTRACT["images"].values()),
+        *(f"{image['flake_package']} =" for image in CONTRACT["images"].values()),
     ]
     for name, text in sources.items():
         code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
@@ -141,7 +143,7 @@ def test_image_config_comes_from_the_contract(flake: StubFlake) -> None:
         assert {name: labels[name] for name in ("io.agent-sandbox.cli.claude-code", "io.agent-sandbox.cli.codex", "io.agent-sandbox.cli.gemini-cli")} == {
             "io.agent-sandbox.cli.claude-code": "2.1.330", "io.agent-sandbox.cli.codex": "0.169.0", "io.agent-sandbox.cli.gemini-cli": "0.61.0"}
         assert all(labels[name] for name in CONTRACT["labels"]["non_empty"])
-        assert (image["name"], image["tag"]) == (CONTRACT["image"]["name"], CONTRACT["image"]["tag"])
+        assert (image["name"], image["tag"]) == (CONTRACT["images"]["agent"]["name"], CONTRACT["images"]["agent"]["tag"])
         assert image["allowedUnfree"] == CONTRACT["nix"]["unfree_allowed"] == ["claude-code"]
         assert {"claude-code", "codex", "gemini-cli", "python3-env", "bash-interactive", "coreutils", "git", "gh",
                 "nss-cacert", "curl", "jq", "ripgrep"} <= set(image["contentNames"])
@@ -174,6 +176,22 @@ def test_a_changed_contract_changes_the_image(tmp_path: Path) -> None:
     config = changed.eval("packages.x86_64-linux.agent-image", "i: i.imageArgs.config")
     assert config["User"] == "4242:4242"
     assert "EXTRA_SWITCH=on" in config["Env"]
+
+
+def test_image_names_and_packages_come_from_the_contract(tmp_path: Path) -> None:
+    contract = json.loads(json.dumps(CONTRACT))
+    contract["images"]["agent"].update(name="renamed-agent", tag="v9", flake_package="renamed-agent-pkg")
+    contract["images"]["proxy"].update(name="renamed-proxy", flake_package="renamed-proxy-pkg")
+    changed = StubFlake(tmp_path, contract)
+    names = changed.eval("packages.x86_64-linux", "p: builtins.attrNames p")
+    assert {"renamed-agent-pkg", "renamed-proxy-pkg"} <= set(names)
+    assert not {"agent-image", "egress-proxy-image"} & set(names)
+    agent = changed.eval("packages.x86_64-linux.renamed-agent-pkg", "i: { inherit (i.imageArgs) name tag; }")
+    assert agent == {"name": "renamed-agent", "tag": "v9"}
+    proxy = changed.eval("packages.x86_64-linux.renamed-proxy-pkg", "i: { inherit (i.imageArgs) name tag config; }")
+    assert (proxy["name"], proxy["tag"]) == ("renamed-proxy", "latest")
+    assert proxy["config"]["Entrypoint"] == CONTRACT["images"]["proxy"]["config"]["Entrypoint"]
+    assert proxy["config"]["Cmd"] == CONTRACT["images"]["proxy"]["config"]["Cmd"]
 
 
 def test_unfree_allowance_comes_from_the_contract(tmp_path: Path) -> None:
