@@ -86,41 +86,49 @@ def looks_like_credential(name: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(name.upper(), pattern.upper()) for pattern in patterns)
 
 
-def check_config(config: dict, contract: dict) -> list[Failure]:
+def check_config(config: dict, want: dict, contract: dict) -> list[Failure]:
     failures = []
     runtime = config.get("config") or {}
-    wanted = contract["config"]
-    if runtime.get("User") != wanted["User"]:
+    wanted = want["config"]
+    if "User" in wanted and runtime.get("User") != wanted["User"]:
         failures.append(Failure(
             "config.User", f"is {runtime.get('User')!r}, the contract says {wanted['User']!r}",
             f'set config.User = "{wanted["User"]}" (a numeric uid:gid; an empty User runs as root)'))
+    if "User" not in wanted and runtime.get("User"):
+        failures.append(Failure(
+            "config.User", f"is {runtime.get('User')!r}; the contract leaves it empty (the program drops root itself)",
+            "remove config.User"))
     if runtime.get("Entrypoint") != wanted["Entrypoint"]:
         failures.append(Failure(
             "config.Entrypoint", f"is {runtime.get('Entrypoint')!r}, the contract says {wanted['Entrypoint']!r}",
-            f"set config.Entrypoint = {json.dumps(wanted['Entrypoint'])} so every start passes the entrypoint's guards"))
+            f"set config.Entrypoint = {json.dumps(wanted['Entrypoint'])} so every start goes through it"))
+    if "Cmd" in wanted and (runtime.get("Cmd") or []) != wanted["Cmd"]:
+        failures.append(Failure(
+            "config.Cmd", f"is {runtime.get('Cmd')!r}, the contract says {wanted['Cmd']!r}",
+            f"set config.Cmd = {json.dumps(wanted['Cmd'])}"))
     if "WorkingDir" in wanted and runtime.get("WorkingDir") != wanted["WorkingDir"]:
         failures.append(Failure(
             "config.WorkingDir", f"is {runtime.get('WorkingDir')!r}, the contract says {wanted['WorkingDir']!r}",
             f'set config.WorkingDir = "{wanted["WorkingDir"]}"'))
     env = env_map(config)
-    for name, value in contract["env"].items():
+    for name, value in want["env"].items():
         if env.get(name) != value:
             have = "missing" if name not in env else f"{env[name]!r}"
             failures.append(Failure(
                 f"config.Env.{name}", f"is {have}, the contract says {value!r}",
-                f"set {name}={value} in the image Env (image/contract.json env)"))
+                f"set {name}={value} in the image Env (image/contract.json)"))
     for name, value in sorted(env.items()):
         if value and looks_like_credential(name, contract["credential_env_patterns"]):
             failures.append(Failure(
                 f"config.Env.{name}", "looks like a credential and is baked into the image config (visible to `docker inspect`)",
                 f"remove {name} from the image Env; pass credentials at run time, outside the agent's environment"))
     labels = runtime.get("Labels") or {}
-    for name, value in contract["labels"]["fixed"].items():
+    for name, value in want["labels_fixed"].items():
         if labels.get(name) != value:
             failures.append(Failure(
                 f"config.Labels.{name}", f"is {labels.get(name)!r}, the contract says {value!r}",
                 f'set the label {name}="{value}"'))
-    for name in contract["labels"]["non_empty"]:
+    for name in want["labels_non_empty"]:
         if not labels.get(name):
             failures.append(Failure(
                 f"config.Labels.{name}", "is missing or empty",
@@ -139,23 +147,28 @@ def parse_colon_file(data: bytes) -> list[list[str]]:
     return rows
 
 
-def check_passwd(passwd: bytes | None, group: bytes | None, contract: dict) -> list[Failure]:
-    user = contract["user"]
+def check_passwd(passwd: bytes | None, group: bytes | None, user: dict | None, contract: dict) -> list[Failure]:
+    """root has no login shell and is the only uid 0; `user` (when the image has one) is there
+    with its uid, gid (and home, when the contract names one), and no one else has its uid."""
     nologin = set(contract["nologin_shells"])
     if passwd is None:
+        wanted = f" and {user['name']} ({user['uid']}:{user['gid']})" if user else ""
         return [Failure("/etc/passwd", "is missing or not a regular file",
-                        f"write /etc/passwd with root (shell {contract['root']['shell']}) and "
-                        f"{user['name']} ({user['uid']}:{user['gid']}, home {user['home']})")]
+                        f"write /etc/passwd with root (shell {contract['root']['shell']}){wanted}")]
     failures = []
     rows = [row for row in parse_colon_file(passwd) if len(row) >= 7]
     by_name = {row[0]: row for row in rows}
-    agent = by_name.get(user["name"])
-    expected = [str(user["uid"]), str(user["gid"]), user["home"]]
-    if agent is None or [agent[2], agent[3], agent[5]] != expected:
-        have = "missing" if agent is None else ":".join(agent)
-        failures.append(Failure(
-            "/etc/passwd", f"user {user['name']} is {have}; wanted uid {user['uid']}, gid {user['gid']}, home {user['home']}",
-            f"add the line {user['name']}:x:{user['uid']}:{user['gid']}:{user['name']}:{user['home']}:{user['shell']}"))
+    if user is not None:
+        found = by_name.get(user["name"])
+        expected = [str(user["uid"]), str(user["gid"])] + ([user["home"]] if "home" in user else [])
+        home = f", home {user['home']}" if "home" in user else ""
+        if found is None or [found[2], found[3], found[5]][: len(expected)] != expected:
+            have = "missing" if found is None else ":".join(found)
+            line = (f"{user['name']}:x:{user['uid']}:{user['gid']}:{user['name']}:"
+                    f"{user.get('home', '/nonexistent')}:{user.get('shell', contract['root']['shell'])}")
+            failures.append(Failure(
+                "/etc/passwd", f"user {user['name']} is {have}; wanted uid {user['uid']}, gid {user['gid']}{home}",
+                f"add the line {line}"))
     root = by_name.get("root")
     if root is None or root[6] not in nologin:
         have = "missing" if root is None else f"shell {root[6]!r}"
@@ -165,16 +178,18 @@ def check_passwd(passwd: bytes | None, group: bytes | None, contract: dict) -> l
     for row in rows:
         if row[2] == "0" and row[0] != "root":
             failures.append(Failure("/etc/passwd", f"user {row[0]} has uid 0", f"remove {row[0]} or give it an unprivileged uid"))
-        if row[2] == str(user["uid"]) and row[0] != user["name"]:
+        if user is not None and row[2] == str(user["uid"]) and row[0] != user["name"]:
             failures.append(Failure("/etc/passwd", f"user {row[0]} shares uid {user['uid']} with {user['name']}",
                                     f"remove {row[0]}"))
+    if user is None:
+        return failures
     if group is None:
         failures.append(Failure("/etc/group", "is missing or not a regular file",
                                 f"write /etc/group with root:x:0: and {user['group']}:x:{user['gid']}:"))
     else:
         groups = {row[0]: row for row in parse_colon_file(group) if len(row) >= 3}
-        agent_group = groups.get(user["group"])
-        if agent_group is None or agent_group[2] != str(user["gid"]):
+        found_group = groups.get(user["group"])
+        if found_group is None or found_group[2] != str(user["gid"]):
             failures.append(Failure("/etc/group", f"group {user['group']} with gid {user['gid']} is missing",
                                     f"add the line {user['group']}:x:{user['gid']}:"))
     return failures
@@ -245,18 +260,18 @@ def executable_on_path(fs: Filesystem, program: str, search_path: str, skip: str
     return False
 
 
-def check_programs(fs: Filesystem, env: dict[str, str], contract: dict) -> list[Failure]:
-    search_path = env.get("PATH") or contract["env"]["PATH"]
+def check_programs(fs: Filesystem, env: dict[str, str], want: dict) -> list[Failure]:
+    search_path = env.get("PATH") or want["env"]["PATH"]
     failures = []
-    for program in contract["required_programs"]:
+    for program in want["required_programs"]:
         # a shim only forwards to the real program, so look past the shims folder
-        if not executable_on_path(fs, program, search_path, skip=contract["baked"]["shims_dir"]):
+        if not executable_on_path(fs, program, search_path, skip=want["skip_on_path"]):
             failures.append(Failure(
                 f"PATH/{program}", f"no executable {program} in any folder of PATH={search_path}",
                 f"add the package that provides {program} to the image contents"))
-    cert = env.get("SSL_CERT_FILE") or contract["env"]["SSL_CERT_FILE"]
-    found = fs.follow(cert)
-    if found is None or found[1].kind != "file":
+    cert = env.get("SSL_CERT_FILE") or want["env"].get("SSL_CERT_FILE")
+    found = fs.follow(cert) if cert else None
+    if cert and (found is None or found[1].kind != "file"):
         failures.append(Failure(cert, "SSL_CERT_FILE does not exist in the image",
                                 "add the CA bundle (cacert / ca-certificates) at that path"))
     return failures
@@ -368,19 +383,92 @@ def check_runtime_profiles(files: dict, data: dict[str, bytes], env: dict[str, s
     return failures
 
 
+# ---------------------------------------------------------------- service images
+
+
+def check_service_dirs(fs: Filesystem, part: dict) -> list[Failure]:
+    failures = []
+    for spec in part["dirs"]:
+        path = spec["path"]
+        found = fs.follow(path)
+        owner = spec.get("owner")
+        mode = parse_mode(spec["mode"]) if "mode" in spec else None
+        wanted = " ".join(filter(None, [f"owned by {owner}" if owner is not None else "",
+                                        f"mode {spec['mode']}" if mode is not None else ""]))
+        if found is None or found[1].kind != "dir":
+            failures.append(Failure(path, "folder is missing", f"create {path} {wanted}".rstrip()))
+            continue
+        entry = found[1]
+        if (owner is not None and entry.uid != owner) or (mode is not None and entry.mode != mode):
+            failures.append(Failure(path, f"is owned by {entry.uid}:{entry.gid} mode {mode_text(entry.mode)}; wanted {wanted}",
+                                    f"chown/chmod {path} in the image build"))
+    return failures
+
+
+def check_service_files(fs: Filesystem, part: dict) -> list[Failure]:
+    failures = []
+    render = " ".join(["render-profiles --image-root DIR", *part.get("render_args", [])])
+    for path in part["files"]:
+        found = fs.follow(path)
+        if found is None or found[1].kind != "file":
+            failures.append(Failure(path, "is missing or not a regular file", f"copy the tree from `{render}` into the image"))
+            continue
+        entry = found[1]
+        if entry.uid != 0 or entry.mode & 0o022:
+            failures.append(Failure(path, f"is owner {entry.uid}:{entry.gid} mode {mode_text(entry.mode)}; only root may change it",
+                                    f"chown 0:0 {path} and drop group/other write bits"))
+    return failures
+
+
 # ---------------------------------------------------------------- driver
 
+ROLE_LABEL = "io.agent-sandbox.image"
+ROLES = ("agent", "proxy", "gateway")
 
-def verify_image(blobs: Blobs, image: Image, contract: dict) -> list[Failure]:
+
+def expectations(contract: dict, role: str) -> dict:
+    """What the contract wants of an image in `role`, in one shape for the shared checks."""
+    if role == "agent":
+        return {"config": contract["config"], "env": contract["env"], "user": contract["user"],
+                "labels_fixed": contract["labels"]["fixed"], "labels_non_empty": contract["labels"]["non_empty"],
+                "required_programs": contract["required_programs"], "skip_on_path": contract["baked"]["shims_dir"]}
+    part = contract["images"][role]
+    return {"config": part["config"], "env": part["env"], "user": part.get("user"),
+            "labels_fixed": {"org.opencontainers.image.title": part["title"], ROLE_LABEL: role},
+            "labels_non_empty": ["org.opencontainers.image.source", "org.opencontainers.image.revision"],
+            "required_programs": part["required_programs"], "skip_on_path": ""}
+
+
+def role_of(image: Image, contract: dict) -> str:
+    """The image's role: its role label, else its name (any registry, any tag), else agent,
+    whose contract is the strictest."""
+    label = ((image.config.get("config") or {}).get("Labels") or {}).get(ROLE_LABEL)
+    if label in ROLES:
+        return label
+    repository = image.name.rsplit(":", 1)[0] if ":" in image.name.rsplit("/", 1)[-1] else image.name
+    for role in ROLES:
+        if repository.rsplit("/", 1)[-1] == contract["images"][role]["name"]:
+            return role
+    return "agent"
+
+
+def verify_image(blobs: Blobs, image: Image, contract: dict, role: str | None = None) -> list[Failure]:
+    role = role or role_of(image, contract)
+    want = expectations(contract, role)
     fs = flatten(blobs, image.layers)
     env = env_map(image.config)
-    failures = check_config(image.config, contract)
+    failures = check_config(image.config, want, contract)
     failures += check_special_bits(fs, contract)
+    failures += check_programs(fs, env, want)
+    if role != "agent":
+        part = contract["images"][role]
+        passwd = read_contents(blobs, image.layers, fs, ["/etc/passwd", "/etc/group"])
+        failures += check_passwd(passwd.get("/etc/passwd"), passwd.get("/etc/group"), want["user"], contract)
+        return failures + check_service_dirs(fs, part) + check_service_files(fs, part)
     failures += check_dirs(fs, contract)
-    failures += check_programs(fs, env, contract)
     manifest_path = contract["baked"]["manifest"]["path"]
     first = read_contents(blobs, image.layers, fs, ["/etc/passwd", "/etc/group", manifest_path])
-    failures += check_passwd(first.get("/etc/passwd"), first.get("/etc/group"), contract)
+    failures += check_passwd(first.get("/etc/passwd"), first.get("/etc/group"), want["user"], contract)
     manifest, manifest_failures = parse_manifest(first.get(manifest_path), contract)
     failures += manifest_failures
     failures += check_manifest_meta(fs, contract)
@@ -394,31 +482,47 @@ def verify_image(blobs: Blobs, image: Image, contract: dict) -> list[Failure]:
     return failures
 
 
-def verify_path(source: Path, contract: dict) -> list[tuple[str, list[Failure]]]:
+def verify_path(source: Path, contract: dict, role: str | None = None) -> list[tuple[str, list[Failure]]]:
     with opened(source) as (blobs, images):
-        return [(image.name, verify_image(blobs, image, contract)) for image in images]
+        return [(image.name, verify_image(blobs, image, contract, role)) for image in images]
+
+
+def version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("agent-sandbox")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="image-verify",
-        description="Check a docker-archive (.tar/.tar.gz) or OCI layout against image/contract.json.",
+        description="Check container image archives against image/contract.json: the agent image against "
+                    "its contract, the proxy and the gateway against theirs (images.proxy, images.gateway).",
+        epilog="Exit 0: every image keeps its contract; 1: failures (each with its path and the fix); "
+               "2: the archive or the contract cannot be read.",
     )
-    parser.add_argument("image", type=Path, help="docker-archive .tar/.tar.gz, OCI layout folder, or OCI layout .tar")
+    parser.add_argument("image", type=Path, nargs="+",
+                        help="docker-archive (.tar, .tar.gz; `./result > x.tar` for a Nix image), OCI layout folder or .tar")
+    parser.add_argument("--image", dest="role", choices=ROLES,
+                        help="judge as this image (default: its io.agent-sandbox.image label, else its name, else agent)")
     parser.add_argument("--contract", type=Path, default=CONTRACT_PATH, help="contract JSON (default: the packaged one)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     args = parser.parse_args(argv)
+    total = 0
     try:
         contract = load_contract(args.contract)
-        results = verify_path(args.image, contract)
+        for source in args.image:
+            for name, failures in verify_path(source, contract, args.role):
+                for failure in failures:
+                    print(f"[{name}] {failure.render()}")
+                total += len(failures)
+                print(f"image-verify: {name}: {'OK' if not failures else f'{len(failures)} failure(s)'}")
     except (UnreadableImage, ContractError) as err:
         print(f"image-verify: {err}", file=sys.stderr)
         return 2
-    total = 0
-    for name, failures in results:
-        for failure in failures:
-            print(f"[{name}] {failure.render()}")
-        total += len(failures)
-        print(f"image-verify: {name}: {'OK' if not failures else f'{len(failures)} failure(s)'}")
     return 1 if total else 0
 
 
