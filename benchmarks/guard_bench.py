@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from guard.classify import classify, compile_policy  # noqa: E402
+from guard.classify import classify  # noqa: E402
+from guard.policy import compile_policy  # noqa: E402
 from guard.cli import load_runtime  # noqa: E402
 from guard.shims import render_shim  # noqa: E402
 

@@ -78,7 +78,7 @@ def load_runtime(name: str | None, path: str | None = None, profile_dir: str | N
 
 
 def _compiled(runtime: dict, where: str):
-    from guard.classify import PolicyError, compile_policy
+    from guard.policy import PolicyError, compile_policy
 
     try:
         return compile_policy(runtime)

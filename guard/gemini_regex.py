@@ -140,7 +140,7 @@ def rule_to_gemini_regex(rule: dict, tools: dict) -> str:
     command = rule["command"]
     programs = [p.rsplit("/", 1)[-1] for p in (command[0] if isinstance(command[0], list) else [command[0]])]
     table = (tools or {}).get(programs[0], {}) if len(programs) == 1 else {}
-    from guard.classify import BUILTIN_SKIP_ARGS
+    from guard.policy import BUILTIN_SKIP_ARGS
 
     globs = dict.fromkeys(list(table.get("skip_args", [])) + list(BUILTIN_SKIP_ARGS.get(programs[0], ())))
     skips = [f"\\s+{_glob(g)}" for g in globs]

@@ -215,7 +215,7 @@ def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, see
     if not model.bypass:
         return []
     from guard.agreement import decide_all, gap_problems, load_corpus, regex_disagreements, shim_disagreements
-    from guard.classify import compile_policy
+    from guard.policy import compile_policy
 
     runtime = parse(outputs[f"/etc/agent-sandbox/profiles/{model.name}.json"])
     policy_out = outputs["/etc/gemini-cli/policies/agent-sandbox.toml"]

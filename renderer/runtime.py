@@ -3,7 +3,7 @@ time. JSON, so neither needs YAML, jsonschema or the renderer to start."""
 
 from __future__ import annotations
 
-from guard.classify import PolicyError, compile_policy
+from guard.policy import PolicyError, compile_policy
 from guard.shims import fast_path_table
 from renderer.model import RUNTIME_FORMAT, PolicyModel, ProfileError
 
