@@ -65,12 +65,13 @@ def load_runtime(name: str | None, path: str | None = None, profile_dir: str | N
             return _read_json(candidate)
     if profile_dir is None:
         try:
-            from renderer.model import runtime_profile
+            from renderer.model import load
+            from renderer.runtime import runtime_profile
         except ImportError:
             pass
         else:
             try:
-                return runtime_profile(name)
+                return runtime_profile(load(name))
             except Exception as exc:  # the renderer's own errors name the profile file and key
                 raise GuardError(f"profile {name!r}: no rendered runtime profile, and rendering it failed: {exc}") from None
     looked = ", ".join(os.path.join(d, f"{name}.json") for d in dirs)

@@ -8,35 +8,13 @@ the output says so.
 
 from __future__ import annotations
 
-import itertools
-
 from guard.classify import classify, executed_argvs
+from guard.policy import Rule, compile_policy
 from guard.cli import GuardError, _compiled, _split_options, load_runtime
 from guard.shellparse import ShellSyntaxError, parse
 
 # what Claude Code strips before matching a Bash(prefix) rule (observed)
 _CLAUDE_STRIPS = {"timeout": 1, "time": 0, "nice": 0, "nohup": 0, "stdbuf": 0, "command": 0, "builtin": 0}
-
-
-def _words(rule: dict) -> list[list[str]]:
-    return [w if isinstance(w, list) else [w] for w in rule["command"]]
-
-
-def literal_forms(rule: dict) -> list[tuple[str, ...]]:
-    """The argv prefixes a prefix-matching CLI holds for a rule (as the renderer writes them)."""
-    prefixes = [tuple(p) for p in itertools.product(*_words(rule))]
-    any_of = rule.get("any_of") or []
-    if not any_of:
-        return prefixes
-    tails: list[tuple[str, ...]] = []
-    for m in any_of:
-        if "flag" in m:
-            tails += [(name,) for name in m["flag"]]
-        elif "option" in m:
-            for name in m["option"]:
-                tails.append((name, m["value"]))
-                tails.append((f"{name}={m['value']}",) if name.startswith("--") else (f"{name}{m['value']}",))
-    return [p + t for p in prefixes for t in tails]
 
 
 def _claude_text(words: list[str]) -> str:
@@ -57,21 +35,21 @@ def _prefix_hit(tokens: list[str], form: tuple[str, ...]) -> bool:
     return len(tokens) >= len(form) and tuple(tokens[:len(form)]) == form
 
 
-def claude_native(command: str, rules: list[dict]) -> list[str]:
+def claude_native(command: str, rules: list[Rule]) -> list[str]:
     hits = []
     for cmd in parse(command):
         words = [w.display() for w in cmd.words]
         text = _claude_text(words)
         for rule in rules:
-            for form in literal_forms(rule):
+            for form in rule.literal_forms():
                 joined = " ".join(form)
                 if text == joined or text.startswith(joined + " "):
-                    hits.append(f"{rule['id']} (Bash({joined} *) on `{text}`)")
+                    hits.append(f"{rule.id} (Bash({joined} *) on `{text}`)")
                     break
     return hits
 
 
-def codex_native(command: str, rules: list[dict]) -> list[str]:
+def codex_native(command: str, rules: list[Rule]) -> list[str]:
     hits = []
     for cmd in parse(command):
         if cmd.nested or cmd.assignments or any(w.static is None for w in cmd.words) or not cmd.words:
@@ -79,8 +57,8 @@ def codex_native(command: str, rules: list[dict]) -> list[str]:
         tokens = [w.static for w in cmd.words]
         tokens[0] = tokens[0].rsplit("/", 1)[-1]
         for rule in rules:
-            if any(_prefix_hit(tokens, form) for form in literal_forms(rule)):
-                hits.append(f"{rule['id']} (prefix_rule on `{' '.join(tokens)}`)")
+            if any(_prefix_hit(tokens, form) for form in rule.literal_forms()):
+                hits.append(f"{rule.id} (prefix_rule on `{' '.join(tokens)}`)")
     return hits
 
 
@@ -111,8 +89,10 @@ def shim_lines(command: str, runtime: dict) -> list[str]:
 
 
 def explain(command: str, runtime: dict) -> str:
-    policy_rules = [r for r in runtime.get("rules", []) if r.get("decision", "deny") == "deny"]
-    decision = classify(command, runtime)
+    policy = compile_policy(runtime)
+    deny_rules = [rule for rule in policy.rules if rule.decision == "deny"]
+    raw_deny_rules = [r for r in runtime.get("rules", []) if r.get("decision", "deny") == "deny"]
+    decision = classify(command, policy)
     out = [f"command: {command}", f"profile: {runtime.get('profile', '?')} (posture {runtime.get('posture', '?')})", ""]
     verdict = f"{decision.decision}" + (f", rule {decision.rule}: {decision.reason}" if decision.rule else f": {decision.reason}")
     out.append(f"agent-guard (the Claude hook; classify): {verdict}")
@@ -125,11 +105,11 @@ def explain(command: str, runtime: dict) -> str:
     out += shim_lines(command, runtime) if not decision.parse_error else ["  the text does not parse; bash would stop at the error"]
     out.append("")
     try:
-        claude = claude_native(command, policy_rules)
-        codex = codex_native(command, policy_rules)
+        claude = claude_native(command, deny_rules)
+        codex = codex_native(command, deny_rules)
     except ShellSyntaxError:
         claude = codex = None
-    gemini = gemini_native(command, policy_rules, runtime.get("tools", {}))
+    gemini = gemini_native(command, raw_deny_rules, runtime.get("tools", {}))
     out.append("each CLI's own deny rules (Claude and Codex emulated from CLI-FACTS.md; Gemini evaluated):")
     for name, hits in (("Claude Bash(prefix) rules", claude), ("Codex prefix_rule", codex),
                        ("Gemini commandRegex", gemini)):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 
-from renderer.model import PolicyModel, Rule, hook_command
+from guard.policy import Rule
+from renderer.model import PolicyModel, hook_command
 from renderer.templating import render_template
 
 CODEX_DECISION = {"deny": "forbidden", "ask": "prompt", "allow": "allow"}

@@ -15,7 +15,8 @@ import json
 import re
 
 from guard.gemini_regex import rule_to_gemini_regex
-from renderer.model import PolicyModel, ProfileError, Rule, hook_command
+from guard.policy import Rule
+from renderer.model import PolicyModel, ProfileError, hook_command
 
 SHELL_TOOL = "run_shell_command"
 READ_TOOLS = ["read_file", "read_many_files"]
