@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from guard.classify import classify  # noqa: E402
 from guard.policy import compile_policy  # noqa: E402
-from guard.cli import load_runtime  # noqa: E402
+from guard.runtime import load_runtime  # noqa: E402
 from guard.shims import render_shim  # noqa: E402
 
 
