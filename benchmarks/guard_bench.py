@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from guard.classify import classify  # noqa: E402
 from guard.policy import compile_policy  # noqa: E402
 from guard.runtime import load_runtime  # noqa: E402
-from guard.shims import render_shim  # noqa: E402
+from renderer.shims import render_shim  # noqa: E402
 
 
 def corpus():
@@ -88,7 +88,8 @@ def process_numbers(runtime, runs):
         (profiles / "autonomous.json").write_text(json.dumps(runtime))
         os.symlink("/bin/true", real / "git")  # a stand-in that does nothing, so only the shim is measured
         shim = shims / "git"
-        shim.write_text(render_shim("git", runtime, shim_dir=str(shims), profile_dir=str(profiles), guard_command=guard))
+        shim.write_text(render_shim("git", compile_policy(runtime), shim_dir=str(shims), profile_dir=str(profiles),
+                                    guard_command=guard))
         shim.chmod(0o555)
         env = {"PATH": f"{shims}:{real}:/usr/bin:/bin", "HOME": str(tmp), "AGENT_PROFILE": "autonomous"}
         direct = median_run_ms([str(real / "git"), "status"], runs, env)

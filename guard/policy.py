@@ -239,10 +239,13 @@ class Option(Matcher):
                     return None
         return None
 
+    def values_as_written(self) -> tuple[str, ...]:
+        return (self.value,) if isinstance(self.value, str) else tuple(self.value)
+
     def literal_tails(self) -> list[tuple[str, ...]]:
         tails = []
         for name in self.names:
-            for value in ((self.value,) if isinstance(self.value, str) else self.value):
+            for value in self.values_as_written():
                 tails.append((name, value))
                 tails.append((f"{name}={value}",) if name.startswith("--") else (f"{name}{value}",))
         return tails

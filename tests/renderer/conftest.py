@@ -2,7 +2,12 @@ import shutil
 
 import pytest
 
-from render_helpers import REPO
+from render_helpers import REPO, runtime_of
+
+
+@pytest.fixture(scope="session")
+def runtime() -> dict:
+    return runtime_of("autonomous")
 
 
 @pytest.fixture
