@@ -109,23 +109,23 @@ def _glob(glob: str) -> str:
     return "".join(out)
 
 
-def _flag(m: Flag) -> str:
+def _long_or_short(m: Flag | Option, long_after: str, short_before: str, short_after: str) -> str:
+    """A long name (or git's abbreviation of it) then long_after, or a short letter in a cluster."""
     parts = []
     if m.longs:
-        parts.append(f"--{_prefix_trie(m.longs, 2)}(?=[=\\s;&|)`'\"]|\\\\|$)")
+        parts.append(f"--{_prefix_trie(m.longs, 2)}{long_after}")
     if m.shorts:
-        parts.append(f"-[A-Za-z0-9]*[{re.escape(m.shorts)}][A-Za-z0-9]*{_Q}{_END}")
+        parts.append(f"{short_before}[{re.escape(m.shorts)}]{short_after}")
     return "|".join(parts)
+
+
+def _flag(m: Flag) -> str:
+    return _long_or_short(m, "(?=[=\\s;&|)`'\"]|\\\\|$)", "-[A-Za-z0-9]*", f"[A-Za-z0-9]*{_Q}{_END}")
 
 
 def _option(m: Option) -> str:
     value = "(?:" + "|".join(_case_insensitive(v) for v in m.values_as_written()) + ")"
-    parts = []
-    if m.longs:
-        parts.append(f"--{_prefix_trie(m.longs, 2)}(?:\\s+|=){_Q}{value}{_Q}{_END}")
-    if m.shorts:
-        parts.append(f"-[A-Za-z]*[{re.escape(m.shorts)}](?:\\s+|=|){_Q}{value}{_Q}{_END}")
-    return "|".join(parts)
+    return _long_or_short(m, f"(?:\\s+|=){_Q}{value}{_Q}{_END}", "-[A-Za-z]*", f"(?:\\s+|=|){_Q}{value}{_Q}{_END}")
 
 
 def _arg(m: Arg) -> str:
