@@ -33,8 +33,8 @@ from renderer.shims import render_shim  # noqa: E402
 def corpus():
     import yaml
 
-    deny = yaml.safe_load((ROOT / "tests/corpus/deny.yaml").read_text())
-    benign = yaml.safe_load((ROOT / "tests/corpus/benign.yaml").read_text())
+    deny = yaml.safe_load((ROOT / "profiles/corpus/deny.yaml").read_text())
+    benign = yaml.safe_load((ROOT / "profiles/corpus/benign.yaml").read_text())
     return ([(rule, c) for rule, cs in deny.items() for c in cs], [c for cs in benign.values() for c in cs])
 
 

@@ -35,7 +35,7 @@ RULE_LISTS = (("tripwire",), ("commands", "allow"), ("commands", "ask"), ("comma
 
 def corpus_folder(root: Path) -> Path:
     """Where this checkout keeps the corpus the check compares the rendered layers on."""
-    for candidate in ("profiles/corpus", "tests/corpus"):
+    for candidate in ("profiles/corpus", "tests/corpus"):  # where it is now, where it was
         if (root / candidate / "deny.yaml").is_file():
             return root / candidate
     raise SystemExit(f"no corpus under {root}")

@@ -14,7 +14,7 @@ It matches what the classifier denies as far as a regex can: the program at a co
 boundary (start, `;`, `&`, `|`, `(`, `{`, backquote, newline, `bash -c '`, `eval '`,
 `find -exec`), after wrappers and NAME=value words, by basename, quoted or not, or an
 unknown `$word`; global options between the command words; flags anywhere later in the
-same simple command. tests/corpus/regex_known_gaps.yaml lists where it still differs.
+same simple command. profiles/corpus/regex_known_gaps.yaml lists where it still differs.
 """
 
 from __future__ import annotations

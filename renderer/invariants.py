@@ -209,12 +209,12 @@ def check_hooks(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
     return problems
 
 
-CORPUS_DIR = Path("tests") / "corpus"
+CORPUS_DIR = Path("profiles") / "corpus"
 
 
 def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, seen: dict) -> list[str]:
     """The rendered Gemini regexes and the shims agree with the classifier on the project's corpus,
-    except where tests/corpus/regex_known_gaps.yaml says why a regex cannot."""
+    except where profiles/corpus/regex_known_gaps.yaml says why a regex cannot."""
     if not model.bypass:
         return []
     runtime = parse(outputs[f"/etc/agent-sandbox/profiles/{model.name}.json"])

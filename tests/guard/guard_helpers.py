@@ -8,7 +8,7 @@ from renderer.model import load
 from renderer.runtime import runtime_profile
 
 HERE = Path(__file__).parent
-CORPUS = HERE.parent / "corpus"
+CORPUS = HERE.parents[1] / "profiles" / "corpus"
 
 
 def load_runtime() -> tuple[str, dict]:

@@ -12,11 +12,10 @@ def runtime() -> dict:
 
 @pytest.fixture
 def project(tmp_path):
-    """A copy of the project's profiles/ and rendered/ that a test may break."""
+    """A copy of the project's profiles/ (with the corpus) and rendered/ that a test may break."""
     root = tmp_path / "project"
     root.mkdir()
     shutil.copytree(REPO / "profiles", root / "profiles")
-    shutil.copytree(REPO / "tests" / "corpus", root / "tests" / "corpus")
     if (REPO / "rendered").exists():
         shutil.copytree(REPO / "rendered", root / "rendered")
     return root

@@ -8,7 +8,7 @@ from renderer.model import load
 from renderer.runtime import runtime_profile
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO / "tests" / "corpus"
+CORPUS = REPO / "profiles" / "corpus"
 
 
 def runtime_of(name: str = "autonomous") -> dict:
