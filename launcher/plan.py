@@ -246,7 +246,7 @@ def build_plan(options: Options, workspace: Path, run_dir: Path, protected: list
     gateway_vendors = keyed
 
     files = {
-        run_dir / "squid" / "squid.conf": (render_squid(proxy_allowlist(options.allow, gateway_vendors),
+        run_dir / "squid" / "squid.conf": (render_squid(proxy_allowlist(options.allow),
                                                         agent_subnets=[AGENT_SUPERNET], listen_port=PROXY_PORT), 0o644),
         run_dir / "squid" / "agent-sandbox.d" / "00-run.conf": ("# this run adds nothing to the proxy\n", 0o644),
         run_dir / "gateway" / "nginx.conf": (render_gateway(gateway_vendors, agent_subnets=[subnet]), 0o644),

@@ -80,6 +80,8 @@ def test_flake_reads_the_contract_and_copies_none_of_its_values() -> None:
         "DISABLE_TELEMETRY",
         "AGENT_SANDBOX=",
         '"claude-code" ]',
+        *(f'"{image["name"]}"' for image in CONTRACT["images"].values()),
+        *(f"{image['flake_package']} =" for image in CONTRACT["images"].values()),
     ]
     for name, text in sources.items():
         code = "\n".join(line for line in text.splitlines() if not line.strip().startswith("#"))
@@ -110,11 +112,12 @@ def test_outputs_per_system(flake: StubFlake) -> None:
     for system in ALL_SYSTEMS:
         expected = {"agent-sandbox", "render-profiles", "default"}
         if system in LINUX:
-            expected |= {"agent-image", "agent-image-root", "egress-proxy-image"}
+            expected |= {"agent-image", "agent-image-root", "egress-proxy-image", "gateway-image"}
         assert set(packages[system]) == expected, system
     checks = flake.eval("checks", names)
     for system in ALL_SYSTEMS:
-        expected = {"pytest", "render-profiles-check"} | ({"agent-image-verify"} if system in LINUX else set())
+        images = {"agent-image-verify", "egress-proxy-image-verify", "gateway-image-verify"}
+        expected = {"pytest", "render-profiles-check"} | (images if system in LINUX else set())
         assert set(checks[system]) == expected, system
     apps = flake.eval("apps", "o: builtins.mapAttrs (s: a: builtins.mapAttrs (n: v: v.program) a) o")
     for system in ALL_SYSTEMS:
@@ -141,7 +144,7 @@ def test_image_config_comes_from_the_contract(flake: StubFlake) -> None:
         assert {name: labels[name] for name in ("io.agent-sandbox.cli.claude-code", "io.agent-sandbox.cli.codex", "io.agent-sandbox.cli.gemini-cli")} == {
             "io.agent-sandbox.cli.claude-code": "2.1.330", "io.agent-sandbox.cli.codex": "0.169.0", "io.agent-sandbox.cli.gemini-cli": "0.61.0"}
         assert all(labels[name] for name in CONTRACT["labels"]["non_empty"])
-        assert (image["name"], image["tag"]) == (CONTRACT["image"]["name"], CONTRACT["image"]["tag"])
+        assert (image["name"], image["tag"]) == (CONTRACT["images"]["agent"]["name"], CONTRACT["images"]["agent"]["tag"])
         assert image["allowedUnfree"] == CONTRACT["nix"]["unfree_allowed"] == ["claude-code"]
         assert {"claude-code", "codex", "gemini-cli", "python3-env", "bash-interactive", "coreutils", "git", "gh",
                 "nss-cacert", "curl", "jq", "ripgrep"} <= set(image["contentNames"])
@@ -176,6 +179,22 @@ def test_a_changed_contract_changes_the_image(tmp_path: Path) -> None:
     assert "EXTRA_SWITCH=on" in config["Env"]
 
 
+def test_image_names_and_packages_come_from_the_contract(tmp_path: Path) -> None:
+    contract = json.loads(json.dumps(CONTRACT))
+    contract["images"]["agent"].update(name="renamed-agent", tag="v9", flake_package="renamed-agent-pkg")
+    contract["images"]["proxy"].update(name="renamed-proxy", flake_package="renamed-proxy-pkg")
+    changed = StubFlake(tmp_path, contract)
+    names = changed.eval("packages.x86_64-linux", "p: builtins.attrNames p")
+    assert {"renamed-agent-pkg", "renamed-proxy-pkg"} <= set(names)
+    assert not {"agent-image", "egress-proxy-image"} & set(names)
+    agent = changed.eval("packages.x86_64-linux.renamed-agent-pkg", "i: { inherit (i.imageArgs) name tag; }")
+    assert agent == {"name": "renamed-agent", "tag": "v9"}
+    proxy = changed.eval("packages.x86_64-linux.renamed-proxy-pkg", "i: { inherit (i.imageArgs) name tag config; }")
+    assert (proxy["name"], proxy["tag"]) == ("renamed-proxy", "latest")
+    assert proxy["config"]["Entrypoint"] == CONTRACT["images"]["proxy"]["config"]["Entrypoint"]
+    assert proxy["config"]["Cmd"] == CONTRACT["images"]["proxy"]["config"]["Cmd"]
+
+
 def test_unfree_allowance_comes_from_the_contract(tmp_path: Path) -> None:
     contract = json.loads(json.dumps(CONTRACT))
     contract["nix"]["unfree_allowed"] = []
@@ -196,4 +215,36 @@ def test_checks_run_the_suite_and_the_render_check_in_the_source(flake: StubFlak
     assert "render-profiles --check" in render_script
     verify_script = flake.eval("checks.aarch64-linux.agent-image-verify", "c: c.stubScript")
     assert re.search(r"/nix/store/\S+-stream-agent-image > image.tar\n", verify_script)
-    assert re.search(r"/nix/store/\S+/bin/image-verify image.tar\n", verify_script)
+    assert re.search(r"/nix/store/\S+/bin/image-verify --image agent image.tar\n", verify_script)
+    for role, check in (("proxy", "egress-proxy-image-verify"), ("gateway", "gateway-image-verify")):
+        script = flake.eval(f"checks.x86_64-linux.{check}", "c: c.stubScript")
+        name = CONTRACT["images"][role]["name"]
+        assert re.search(rf"/nix/store/\S+-stream-{name} > image.tar\n", script), script
+        assert f"image-verify --image {role} image.tar" in script
+
+
+def test_service_images_come_from_their_contract_parts(flake: StubFlake) -> None:
+    for role, package in (("proxy", "egress-proxy-image"), ("gateway", "gateway-image")):
+        part = CONTRACT["images"][role]
+        image = flake.eval(
+            f"packages.x86_64-linux.{package}",
+            "i: { inherit (i.imageArgs) config name tag fakeRootCommands; inherit (i) contentNames;"
+            " passwd = i.passwd.stubText; group = i.group.stubText; }",
+        )
+        assert (image["name"], image["tag"]) == (part["name"], part["tag"])
+        config = image["config"]
+        assert config["Entrypoint"] == part["config"]["Entrypoint"] and config["Cmd"] == part["config"]["Cmd"]
+        assert config.get("User") == part["config"].get("User")
+        assert sorted(config["Env"]) == sorted(f"{k}={v}" for k, v in part["env"].items())
+        assert config["Labels"]["io.agent-sandbox.image"] == role
+        assert config["Labels"]["org.opencontainers.image.title"] == part["title"]
+        assert image["passwd"].startswith(f"root:x:0:0:root:/root:{CONTRACT['root']['shell']}\n")
+        for spec in part["dirs"]:
+            if "owner" in spec:
+                assert f'chown {spec["owner"]}:{spec["owner"]} ".{spec["path"]}"' in image["fakeRootCommands"]
+                assert f'chmod {spec["mode"]} ".{spec["path"]}"' in image["fakeRootCommands"]
+    gateway = flake.eval("packages.x86_64-linux.gateway-image",
+                         "i: { contents = i.contentNames; python = i.python.packageNames; passwd = i.passwd.stubText; }")
+    user = CONTRACT["images"]["gateway"]["user"]
+    assert f"{user['name']}:x:{user['uid']}:{user['gid']}:" in gateway["passwd"]
+    assert "python3-env" in gateway["contents"] and gateway["python"] == ["agent-sandbox"]

@@ -87,13 +87,13 @@ def test_networks_proxy_and_gateway(workspace, tmp_path):
     assert env["AGENT_PROFILE"] == "ci"
 
 
-def test_vendor_hosts_the_gateway_serves_leave_the_proxy_allowlist(workspace, tmp_path):
+def test_no_model_api_host_is_on_the_proxy_allowlist(workspace, tmp_path):
     plan, _ = prepare(options(workspace, tmp_path))
     squid = next(text for path, (text, _) in plan.files.items() if path.name == "squid.conf")
-    assert "dstdomain -n api.anthropic.com" not in squid
-    assert "dstdomain -n statsig.anthropic.com" in squid
-    assert "dstdomain -n api.openai.com" in squid  # no openai key given: not served by the gateway
-    assert proxy_allowlist(ALLOW, ["anthropic", "openai"]) == ["statsig.anthropic.com", "github.com", "pypi.org"]
+    assert "acl allowlisted dstdomain -n api.anthropic.com" not in squid
+    assert "acl allowlisted dstdomain -n statsig.anthropic.com" in squid
+    assert "acl allowlisted dstdomain -n api.openai.com" not in squid  # other vendors: nowhere
+    assert proxy_allowlist(ALLOW) == ["statsig.anthropic.com", "github.com", "pypi.org"]
 
 
 def test_no_secret_reaches_a_command_line(workspace, tmp_path):

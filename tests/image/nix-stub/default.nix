@@ -89,6 +89,7 @@ let
     jq = pkg "jq" "1.8" { };
     fakeroot = pkg "fakeroot" "1.37" { };
     ripgrep = pkg "ripgrep" "14.1" { };
+    squid = pkg "squid" "7.1" { };
     nodejs = pkg "nodejs" "22.19" { };
     nix = pkg "nix" "2.31" { };
     nixfmt = pkg "nixfmt" "1.0" { };
