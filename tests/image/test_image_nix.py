@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from stub_flake import StubFlake, nix_tool
+from stub_flake import StubFlake, nix_tool, pyproject_dependencies
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = json.loads((ROOT / "image" / "contract.json").read_text())
-PYPROJECT_DEPS = ["jinja2", "tomli-w", "pyyaml", "jsonschema"]
+PYPROJECT_DEPS = pyproject_dependencies()
 LINUX = ["aarch64-linux", "x86_64-linux"]
 ALL_SYSTEMS = sorted(LINUX + ["aarch64-darwin", "x86_64-darwin"])
 
