@@ -559,7 +559,7 @@ def load(config_path: str) -> tuple[Config, dict[str, str]]:
         raise ConfigError(f"config {config_path}: {error.strerror}") from None
     config = parse_config(text, f"config {config_path}")
     secrets = {route.secret: read_secret_file(config.secrets_dir, route.secret) for route in config.routes}
-    if config.github and any(route.kind == "github" for route in config.github.routes):
+    if config.github and config.github.secret:
         secrets[config.github.secret] = read_secret_file(config.secrets_dir, config.github.secret)
     return config, secrets
 

@@ -196,16 +196,17 @@ GH_REFUSED = {
 }
 
 
-def gh(gateway, tmp_path, *argv) -> subprocess.CompletedProcess:
+def gh(gateway, tmp_path, *argv, env: dict | None = None) -> subprocess.CompletedProcess:
     from egress.gateway_github import agent_environment
     home = tmp_path / "gh-home"
     home.mkdir(exist_ok=True)
     # In the container api.github.localhost resolves to the gateway (--add-host) on port 80; here
     # the same requests reach the gateway's loopback port as an HTTP proxy would send them.
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
-           **agent_environment(repository=REPOSITORY, registries=()), "HTTP_PROXY": gateway.github_url,
-           "http_proxy": gateway.github_url, "NO_COLOR": "1"}
-    return subprocess.run(["gh", *argv], capture_output=True, text=True, env=env, timeout=60, cwd=home)
+    full = {"PATH": os.environ["PATH"], "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+            **agent_environment(repository=REPOSITORY, registries=()), "HTTP_PROXY": gateway.github_url,
+            "http_proxy": gateway.github_url, "NO_COLOR": "1", **(env or {})}
+    full = {k: v for k, v in full.items() if v is not None}
+    return subprocess.run(["gh", *argv], capture_output=True, text=True, env=full, timeout=60, cwd=home)
 
 
 @pytest.mark.parametrize("name", sorted(GH_REFUSED))
@@ -226,3 +227,42 @@ def test_gh_everyday_calls_pass(github, gateway, tmp_path):
     assert done.returncode == 0, done.stderr
     assert github.kinds()[-1] == "graphql:createPullRequest"
     assert all(e["decision"] == "forward" for e in gateway.log())
+
+
+def test_gh_works_when_the_shell_drops_gh_token(github, gateway, tmp_path):
+    """Codex's shell drops *TOKEN* variables; gh needs no token for github.localhost (gh 2.23)."""
+    done = gh(gateway, tmp_path, "api", f"repos/{REPOSITORY}", env={"GH_TOKEN": None})
+    assert done.returncode == 0 and json.loads(done.stdout)["full_name"] == REPOSITORY, done.stderr
+    assert gateway.log()[-1]["decision"] == "forward"
+
+
+def test_without_a_credential_github_is_anonymous_and_read_only(github, registry, tmp_path):
+    """A run with no GitHub credential: a token the agent found is dropped, a push refused."""
+    process = GatewayProcess(tmp_path / "gateway", {"anthropic": "sk-ant-" + "k" * 30}, {"anthropic": "http://127.0.0.1:9"})
+    (github_port,) = free_ports(1)
+    policy = render_policy(load("autonomous").tripwire, repository=None, run_id=RUN_ID)
+    process.conf.write_text(add_github_routes(process.conf_text, policy, with_token=False, port=github_port,
+                                              registries=(), upstreams={"git": github.git_url, "api": github.api_url}))
+    broad = github.issue_token(None, INSTALLED, prefix="ghp_")
+    with process:
+        url = f"http://127.0.0.1:{github_port}"
+        status, _ = api(type("G", (), {"github_url": url}), "GET", f"/repos/{REPOSITORY}", token=broad)
+        assert status == 401                                    # the fake saw no token at all
+        agent = Agent(tmp_path / "agent", url)
+        agent.git("init", "-q", str(agent.work), check=True)
+        agent.git("commit", "-q", "--allow-empty", "-m", "x", check=True)
+        header = base64.b64encode(f"x-access-token:{broad}".encode()).decode()
+        done = agent.git("-c", f"http.extraHeader=Authorization: Basic {header}", "push",
+                         f"https://github.com/{REPOSITORY}.git", f"HEAD:{NS}/x")
+        assert done.returncode != 0
+        git_entries = [e for e in process.log() if e["vendor"] == "github-git"]
+        assert git_entries and all(e["status"] == 401 for e in git_entries)
+        # The push itself, sent by hand with the found token: refused before it reaches GitHub.
+        line = f"{'0' * 40} {'a' * 40} {NS}/x\0report-status".encode()
+        forged = urllib.request.Request(f"{url}/{REPOSITORY}.git/git-receive-pack", method="POST",
+                                        data=f"{len(line) + 4:04x}".encode() + line + b"0000",
+                                        headers={"Authorization": f"Basic {header}"})
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(forged, timeout=20)
+        assert error.value.code == 403 and process.log()[-1]["rule"] == "github-push-repository"
+    assert ref_kinds(github) == []
