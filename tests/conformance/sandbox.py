@@ -151,11 +151,7 @@ class Sandbox:
     def run_argv(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
                  timeout: float = 120.0, stdin: str | None = None) -> RunResult:
         env = dict(env if env is not None else self.default_env())
-        inner = ["/usr/bin/setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_GID}", "--clear-groups",
-                 "--inh-caps=-all", "--", *argv]
-        script = self._namespace_script()
-        command = ["/usr/bin/unshare", "--mount", "--propagation", "private", "--pid", "--fork",
-                   "--kill-child", "--mount-proc", "/bin/sh", "-c", script, "sandbox", *inner]
+        command = self.namespace_command(argv)
         started = time.monotonic()
         process = subprocess.Popen(
             command, env=env, cwd=str(self.base), start_new_session=True, text=True,
@@ -176,6 +172,14 @@ class Sandbox:
         finally:
             _kill_group(process.pid)
         return RunResult(list(argv), process.returncode, stdout, stderr, time.monotonic() - started, timed_out)
+
+    def namespace_command(self, argv: Sequence[str], *, as_root: bool = False) -> list[str]:
+        """The host argv that runs `argv` in this sandbox's namespace: as uid 1000, or as root
+        (which writes only into the overlay layers, never the host's /etc)."""
+        inner = list(argv) if as_root else ["/usr/bin/setpriv", f"--reuid={AGENT_UID}", f"--regid={AGENT_GID}",
+                                            "--clear-groups", "--inh-caps=-all", "--", *argv]
+        return ["/usr/bin/unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+                "--kill-child", "--mount-proc", "/bin/sh", "-c", self._namespace_script(), "sandbox", *inner]
 
     def cleanup(self) -> None:
         shutil.rmtree(self.base, ignore_errors=True)
