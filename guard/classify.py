@@ -9,10 +9,11 @@ top of the rule semantics.
 
 from __future__ import annotations
 
+import os
 import re
 
 from guard.policy import STRICTNESS, Policy, Record, compile_policy
-from guard.shellparse import ShellSyntaxError, SimpleCommand, Word, brace_expand, parse
+from guard.shellparse import DYNAMIC, ShellSyntaxError, SimpleCommand, Word, brace_expand, parse
 from guard.wrappers import SHELL_STRING_OPTION, SHELLS, WRAPPERS
 
 PARSE_ERROR_RULE = "parse-error"
@@ -63,10 +64,99 @@ def _basename(value: str) -> str:
     return value.rsplit("/", 1)[-1]
 
 
+# Programs whose arguments are files they write (or delete, or change): an argument in a file tier
+# is a write to it. Reading programs are judged only against the blocked tier.
+WRITERS = frozenset(("tee", "cp", "mv", "install", "ln", "rsync", "scp", "dd", "truncate", "touch", "chmod", "chown",
+                     "chgrp", "rm", "rmdir", "unlink", "shred", "mkdir", "mkfifo", "patch", "sed", "perl", "awk",
+                     "gawk"))
+# Programs that look at a file's name or metadata, not its content: naming a blocked file is no read.
+NAMES_ONLY = frozenset(("test", "[", "[[", "ls", "stat", "realpath", "readlink", "dirname", "basename", "echo",
+                        "printf", "which", "type", "du", "find", "fd", "fdfind", "tree"))
+HARMLESS_TARGETS = frozenset(("/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"))
+FILES_BLOCKED, FILES_READ_ONLY, WRITES_A_FILE = "files-blocked", "files-read-only", "writes-a-file"
+
+
+class Place(Record):
+    """Where the command runs: the folder relative paths start from, the home folder, and the
+    environment the CLIs' folder variables come from."""
+
+    __slots__ = ("cwd", "home", "environ")
+
+
+def here() -> Place:
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = "/"
+    return Place(cwd, os.environ.get("HOME", ""), os.environ)
+
+
 class _Classifier:
-    def __init__(self, policy: Policy, trace: list | None = None):
+    def __init__(self, policy: Policy, trace: list | None = None, place: Place | None = None):
         self.policy = policy
         self.trace = trace  # when a list: every argv a guarded program would be executed with
+        self.place = place or here()
+
+    # files
+    def path_of(self, word) -> str | None:
+        """The absolute path a word names, when it is known here (`~`, `$HOME` resolved)."""
+        if word.static is not None:
+            value = word.static
+            if value == "~" or value.startswith("~/"):
+                value = self.place.home + value[1:]
+        elif word.parts[0] == (DYNAMIC, "$HOME") and all(kind != DYNAMIC for kind, _ in word.parts[1:]):
+            value = self.place.home + "".join(text for _, text in word.parts[1:])
+        else:
+            return None
+        if not value:
+            return None
+        return os.path.normpath(os.path.join(self.place.cwd, value))
+
+    def file_hits(self, words, writes: bool) -> list:
+        """Hits for files named by `words`: a blocked file read or written, a read-only one written."""
+        hits = []
+        for word in words:
+            path = self.path_of(word)
+            if path is None:
+                continue
+            found = self.policy.files.tier(path, self.place.home, self.place.environ)
+            if found is None:
+                continue
+            tier, glob = found
+            if tier == "blocked":
+                hits.append(_Hit("deny", FILES_BLOCKED, f"{path} is not to be read or written by the agent ({glob})",
+                                 (word.display(),)))
+            elif writes:
+                hits.append(_Hit("deny", FILES_READ_ONLY, f"{path} is read-only for the agent ({glob})",
+                                 (word.display(),)))
+        return hits
+
+    def redirection_hits(self, cmd) -> list:
+        hits = self.file_hits(cmd.outputs, True) + self.file_hits(cmd.inputs, False)
+        written = [w for w in cmd.outputs if w.static not in HARMLESS_TARGETS and not (
+            w.static or "").startswith("/dev/fd/")]
+        if written:
+            hits.append(_Hit("ask", WRITES_A_FILE, f"writes to {written[0].display()}", (written[0].display(),)))
+        return hits
+
+    def argument_hits(self, program: str, words: list) -> list:
+        """The files a command names: values of `--name=VALUE` and `NAME=VALUE` count, and so do
+        the values of the tool's writing options, which are written."""
+        named, written = [], []
+        unsafe = {n for n in self.policy.options(program).writes_or_runs}
+        for index, word in enumerate(words[1:], start=1):
+            value = word.static
+            if value is not None and "=" in value and not value.startswith("/"):
+                name, _, rest = value.partition("=")
+                target = Word.literal(rest)
+                (written if name in unsafe or program in WRITERS else named).append(target)
+                continue
+            if value is not None and value.startswith("-"):
+                if value in unsafe and index + 1 < len(words):
+                    written.append(words[index + 1])
+                continue
+            (written if program in WRITERS else named).append(word)
+        return (self.file_hits(named, False) if program not in NAMES_ONLY else []) + self.file_hits(written, True)
 
     # a command string -> hits
     def source(self, text: str, depth: int) -> list:
@@ -78,8 +168,9 @@ class _Classifier:
         return hits
 
     def simple(self, cmd: SimpleCommand, depth: int) -> list:
+        redirections = self.redirection_hits(cmd) if cmd.outputs or cmd.inputs else []
         if not cmd.words:
-            return []
+            return redirections
         words: list = []
         for word in cmd.words:
             if word.static is not None and word.has_unquoted("{"):
@@ -89,7 +180,7 @@ class _Classifier:
         stdin = cmd.stdin
         if stdin is None and cmd.pipe_from is not None:
             stdin = _static_output(cmd.pipe_from)
-        return self.argv(words, stdin, depth)
+        return redirections + self.argv(words, stdin, depth)
 
     def argv(self, words: list, stdin: str | None, depth: int) -> list:
         if depth > MAX_NESTING:
@@ -108,6 +199,8 @@ class _Classifier:
             for rule in self.policy.by_program.get(program, ()):
                 if rule.matches(words, options):
                     hits.append(_Hit(rule.decision, rule.id, rule.reason, _display(words)))
+            if self.policy.files.blocked or self.policy.files.read_only:
+                hits.extend(self.argument_hits(program, words))
             words, more = self.unwrap(program, words, stdin, depth)
             hits.extend(more)
         return hits
@@ -306,17 +399,18 @@ def _static_output(cmd: SimpleCommand) -> str | None:
 
 # ------------------------------------------------------------------ entry point
 
-def classify(command: str | list, runtime, trace: list | None = None) -> Decision:
+def classify(command: str | list, runtime, trace: list | None = None, place: Place | None = None) -> Decision:
     """Decide one command (shell text as a CLI passes it, or an argv) under a runtime profile.
-    With `trace`, also append every argv a guarded program would be executed with."""
+    With `trace`, also append every argv a guarded program would be executed with. `place`: where
+    it runs, for the paths it names (default: this process's folder, home and environment)."""
     policy = _policy_for(runtime)
-    classifier = _Classifier(policy, trace)
+    classifier = _Classifier(policy, trace, place)
     try:
         if isinstance(command, str):
             commands = parse(command)
             per_command = []
             for cmd in commands:
-                if cmd.words:
+                if cmd.words or cmd.outputs or cmd.inputs:
                     per_command.append(classifier.simple(cmd, 0))
             if not per_command:
                 return Decision("allow", None, "no command to run")

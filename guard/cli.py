@@ -105,12 +105,26 @@ def cmd_hook(args: list[str]) -> int:
         return _block("the shell tool call has no command string; refusing rather than guessing")
     name = options.get("--profile") or os.environ.get("AGENT_PROFILE") or DEFAULT_PROFILE
     runtime = load_runtime(name, options.get("--profile-file"))
-    from guard.classify import classify
+    from guard.classify import Place, classify, here
 
-    decision = classify(command, compiled(runtime, f"profile {name}"))
+    cwd = event.get("cwd")
+    place = Place(cwd, os.environ.get("HOME", ""), os.environ) if isinstance(cwd, str) and cwd.startswith("/") else here()
+    decision = classify(command, compiled(runtime, f"profile {name}"), place=place)
     if decision.decision == "deny":
         return _block(f"denied by rule {decision.rule}: {decision.reason}" + _shown(decision.argv))
+    if decision.decision == "ask" and runtime.get("posture") == "interactive":
+        _ask(args[0], f"agent-guard asks: {decision.rule or 'no rule allows it'}: {decision.reason}" + _shown(decision.argv))
     return 0
+
+
+def _ask(cli: str, reason: str) -> None:
+    """Make Claude ask the person, whatever its own allow rules say. Codex's hooks can only
+    refuse, and Gemini's "ask" ends a headless session outright: their own rules ask there (the
+    profile renders no Codex allow rules, and Gemini's allow rules leave those options out)."""
+    if cli == "claude":
+        answer = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "ask",
+                                         "permissionDecisionReason": reason}}
+        sys.stdout.write(json.dumps(answer) + "\n")
 
 
 def _shown(argv) -> str:
@@ -176,7 +190,10 @@ def cmd_explain(args: list[str]) -> int:
 
     policy_file = gemini_policy_beside(path)
     regexes = gemini_deny_regexes(policy_file) if policy_file and os.path.isfile(policy_file) else None
-    sys.stdout.write(explain(" ".join(rest), runtime, regexes, policy_file or ""))
+    states = {"user": os.path.expanduser("~/.config/agent-sandbox/install-state.json"),
+              "system": "/etc/agent-sandbox/install-state.json"}
+    installed = {layer: path if os.path.isfile(path) else None for layer, path in states.items()}
+    sys.stdout.write(explain(" ".join(rest), runtime, regexes, policy_file or "", installed))
     return 0
 
 

@@ -33,23 +33,36 @@ def shim_lines(command: str, runtime: dict) -> list[str]:
                      " runs may still start one: that program's shim checks the argv it gets)"]
 
 
-def explain(command: str, runtime: dict, gemini_regexes: dict[str, str] | None, gemini_source: str = "") -> str:
+def explain(command: str, runtime: dict, gemini_regexes: dict[str, str] | None, gemini_source: str = "",
+            installed: dict[str, str | None] | None = None) -> str:
     """The report. gemini_regexes: {rule id: commandRegex} from the rendered Gemini policy
-    (gemini_source), or None when there is none to read."""
+    (gemini_source), or None when there is none to read. installed (a workstation's profile):
+    {"user": state file or None, "system": state file or None}, what render-profiles --install
+    put on this machine: a workstation has the CLIs' own rules and the hook, and no shims."""
     policy = compile_policy(runtime)
     deny_rules = [rule for rule in policy.rules if rule.decision == "deny"]
     decision = classify(command, policy)
+    workstation = runtime.get("posture") == "interactive"
     out = [f"command: {command}", f"profile: {runtime.get('profile', '?')} (posture {runtime.get('posture', '?')})", ""]
+    if workstation:
+        installed = installed or {}
+        out.append("layers on this workstation: each CLI's own rules and the agent-guard hook in all three "
+                   "(render-profiles --install interactive); no exec-time shims (they exist only in the image)")
+        out.append(f"  installed for this user: {installed.get('user') or 'no'}")
+        out.append(f"  admin layer (--system): {installed.get('system') or 'no: the agent could undo the user files'}")
+        out.append("")
     verdict = f"{decision.decision}" + (f", rule {decision.rule}: {decision.reason}" if decision.rule else f": {decision.reason}")
-    out.append(f"agent-guard (the Claude hook; classify): {verdict}")
+    hook = "the hook of Claude, Codex and Gemini" if workstation else "the Claude hook"
+    out.append(f"agent-guard ({hook}; classify): {verdict}")
     if decision.argv:
         out.append(f"  decided on: {' '.join(decision.argv)}")
     if len(decision.matched) > 1:
         out.append(f"  rules matched: {', '.join(decision.matched)}")
     out.append("")
-    out.append("exec-time shims (the argv each guarded program would get):")
-    out += shim_lines(command, runtime) if not decision.parse_error else ["  the text does not parse; bash would stop at the error"]
-    out.append("")
+    if not workstation:
+        out.append("exec-time shims (the argv each guarded program would get):")
+        out += shim_lines(command, runtime) if not decision.parse_error else ["  the text does not parse; bash would stop at the error"]
+        out.append("")
     try:
         claude = claude_hits(command, deny_rules)
         codex = codex_hits(command, deny_rules)
@@ -67,5 +80,11 @@ def explain(command: str, runtime: dict, gemini_regexes: dict[str, str] | None, 
             shown = "deny: " + "; ".join(hits) if hits else "no rule matches"
         out.append(f"  {name}: {shown}")
     if decision.decision == "deny" and not decision.parse_error and [] in (claude, codex, gemini):
-        out.append("  where a CLI's own rules miss it, the hook (Claude) and the shims (all three) still refuse it")
+        if not workstation:
+            out.append("  where a CLI's own rules miss it, the hook (Claude) and the shims (all three) still refuse it")
+        elif (installed or {}).get("user") or (installed or {}).get("system"):
+            out.append("  where a CLI's own rules miss it, only the agent-guard hook refuses it (installed here)")
+        else:
+            out.append("  where a CLI's own rules miss it, nothing else refuses it here: the hook is not installed "
+                       "(render-profiles --install interactive)")
     return "\n".join(out) + "\n"

@@ -15,13 +15,14 @@ shims load this on every tool call (docs/design.md, "Where speed matters").
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from functools import lru_cache
 
 DECISIONS = ("allow", "ask", "deny")
 STRICTNESS = {"allow": 0, "ask": 1, "deny": 2}
 POSTURES = ("bypass", "interactive")
-RULE_KEYS = ("id", "decision", "reason", "command", "any_of", "tripwire")
+RULE_KEYS = ("id", "decision", "reason", "command", "any_of", "none_of", "tripwire")
 _RULE_ID = re.compile(r"[a-z0-9-]+\Z")
 _OPTION_NAME = re.compile(r"-[A-Za-z0-9]\Z|--[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 # Two samples stand in for an unknown (dynamic) part: a matcher counts only if it holds for both.
@@ -187,6 +188,16 @@ class Flag(Matcher):
     def literal_tails(self) -> list[tuple[str, ...]]:
         return [(name,) for name in self.names]
 
+    def may_be_present(self, value: str) -> bool:
+        """Looser than _holds, for options that must be absent: a short option also counts with a
+        value attached (`-O'cmd'`), or anywhere in the letters a cluster starts with (`-nO`)."""
+        if value.startswith("--"):
+            return bool(self.longs) and _long_matches(value, self.longs)
+        if value.startswith("-") and len(value) > 1 and self.shorts:
+            letters = re.match(r"[A-Za-z0-9]*", value[1:]).group(0)
+            return value[1] in self.shorts or any(c in letters for c in self.shorts)
+        return False
+
 
 class Option(Matcher):
     """An option carrying a value, any case: `-X DELETE`, `-XDELETE`, `--method=delete`."""
@@ -301,14 +312,20 @@ def holds_for_some_argument(matchers: tuple, rest: list) -> bool:
 # ------------------------------------------------------------------ tools' global options
 
 class ToolOptions(Record):
-    """A program's global options (skipped before its subcommand), in the profile's order."""
+    """A program's global options (skipped before its subcommand), in the profile's order, and
+    the options that make it write a file or run a program: `global_writes_or_runs` before the
+    subcommand (`git -c core.fsmonitor=CMD`), `writes_or_runs` after it (`git log --output=FILE`).
+    An allow rule never matches a command that carries one of those (it falls to ask)."""
 
-    __slots__ = ("options_with_value", "flags", "skip_args", "_with_value", "_flags")
-    TABLE_KEYS = ("options_with_value", "flags", "skip_args")
+    __slots__ = ("options_with_value", "flags", "skip_args", "global_writes_or_runs", "writes_or_runs",
+                 "_with_value", "_flags", "unsafe_global", "unsafe")
+    TABLE_KEYS = ("options_with_value", "flags", "skip_args", "global_writes_or_runs", "writes_or_runs")
 
-    def __init__(self, options_with_value=(), flags=(), skip_args=()):
-        super().__init__(tuple(options_with_value), tuple(flags), tuple(skip_args),
-                         frozenset(options_with_value), frozenset(flags))
+    def __init__(self, options_with_value=(), flags=(), skip_args=(), global_writes_or_runs=(), writes_or_runs=()):
+        super().__init__(tuple(options_with_value), tuple(flags), tuple(skip_args), tuple(global_writes_or_runs),
+                         tuple(writes_or_runs), frozenset(options_with_value), frozenset(flags),
+                         (Flag(global_writes_or_runs),) if global_writes_or_runs else (),
+                         (Flag(writes_or_runs),) if writes_or_runs else ())
 
     def kind(self, arg: str) -> str:
         """'value' (takes the next argument), 'one' (stands alone) or 'unknown' (may take one)."""
@@ -347,10 +364,14 @@ def parse_tools(raw) -> dict[str, ToolOptions]:
         for name in lists["options_with_value"] + lists["flags"]:
             if not name.startswith("-"):
                 _fail(f"tools.{program}", f"{name!r} is not an option", "options start with '-'")
+        for key in ("global_writes_or_runs", "writes_or_runs"):
+            if lists[key]:
+                _option_names(lists[key], f"tools.{program}.{key}")
         tools[program] = ToolOptions(**lists)
     for program, globs in BUILTIN_SKIP_ARGS.items():
         table = tools.get(program, NO_OPTIONS)
-        tools[program] = ToolOptions(table.options_with_value, table.flags, tuple(dict.fromkeys(table.skip_args + globs)))
+        tools[program] = ToolOptions(table.options_with_value, table.flags, tuple(dict.fromkeys(table.skip_args + globs)),
+                                     table.global_writes_or_runs, table.writes_or_runs)
     return tools
 
 
@@ -364,11 +385,12 @@ class Rule(Record):
     """command: each word's alternatives, the program first; programs: their basenames; words:
     the later command words as sets; any_of: Matchers; source: the file it came from, if known."""
 
-    __slots__ = ("id", "decision", "reason", "command", "any_of", "tripwire", "source", "programs", "words")
+    __slots__ = ("id", "decision", "reason", "command", "any_of", "tripwire", "source", "none_of", "programs",
+                 "words")
 
-    def __init__(self, id, decision, reason, command, any_of=(), tripwire=False, source=""):
+    def __init__(self, id, decision, reason, command, any_of=(), tripwire=False, source="", none_of=()):
         command = tuple(tuple(words) for words in command)
-        super().__init__(id, decision, reason, command, tuple(any_of), bool(tripwire), source,
+        super().__init__(id, decision, reason, command, tuple(any_of), bool(tripwire), source, tuple(none_of),
                          frozenset(_basename(p) for p in command[0]), tuple(frozenset(w) for w in command[1:]))
 
     def prefixes(self) -> list[tuple[str, ...]]:
@@ -388,6 +410,8 @@ class Rule(Record):
                "command": [list(words) for words in self.command]}
         if self.any_of:
             out["any_of"] = [m.to_json() for m in self.any_of]
+        if self.none_of:
+            out["none_of"] = [m.to_json() for m in self.none_of]
         if self.tripwire:
             out["tripwire"] = True
         return out
@@ -398,6 +422,8 @@ class Rule(Record):
         ends = command_word_ends(self.words, argv, 1, options, wildcard)
         if not ends:
             return False
+        if self._excluded(argv, ends, options):
+            return False
         if not self.any_of:
             return True
         # The arguments after the earliest end include those after any later one, so one check
@@ -405,6 +431,37 @@ class Rule(Record):
         first = min(ends)
         checks = {first} | {e for e in ends if any(w.static == "--" for w in argv[first:e])}
         return any(holds_for_some_argument(self.any_of, argv[e:]) for e in sorted(checks))
+
+    def _excluded(self, argv: list, ends: set, options: ToolOptions) -> bool:
+        """Whether a none_of matcher, or (for an allow rule) one of the tool's writing or running
+        options, is or may be present: judged on the widest reading of where the command words
+        end, and an argument not known before it runs counts as present."""
+        after = self.none_of + (options.unsafe if self.decision == "allow" else ())
+        before = options.unsafe_global if self.decision == "allow" else ()
+        if not after and not before:
+            return False
+        return bool((after and may_hold(after, argv[min(ends):]))
+                    or (before and may_hold(before, argv[1:max(ends)])))
+
+
+def may_hold(matchers: tuple, words: list) -> bool:
+    """Like holds_for_some_argument, but a word not known before it runs may be anything."""
+    after_double_dash = False
+    for index, word in enumerate(words):
+        if word.static is None:
+            if not after_double_dash:
+                return True
+            continue
+        if word.static == "--" and not after_double_dash:
+            after_double_dash = True
+            continue
+        for matcher in matchers:
+            if isinstance(matcher, Flag) and not after_double_dash:
+                if matcher.may_be_present(word.static):
+                    return True
+            elif matcher.holds(words, index, (word.static,), after_double_dash):
+                return True
+    return False
 
 
 def parse_rule(raw, where: str, *, decision: str | None = None, tripwire: bool | None = None,
@@ -431,11 +488,15 @@ def parse_rule(raw, where: str, *, decision: str | None = None, tripwire: bool |
     if not isinstance(any_of, list):
         _fail(f"{where}.any_of", f"expected a list of matchers, got {any_of!r}", "or leave any_of out")
     matchers = tuple(parse_matcher(m, f"{where}.any_of[{k}]") for k, m in enumerate(any_of))
+    none_of = raw.get("none_of", [])
+    if not isinstance(none_of, list):
+        _fail(f"{where}.none_of", f"expected a list of matchers, got {none_of!r}", "or leave none_of out")
+    excluded = tuple(parse_matcher(m, f"{where}.none_of[{k}]") for k, m in enumerate(none_of))
     unknown = set(raw) - set(RULE_KEYS)
     if unknown:
         _fail(where, f"unknown keys {sorted(unknown)}", "remove them")
     return Rule(rule_id, decision, reason.strip(), words, matchers,
-                raw.get("tripwire") if tripwire is None else tripwire, source)
+                raw.get("tripwire") if tripwire is None else tripwire, source, excluded)
 
 
 def deny_programs(rules) -> list[str]:
@@ -446,11 +507,90 @@ def deny_programs(rules) -> list[str]:
 
 # ------------------------------------------------------------------ the policy
 
+# ------------------------------------------------------------------ file tiers
+
+HOME_ALIASES = (  # a folder under ~ that a CLI reads from elsewhere when the variable is set
+    (".claude/", "CLAUDE_CONFIG_DIR", ""),
+    (".codex/", "CODEX_HOME", ""),
+    (".gemini/", "GEMINI_CLI_HOME", ".gemini/"),
+)
+
+
+def _path_regex(glob: str):
+    """A file-tier glob as (anchor, regex): `~/X` is under the home folder, `/X` absolute, any
+    other glob may match below any folder (as `**/X`): the guard does not know the workspace
+    root, and a wider match only refuses more. `**` crosses folders, `*` and `?` do not."""
+    if glob.startswith("~/"):
+        anchor, body = "home", glob[2:]
+    elif glob.startswith("/"):
+        anchor, body = "absolute", glob
+    else:
+        anchor, body = "anywhere", glob[3:] if glob.startswith("**/") else glob
+    out, i = [], 0
+    while i < len(body):
+        if body.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif body.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif body[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif body[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(body[i]))
+            i += 1
+    prefix = "(?:.*/)?" if anchor == "anywhere" else ""
+    return anchor, re.compile(prefix + "".join(out) + r"\Z", re.DOTALL)
+
+
+class FileTiers(Record):
+    """The profile's files: blocked (neither read nor written) and read_only (not written)."""
+
+    __slots__ = ("blocked", "read_only")
+
+    def tier(self, path: str, home: str, environ) -> tuple[str, str] | None:
+        """(tier, glob) for an absolute, normalised path; blocked first."""
+        relative_to_home = []
+        if home and path.startswith(home.rstrip("/") + "/"):
+            relative_to_home.append(path[len(home.rstrip("/")) + 1:])
+        for under_home, variable, inside in HOME_ALIASES:
+            folder = environ.get(variable) if environ else None
+            if folder and path.startswith(os.path.join(folder, inside).rstrip("/") + "/"):
+                relative_to_home.append(under_home + path[len(os.path.join(folder, inside).rstrip("/")) + 1:])
+        for tier, globs in (("blocked", self.blocked), ("read_only", self.read_only)):
+            for glob, (anchor, regex) in globs:
+                if anchor == "home":
+                    if any(regex.match(rel) for rel in relative_to_home):
+                        return tier, glob
+                elif anchor == "absolute" or anchor == "anywhere":
+                    if regex.match(path if anchor == "absolute" else path.lstrip("/")):
+                        return tier, glob
+        return None
+
+
+def parse_files(raw) -> FileTiers:
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        _fail("files", f"expected a mapping of tiers, got {type(raw).__name__}", "give blocked and read_only lists")
+    tiers = []
+    for tier in ("blocked", "read_only"):
+        globs = raw.get(tier, [])
+        if not isinstance(globs, list) or not all(isinstance(g, str) and g for g in globs):
+            _fail(f"files.{tier}", f"expected a list of globs, got {globs!r}", "write a list of strings")
+        tiers.append(tuple((glob, _path_regex(glob)) for glob in globs))
+    return FileTiers(*tiers)
+
+
 class Policy(Record):
-    """A compiled runtime profile: the rules by program, the tools' options, what is guarded."""
+    """A compiled runtime profile: the rules by program, the tools' options, what is guarded, the
+    file tiers."""
 
     __slots__ = ("profile", "posture", "default_decision", "rules", "by_program", "deny_by_program", "tools",
-                 "guarded")
+                 "guarded", "files")
     __hash__ = None
 
     def options(self, program: str) -> ToolOptions:
@@ -496,7 +636,8 @@ def _compile(runtime: dict) -> Policy:
     if not isinstance(guarded, list) or not all(isinstance(g, str) and g for g in guarded):
         _fail("guarded_programs", f"expected a list of program names, got {guarded!r}", "e.g. [git, gh, npm, cargo]")
     return Policy(str(runtime.get("profile", "")), posture, default, tuple(rules), by_program, deny_by_program,
-                  parse_tools(runtime.get("tools")), tuple(sorted(set(guarded) | set(deny_by_program))))
+                  parse_tools(runtime.get("tools")), tuple(sorted(set(guarded) | set(deny_by_program))),
+                  parse_files(runtime.get("files")))
 
 
 # ------------------------------------------------------------------ command words

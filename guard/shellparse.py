@@ -30,6 +30,7 @@ _OPERATORS = (  # longest first
     ";", "&", "|", "(", ")", "<", ">",
 )
 REDIRECTIONS = frozenset(("<", ">", ">>", ">|", "<>", "<&", ">&", "&>", "&>>", "<<", "<<-", "<<<"))
+OUTPUT_REDIRECTIONS = frozenset((">", ">>", ">|", "<>", ">&", "&>", "&>>"))
 _RESERVED = frozenset((
     "if", "then", "elif", "else", "fi", "case", "esac", "for", "select", "while", "until",
     "do", "done", "function", "{", "}", "!", "[[", "]]", "time", "coproc",
@@ -83,7 +84,10 @@ class Word:
 
 
 class SimpleCommand:
-    __slots__ = ("assignments", "words", "stdin", "pipe_from", "redirected", "nested")
+    """One simple command. A redirection of a compound command (`{ ...; } > FILE`) is kept as a
+    simple command with no words and that redirection, so every file written is seen."""
+
+    __slots__ = ("assignments", "words", "stdin", "pipe_from", "redirected", "nested", "outputs", "inputs")
 
     def __init__(self, nested: bool = False):
         self.nested = nested  # inside $(...), backquotes, a subshell or a compound command
@@ -92,6 +96,8 @@ class SimpleCommand:
         self.stdin: str | None = None  # static text from a heredoc or here-string
         self.pipe_from: SimpleCommand | None = None
         self.redirected = False
+        self.outputs: list[Word] = []  # files written by >, >>, >|, <>, &>, &>>, >&FILE
+        self.inputs: list[Word] = []  # files read by <, <>
 
 
 def parse(source: str, depth: int = 0) -> list[SimpleCommand]:
@@ -348,7 +354,10 @@ class _Parser:
         if nxt == "{":
             self.i = i + 1
             self.scan_braced_parameter()
-            return (DYNAMIC, "${...}")
+            braced = s[i + 1:self.i - 1]
+            # a plain ${NAME} keeps its name, as $NAME does (the guard resolves ${HOME})
+            return (DYNAMIC, "$" + braced if braced and braced[0] in _NAME_START and all(c in _NAME_CHARS for c in braced)
+                    else "${...}")
         if nxt == "[":
             end = s.find("]", i)
             if end < 0:
@@ -774,6 +783,16 @@ class _Parser:
             self.error(f"expected a word after {op!r}")
         if cmd is not None:
             cmd.redirected = True
+        if op in OUTPUT_REDIRECTIONS or op in ("<", "<>"):
+            if not (op in ("<&", ">&") and target.static is not None and (target.static.isdigit() or target.static == "-")):
+                holder = cmd
+                if holder is None:
+                    holder = SimpleCommand(self.nesting > 0)
+                    self.commands.append(holder)
+                if op in OUTPUT_REDIRECTIONS:
+                    holder.outputs.append(target)
+                if op in ("<", "<>"):
+                    holder.inputs.append(target)
         if op in ("<<", "<<-"):
             quoted = any(k != PLAIN for k, _ in target.parts)
             delimiter = "".join(text for _, text in target.parts)
