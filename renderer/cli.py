@@ -165,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--home", help="with --install/--uninstall: the home folder (default $HOME)")
     p.add_argument("--system", action="store_true", help="with --install/--uninstall: the CLIs' admin layer in /etc (root only)")
     p.add_argument("--dry-run", action="store_true", help="with --install/--uninstall: print the diff per file, write nothing")
+    p.add_argument("--guard", metavar="PATH", help="with --install: the agent-guard the installed hooks run (default: the one on PATH)")
     return p
 
 
@@ -196,7 +197,7 @@ def run(argv: list[str] | None) -> int:
         if args.install or args.uninstall:
             home = Path(args.home) if args.home else Path(os.path.expanduser("~"))
             return install.run(root, args.install, home, os.environ, uninstall=args.uninstall,
-                               system=args.system, dry_run=args.dry_run)
+                               system=args.system, dry_run=args.dry_run, guard=args.guard)
         if args.show:
             return cmd_show(root, args.show, args.cli)
         return cmd_write(root)

@@ -3,7 +3,8 @@
 Bypass: forbidden prefix rules in /etc/codex/rules and /etc/codex/requirements.toml (the admin
 layers; the /etc rules survive --ignore-rules), the posture and the quiet, secret-stripping keys
 in ~/.codex/config.toml, and the ci layer as ~/.codex/ci.config.toml (0.169 rejects [profiles.x]).
-Interactive: ~/.codex/config.toml plus ~/.codex/rules with allow / prompt / forbidden.
+Interactive: ~/.codex/config.toml (on-request, workspace-write, the agent-guard hook) plus
+~/.codex/rules with prompt / forbidden rules; no allow rules (they would run outside the sandbox).
 """
 
 from __future__ import annotations
@@ -71,9 +72,23 @@ def requirements(model: PolicyModel) -> dict:
         # Managed hooks need no trust step, and pinning the features here is what stops the agent
         # from switching hooks off (user config, -c, --disable, a project .codex/config.toml).
         # unified_exec_tty off closes the interactive-shell route: no hook fires for write_stdin.
-        "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": HOOK_COMMAND, "timeout": 10}]}]},
+        "hooks": hooks(HOOK_COMMAND),
         "features": {"hooks": True, "unified_exec_tty": False},
     }
+
+
+# What a workstation's admin layer allows: never asking, and running outside the sandbox, are not
+# among them, so `codex --yolo` (and -a never, -s danger-full-access) refuses to start.
+ALLOWED_APPROVAL_POLICIES = ["untrusted", "on-failure", "on-request"]
+ALLOWED_SANDBOX_MODES = ["read-only", "workspace-write"]
+
+
+def requirements_interactive(model: PolicyModel) -> dict:
+    """The admin layer of a workstation (render-profiles --install interactive --system)."""
+    document = requirements(model)
+    document["hooks"] = hooks(hook_command("codex", model.name))
+    return {"allowed_approval_policies": ALLOWED_APPROVAL_POLICIES, "allowed_sandbox_modes": ALLOWED_SANDBOX_MODES,
+            **document}
 
 
 def _quiet_keys(model: PolicyModel) -> dict:
@@ -107,8 +122,16 @@ def config_ci_layer(model: PolicyModel) -> dict:
     }
 
 
+def hooks(command: str) -> dict:
+    return {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": command, "timeout": 10}]}]}
+
+
 def config_interactive(model: PolicyModel) -> dict:
-    return {"approval_policy": "on-request", "sandbox_mode": "workspace-write", **_quiet_keys(model)}
+    config = {"approval_policy": "on-request", "sandbox_mode": "workspace-write", **_quiet_keys(model)}
+    # a user-level hook runs only once Codex trusts it: the install records that trust
+    config["features"] = {**config["features"], "hooks": True}
+    config["hooks"] = hooks(hook_command("codex", model.name))
+    return config
 
 
 def render(model: PolicyModel) -> dict[str, object]:
@@ -121,7 +144,11 @@ def render(model: PolicyModel) -> dict[str, object]:
         if model.output == "machine":
             files["/home/agent/.codex/ci.config.toml"] = config_ci_layer(model)
         return files
+    # No allow rules: Codex runs an allow-listed command outside its own sandbox, so reading
+    # commands are left to the sandbox, which runs them without a prompt as the vendor does.
     return {
         "~/.codex/config.toml": config_interactive(model),
-        f"~/.codex/rules/{RULES_FILE}": rules_file(model, ("deny", "ask", "allow")),
+        f"~/.codex/rules/{RULES_FILE}": rules_file(model, ("deny", "ask")),
+        "/etc/codex/requirements.toml": requirements_interactive(model),
+        f"/etc/codex/rules/{RULES_FILE}": rules_file(model, ("deny",)),
     }

@@ -27,6 +27,7 @@ from renderer.outputs import SHIM_DIR, Output
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMA_FOR = {
     "/etc/claude-code/managed-settings.json": "claude-managed-settings",
+    "/etc/claude-code/managed-settings.d/*.json": "claude-managed-drop-in",
     "*/.claude/settings.json": "claude-user-settings",
     "*/.claude.json": "claude-state",
     "*/.codex/config.toml": "codex-config",

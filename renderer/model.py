@@ -24,11 +24,17 @@ CLIS = ("claude", "codex", "gemini")
 RUNTIME_FORMAT = 1
 
 
-def hook_command(cli: str) -> str:
+GUARD_PROGRAM = "agent-guard"
+
+
+def hook_command(cli: str, profile: str | None = None) -> str:
     """The guard hook as each CLI runs it (through sh). All three let a call through when a hook
     crashes, and Codex and Gemini also when it exits 2 saying nothing, so 0 (allow) and 2 (deny,
-    with the guard's reason) pass through and anything else becomes exit 2 with a reason."""
-    return (f"agent-guard hook {cli}; s=$?; case $s in 0|2) exit $s ;; esac; "
+    with the guard's reason) pass through and anything else becomes exit 2 with a reason. In the
+    image the profile comes from $AGENT_PROFILE; on a workstation it is named. The install puts
+    the absolute path of the agent-guard it runs with in place of the bare name."""
+    named = f" --profile {profile}" if profile else ""
+    return (f"{GUARD_PROGRAM} hook {cli}{named}; s=$?; case $s in 0|2) exit $s ;; esac; "
             f"echo \"agent-sandbox: the guard hook failed (exit $s); refusing the call\" >&2; exit 2")
 
 
@@ -295,7 +301,8 @@ def _load_cached(name: str, root: str | None) -> PolicyModel:
         if key not in merged:
             raise ProfileError(f"{leaf_path}: at key '{key}': missing (not set here nor in any profile it extends)")
     rules = _rules(merged, origin, name)
-    tools = {k: {"options_with_value": v.get("options_with_value", []), "flags": v.get("flags", [])}
+    tools = {k: {key: v.get(key, []) for key in ("options_with_value", "flags", "global_writes_or_runs", "writes_or_runs")
+                 if key in ("options_with_value", "flags") or v.get(key)}
              for k, v in (merged.get("tools") or {}).items()}
     model = PolicyModel(
         name=name,

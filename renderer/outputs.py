@@ -72,6 +72,8 @@ def render_profile(model: PolicyModel) -> dict[str, Output]:
     runtime_doc = runtime.runtime_profile(model)
     runtime_path = f"{RUNTIME_DIR}/{model.name}.json" if model.bypass else f"~/.config/agent-sandbox/profiles/{model.name}.json"
     documents.append(("guard", runtime_path, runtime_doc))
+    if not model.bypass:  # the admin layer's copy, which the guard reads first (--install --system)
+        documents.append(("guard", f"{RUNTIME_DIR}/{model.name}.json", runtime_doc))
     if model.bypass:
         policy = compile_policy(runtime_doc)
         for program in runtime_doc["guarded_programs"]:

@@ -26,10 +26,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
-from renderer.install import documents, locations, merge, report, state
+from renderer.install import documents, hooks, locations, merge, report, state
 from renderer.install.locations import Target
 from renderer.model import load
-from renderer.outputs import render_profile
+from renderer.outputs import render_profile, to_json
 from renderer.paths import write_file_atomic
 
 
@@ -120,8 +120,9 @@ def _same_settings(a: bytes, b: bytes, fmt: str) -> bool:
     return documents.plain(_ours(a, fmt)) == documents.plain(_ours(b, fmt))
 
 
-def _merged_step(target: Target, content: bytes | None, fmt: str, entry: dict | None) -> FileStep:
-    """content None: take the install out of this file (uninstall, or the profile dropped it)."""
+def _merged_step(target: Target, ours: dict | None, fmt: str, entry: dict | None, trust=None) -> FileStep:
+    """ours None: take the install out of this file (uninstall, or the profile dropped it).
+    trust: for Codex's config.toml, a function of the merged text giving the hooks' trust."""
     before = read_regular(target.path)
     text = _decode(before, target.path) if before is not None else None
     try:
@@ -131,7 +132,7 @@ def _merged_step(target: Target, content: bytes | None, fmt: str, entry: dict | 
     notes = merge.unapply(document, entry["changes"], fmt) if entry and before is not None else []
     created = entry["created"] if entry else before is None
     original = entry.get("original") if entry else text
-    if content is None:
+    if ours is None:
         if before is None:
             return FileStep(target, None, None, None, notes)
         if created and len(document) == 0:
@@ -141,7 +142,14 @@ def _merged_step(target: Target, content: bytes | None, fmt: str, entry: dict | 
             after = original.encode()  # byte for byte what the user had
         return FileStep(target, before, after, None, notes, backup=True)
     try:
-        changes, more = merge.apply(document, _ours(content, fmt), target.kind, fmt)
+        changes, more = merge.apply(document, ours, target.kind, fmt)
+        if trust is not None:
+            trusted, note = trust(documents.dump(document, fmt).decode())
+            if note:
+                more.append(merge.Note("note", (), note))
+            if trusted:
+                extra, extra_notes = merge.apply(document, trusted, target.kind, fmt)
+                changes, more = changes + extra, more + extra_notes
     except merge.MergeConflict as exc:
         raise InstallError(f"{target.path}: {exc}; fix or move it away and run again; nothing was changed") from None
     after = documents.dump(document, fmt, like=text)
@@ -180,7 +188,33 @@ def _check_layer(layer: str) -> None:
                            "it. Run it with sudo")
 
 
-def plan_install(root: Path, profile: str, home: Path, env: Mapping[str, str], layer: str = "user") -> Plan:
+def _hook_commands(document) -> set[str]:
+    if isinstance(document, dict):
+        return set().union(*(_hook_commands(v) for v in document.values())) if document else set()
+    if isinstance(document, list):
+        return set().union(*(_hook_commands(v) for v in document)) if document else set()
+    return {document} if isinstance(document, str) and " hook " in document and "agent-guard" in document else set()
+
+
+def _codex_trust(target: Target, env: Mapping[str, str]):
+    codex = hooks.codex_program(env)
+
+    def trust(config_text: str):
+        commands = {c for c in _hook_commands(documents.plain(tomllib.loads(config_text))) if " hook codex" in c}
+        if not commands:
+            return None, ""
+        if codex is None:
+            return None, ("codex is not on PATH, so its hash for the agent-guard hook could not be recorded: Codex "
+                          "runs the hook only after you trust it (start codex, then /hooks), or install with --system")
+        try:
+            return hooks.codex_trust(config_text, target.path, commands, codex), ""
+        except hooks.HookError as exc:
+            return None, f"the agent-guard hook's trust was not recorded ({exc}): trust it in codex under /hooks"
+    return trust
+
+
+def plan_install(root: Path, profile: str, home: Path, env: Mapping[str, str], layer: str = "user",
+                 guard: str | None = None) -> Plan:
     _check_layer(layer)
     model = load(profile, root)
     if model.bypass:
@@ -195,9 +229,15 @@ def plan_install(root: Path, profile: str, home: Path, env: Mapping[str, str], l
     old_files = old["files"] if old else {}
     steps: list[FileStep] = []
     seen: set[str] = set()
-    for rendered, out in render_profile(model).items():
-        if rendered.startswith("~/") != (layer == "user"):
-            continue
+    outputs = {r: out for r, out in render_profile(model).items() if r.startswith("~/") == (layer == "user")}
+    documents_of = {r: _ours(out.content, out.format) for r, out in outputs.items() if out.format in ("json", "toml")}
+    guard_at = None
+    if any(_hook_commands(d) for d in documents_of.values()):
+        try:
+            guard_at = hooks.guard_path(guard, env)
+        except hooks.HookError as exc:
+            raise InstallError(str(exc)) from None
+    for rendered, out in outputs.items():
         try:
             target = locations.target(rendered, home, env)
         except locations.LocationError as exc:
@@ -206,9 +246,14 @@ def plan_install(root: Path, profile: str, home: Path, env: Mapping[str, str], l
         seen.add(key)
         entry = old_files.get(key)
         if target.merged:
-            steps.append(_merged_step(target, out.content, out.format, entry))
+            ours = hooks.localize(documents_of[rendered], guard_at) if guard_at else documents_of[rendered]
+            trust = _codex_trust(target, env) if target.kind == "codex-config" else None
+            steps.append(_merged_step(target, ours, out.format, entry, trust))
         else:
-            steps.append(_owned_step(target, out.content, entry))
+            content = out.content
+            if guard_at and out.format == "json" and _hook_commands(json.loads(content)):
+                content = to_json(hooks.localize(json.loads(content), guard_at))
+            steps.append(_owned_step(target, content, entry))
     steps += _forget_steps({k: v for k, v in old_files.items() if k not in seen}, layer)
     if layer == "system" and not steps:
         raise InstallError(f"profile '{profile}' renders nothing for the admin layer")
@@ -347,12 +392,12 @@ def _remove_empty_folders(plan: Plan) -> None:
 # ------------------------------------------------------------------ the command
 
 def run(root: Path, profile: str | None, home: Path, env: Mapping[str, str], *, uninstall: bool = False,
-        system: bool = False, dry_run: bool = False, out=sys.stdout) -> int:
+        system: bool = False, dry_run: bool = False, guard: str | None = None, out=sys.stdout) -> int:
     layer = "system" if system else "user"
     if not system and not home.is_dir():
         raise InstallError(f"home folder {home} does not exist")
     try:
-        plan = plan_uninstall(home, layer) if uninstall else plan_install(root, profile, home, env, layer)
+        plan = plan_uninstall(home, layer) if uninstall else plan_install(root, profile, home, env, layer, guard)
     except (locations.LocationError, documents.DocumentError) as exc:
         raise InstallError(str(exc)) from None
     if dry_run:

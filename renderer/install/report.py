@@ -44,7 +44,8 @@ def _document(data: bytes | None, fmt: str) -> dict:
 
 
 def _entry(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _entries(values: list) -> str:
@@ -87,7 +88,7 @@ def setting_lines(step, uninstall: bool) -> list[str]:
             lines.append(reasons[path])
         else:
             lines.append(f"{name}: {show(old)} -> {show(new)}" + (" (yours again)" if uninstall else ""))
-    lines += [note.text for note in step.notes if note.what in ("kept", "left")]
+    lines += [note.text for note in step.notes if note.what in ("kept", "left", "note")]
     return lines
 
 

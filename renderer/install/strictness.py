@@ -82,6 +82,8 @@ ORDERS: dict[str, dict[str, object]] = {
         "feedback.enabled": OFF_IS_STRICTER,
         "features.plugins": Ranked((True, False), "plugins off: no third-party code in the session"),
         "features.unbounded_connection_retries": Ranked((True, False), "bounded retries: an unreachable provider fails"),
+        "features.hooks": Ranked((False, True), "hooks on: the agent-guard hook runs"),
+        "hooks.state.*.trusted_hash": ProfileValueStrictest("the hash Codex gave for the agent-guard hook as installed"),
         "shell_environment_policy.inherit": Ranked(("all", "core", "none"),
                                                    "core and none pass fewer variables to commands"),
         "shell_environment_policy.ignore_default_excludes": Ranked(
@@ -106,12 +108,16 @@ ORDERS["gemini-system-settings"] = ORDERS["gemini-settings"]
 
 
 def order_for(kind: str, path: tuple[str, ...]):
+    """The order for a setting: by its dotted path, else with one part as `*` (`env.*`)."""
     table = ORDERS.get(kind, {})
     dotted = ".".join(path)
     if dotted in table:
         return table[dotted]
-    wildcard = ".".join((*path[:-1], "*"))
-    return table.get(wildcard)
+    for index in reversed(range(len(path))):
+        wildcard = ".".join((*path[:index], "*", *path[index + 1:]))
+        if wildcard in table:
+            return table[wildcard]
+    return None
 
 
 @dataclass(frozen=True)

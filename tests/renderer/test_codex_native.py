@@ -50,11 +50,14 @@ def test_safe_commands_are_not_matched(argv):
     assert execpolicy(RENDERED / "autonomous/etc/codex/rules/agent-sandbox.rules", argv)["matchedRules"] == []
 
 
-def test_interactive_rules_allow_ask_and_forbid():
+def test_interactive_rules_ask_and_forbid_and_leave_reading_to_the_sandbox():
+    """No allow rule: Codex runs an allow-listed command outside its sandbox (git log --output
+    would write anywhere), so reading commands run in the sandbox, as Codex runs them by default."""
     rules = RENDERED / "interactive/user-home/dot_codex/rules/agent-sandbox.rules"
-    assert execpolicy(rules, ["git", "status"])["decision"] == "allow"
+    assert execpolicy(rules, ["git", "status"]).get("decision") != "allow"
     assert execpolicy(rules, ["git", "commit", "-m", "x"])["decision"] == "prompt"
     assert execpolicy(rules, ["git", "push", "-f"])["decision"] == "forbidden"
+    assert 'decision = "allow"' not in rules.read_text()
 
 
 def run_codex_with(tmp_path, config_text, requirements=None):

@@ -237,18 +237,18 @@ def test_an_upgrade_that_drops_a_rule_removes_it_from_all_three_clis(tmp_path, p
     assert install(home, root=project).returncode == 0
     profile_path = project / "profiles/interactive.yaml"
     profile = yaml.safe_load(profile_path.read_text())
-    profile["commands"]["allow"] = [r for r in profile["commands"]["allow"] if r["id"] != "gh-status"]
+    profile["commands"]["ask"] = [r for r in profile["commands"]["ask"] if r["id"] != "process-control"]
     profile_path.write_text(yaml.safe_dump(profile, sort_keys=False))
     result = install(home, root=project)
     assert result.returncode == 0, result.stderr
     claude = json.loads((home / ".claude/settings.json").read_text())
-    assert "Bash(gh browse *)" not in claude["permissions"]["allow"]
+    assert "Bash(pkill *)" not in claude["permissions"]["ask"]
     assert claude["permissions"]["allow"][:2] == ["Bash(make docs)", "Bash(git status)"], "the user's own entries stay"
-    assert "Bash(git log *)" in claude["permissions"]["allow"]
-    assert '"gh", ["status", "browse"' not in (home / ".codex/rules/agent-sandbox.rules").read_text()
-    assert "gh browse" not in (home / ".gemini/policies/agent-sandbox.toml").read_text()
-    assert "gh-status" not in (home / ".config/agent-sandbox/profiles/interactive.json").read_text()
-    assert "permissions.allow: removed 8 entries (Bash(gh status), Bash(gh status *), Bash(gh browse) and 5 more): " \
+    assert "Bash(git push *)" in claude["permissions"]["ask"]
+    assert '"pkill"' not in (home / ".codex/rules/agent-sandbox.rules").read_text()
+    assert "pkill" not in (home / ".gemini/policies/agent-sandbox.toml").read_text()
+    assert "process-control" not in (home / ".config/agent-sandbox/profiles/interactive.json").read_text()
+    assert "permissions.ask: removed 16 entries (Bash(kill), Bash(kill *), Bash(pkill) and 13 more): " \
            "the profile no longer has them" in result.stdout
     assert "~/.codex/rules/agent-sandbox.rules: replaced with the profile's current rules" in result.stdout
 

@@ -123,7 +123,10 @@ def test_gemini_interactive():
     assert settings["security"]["disableYoloMode"] is True
     policy = doc("interactive", "~/.gemini/policies/agent-sandbox.toml")["rule"]
     allow = [r for r in policy if r["decision"] == "allow"]
-    assert allow and all("commandPrefix" in r for r in allow)
+    assert allow and all("commandPrefix" in r or "commandRegex" in r for r in allow)
+    git = next(r for r in allow if "commandRegex" in r and r["commandRegex"].startswith("(?:git\\s+status"))
+    assert "output" in git["commandRegex"], "git's writing options are excluded from its allow rule"
+    assert settings["hooks"]["BeforeTool"][0]["hooks"][0]["command"].startswith("agent-guard hook gemini --profile interactive")
     assert any(r["decision"] == "ask_user" for r in policy)
 
 
