@@ -120,3 +120,25 @@ def filesystem_type(path: Path, mountinfo: str = "/proc/self/mountinfo") -> str:
             if inside and len(point) >= len(best):
                 best, best_type = point, fstype
     return best_type
+
+
+MEMORY_PARENTS = (Path("/run"), Path("/dev/shm"))
+
+
+def memory_parent() -> Path | None:
+    """Where in-memory run folders go: /run when it is a tmpfs (systemd hosts), else /dev/shm."""
+    return next((p for p in MEMORY_PARENTS if p.is_dir() and filesystem_type(p) in MEMORY_FSTYPES), None)
+
+
+def private_folder(path: Path) -> None:
+    """path exists as a real folder of root's, mode 0700 (made so if missing). /dev/shm is writable by
+    everyone: a folder or link someone else put there first is refused, never used."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise UnsafeFile(f"{path} exists but is not a private folder of uid {os.geteuid()} "
+                         f"({'a link' if stat.S_ISLNK(info.st_mode) else oct(info.st_mode & 0o777)}, "
+                         f"owner {info.st_uid}); remove it")

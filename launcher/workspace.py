@@ -30,6 +30,7 @@ from launcher.tiers import blocked_paths
 REFS_ROOT = "refs/agent"
 RESULT_REFS = re.compile(r"^refs/(heads|tags)/.+$|^refs/agent-run/(HEAD|uncommitted)$")
 MAX_RESULT_REFS = 1000
+GIT = shutil.which("git") or "git"  # looked up once: later PATH changes (tests) do not matter
 IDENTITY = {"GIT_AUTHOR_NAME": "agent-run", "GIT_AUTHOR_EMAIL": "agent-run@localhost",
             "GIT_COMMITTER_NAME": "agent-run", "GIT_COMMITTER_EMAIL": "agent-run@localhost"}
 # Variables that would point git at another repository, index or object store than the one meant.
@@ -70,7 +71,7 @@ def _env(extra: dict | None = None, *, no_config: bool = False) -> dict:
 
 def git(args: list[str], cwd: Path, *, env: dict | None = None, input: bytes | None = None,
         check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(["git", *args], cwd=cwd, env=env or _env(), input=input, capture_output=True)
+    done = subprocess.run([GIT, *args], cwd=cwd, env=env or _env(), input=input, capture_output=True)
     if check and done.returncode != 0:
         raise RunError(f"git {shlex.join(args[:3])} in {cwd} failed ({done.returncode}): "
                        f"{done.stderr.decode(errors='replace').strip()[-600:]}")
@@ -107,7 +108,7 @@ def find_source(workspace: Path) -> Source:
 
 # --- the copy ------------------------------------------------------------------------------------
 
-def _blocked_in_history(source: Source, patterns) -> list[str]:
+def blocked_in_history(source: Source, patterns) -> list[str]:
     if source.head is None:
         return []
     names = git(["log", "--format=", "--name-only", "-z", "--root", "-m", "--no-renames", source.head],
@@ -132,7 +133,7 @@ def starting_commit(source: Source, run_id: str, blocked_patterns, scratch: Path
             source.toplevel, env={**env, "GIT_LITERAL_PATHSPECS": "1"},
             input="\0".join(left_out).encode(errors="surrogateescape"))
     tree = _out(["write-tree"], source.toplevel, env=env)
-    in_history = _blocked_in_history(source, blocked_patterns)
+    in_history = blocked_in_history(source, blocked_patterns)
     history = source.head is not None and not in_history
     message = f"agent-run {run_id}: the starting point\n\nHEAD and the uncommitted changes, as agent-run found them.\n"
     if left_out:
