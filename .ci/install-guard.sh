@@ -11,4 +11,4 @@ if [ "${#guard_missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${guard_missing[@]}"
 fi
 unset guard_missing
-command -v agent-guard >/dev/null 2>&1 || python3 -m pip install -q -e "$(dirname "${BASH_SOURCE[0]}")/.."
+command -v agent-guard >/dev/null 2>&1 || { echo "install-guard: agent-guard is not on PATH: run through .ci/run (it installs the project in .venv)" >&2; exit 1; }

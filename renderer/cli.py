@@ -24,13 +24,14 @@ BYPASS_DEFAULT = ("autonomous", "ci")
 
 
 def find_root(explicit: str | None) -> Path:
-    """The project root: --root, else the closest folder above the cwd holding profiles/, else
-    the folder this package was installed from."""
+    """The project root: --root, else the closest folder above the cwd holding profiles/ (this
+    project's checkout, or a repository that keeps its own profiles, as the pre-commit hook runs
+    it), else the folder this package was installed from."""
     if explicit:
         return Path(explicit).resolve()
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
-        if (folder / "profiles" / "profile.schema.json").is_file() and (folder / "renderer").is_dir():
+        if (folder / "profiles" / "profile.schema.json").is_file():
             return folder
     return PACKAGE_ROOT
 

@@ -251,6 +251,10 @@ class Sandbox:
         for tool in CLI_NAMES:
             if (CLI_BIN / tool).exists():
                 (self.canary_bin / tool).symlink_to((CLI_BIN / tool).resolve())
+        # The Node they run on, where the image has it (the host's may be in a virtual environment).
+        node = shutil.which("node")
+        if node:
+            (self.canary_bin / "node").symlink_to(Path(node).resolve())
         for program in CANARY_PROGRAMS:
             script = self.canary_bin / program
             script.write_text(
