@@ -369,10 +369,12 @@ g() { git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c core.untrackedC
 cd /workspace 2>/dev/null && g rev-parse --git-dir >/dev/null 2>&1 \
   || { echo "agent-run collector: the copy holds no git repository any more" >&2; exit 70; }
 head=$(g rev-parse -q --verify 'HEAD^{commit}' 2>/dev/null) || head=
+g for-each-ref --format='delete %(refname)' refs/agent-run/ | g update-ref --stdin  # the agent's own, if any
 if [ -n "$(g status --porcelain --untracked-files=all --ignore-submodules=all 2>/dev/null | head -c 1)" ]; then
   export GIT_INDEX_FILE=/tmp/collect.index
   if [ -n "$head" ]; then g read-tree "$head"; else g read-tree --empty; fi
-  tree=$(g add --all -- . >/dev/null && g write-tree) || { echo "agent-run collector: cannot record the uncommitted work" >&2; exit 71; }
+  g add --all --ignore-errors -- . >/dev/null || echo "agent-run collector: some files could not be added" >&2
+  tree=$(g write-tree) || { echo "agent-run collector: cannot record the uncommitted work" >&2; exit 71; }
   work=$(echo "agent-run: the work the agent left uncommitted" | GIT_AUTHOR_NAME=agent-run GIT_AUTHOR_EMAIL=agent-run@localhost \
     GIT_COMMITTER_NAME=agent-run GIT_COMMITTER_EMAIL=agent-run@localhost g commit-tree "$tree" ${head:+-p "$head"}) || exit 71
   g update-ref refs/agent-run/uncommitted "$work" || exit 71
