@@ -1,36 +1,45 @@
-"""The credential gateway: nginx in front of each model vendor, adding the real API key.
+"""The credential gateway, host side: the vendors, the gateway's JSON config (a pure function),
+the agent's environment, and the credentials read on the host and handed to the gateway.
 
-The agent's CLIs hold a placeholder key and a base URL pointing here. The real key is read on the
-host at start (from a file or a command the user names), written into a root-only 0600 nginx
-include next to the rendered config, and never appears on a command line or in an environment.
+The agent's CLIs hold a placeholder key and a base URL pointing at the gateway (`agent-gateway`,
+egress/gateway_server.py), which forwards only the model endpoints each CLI uses and adds the real
+key. The key is read on the host (from a file or a command the user names), written into the
+gateway's secrets folder on a tmpfs, read once by the gateway at start, and never appears on a
+command line, in an environment, in the config, or in the agent's container.
 """
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from egress.templating import render_template
+from egress.gateway_rules import ENDPOINTS
 
 PLACEHOLDER_KEY = "agent-sandbox-placeholder"
-DEFAULT_KEY_DIR = "/run/agent-gateway/keys"
-DEFAULT_RUNTIME_DIR = "/var/lib/agent-gateway"
-DEFAULT_LOG_DIR = "/var/log/agent-gateway"
-DEFAULT_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
-
-
-@dataclass(frozen=True)
-class Upstream:
-    url: str          # scheme://host[:port], no path
-    address: str      # host:port for nginx's upstream block
-    tls: bool
-    tls_name: str     # the name the certificate must carry (SNI and verification)
-    host_header: str
+# Where the gateway container finds its parts (the launcher bind-mounts the folders).
+CONFIG_PATH = "/etc/agent-gateway/config.json"
+SECRETS_DIR = "/run/agent-gateway/secrets"
+STATE_DIR = "/var/lib/agent-gateway"
+LOG_DIR = "/var/log/agent-gateway"
+READY_FILE = f"{STATE_DIR}/ready"
+ACCESS_LOG = f"{LOG_DIR}/access.log"
+GATEWAY_UID = GATEWAY_GID = 65532
+CONFIG_FORMAT = 1
+# Bounds on every request (seconds, bytes); render_gateway_config(limits=...) overrides them.
+DEFAULT_LIMITS = {
+    "max_request_bytes": 50 * 1024 * 1024,   # the vendors' own caps are 20 to 50 MB
+    "client_body_timeout_s": 60,             # the whole request body from the agent
+    "connect_timeout_s": 30,                 # TCP and TLS to the vendor
+    "upstream_idle_timeout_s": 900,          # silence from the vendor between two reads
+    "request_timeout_s": 3600,               # one request, from its first byte to its last
+    "upstream_connections": 16,              # kept-alive connections per vendor
+}
 
 
 @dataclass(frozen=True)
@@ -40,29 +49,31 @@ class Vendor:
     default_upstream: str
     key_header: str
     key_prefix: str
-    strip_headers: tuple[str, ...]
-    paths: tuple[str, ...]
     base_url_env: str | None      # the variable the CLI reads its base URL from (None: config file)
     placeholder_env: str
-    refuse_key_in_query: bool = False
-    upstream: Upstream | None = field(default=None, compare=False)
 
 
 VENDORS: dict[str, Vendor] = {
     "anthropic": Vendor("anthropic", 8081, "https://api.anthropic.com", "x-api-key", "",
-                        ("Authorization",), ("/v1/",), "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"),
-    "openai": Vendor("openai", 8082, "https://api.openai.com", "Authorization", "Bearer ",
-                     ("x-api-key",), ("/v1/",), None, "OPENAI_API_KEY"),
+                        "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"),
+    "openai": Vendor("openai", 8082, "https://api.openai.com", "authorization", "Bearer ",
+                     None, "OPENAI_API_KEY"),
     "gemini": Vendor("gemini", 8083, "https://generativelanguage.googleapis.com", "x-goog-api-key", "",
-                     ("Authorization",), ("/v1beta/", "/v1/", "/v1alpha/"), "GOOGLE_GEMINI_BASE_URL",
-                     "GEMINI_API_KEY", refuse_key_in_query=True),
+                     "GOOGLE_GEMINI_BASE_URL", "GEMINI_API_KEY"),
 }
 # Which allowlisted host means the profile uses which vendor.
 VENDOR_HOSTS = {"api.anthropic.com": "anthropic", "api.openai.com": "openai",
                 "generativelanguage.googleapis.com": "gemini"}
+# Hosts that serve model traffic on a credential: the proxy never tunnels to them, whatever the
+# allowlist says (model traffic goes through the gateway, other vendors nowhere). Reached
+# directly, they would take a key of the agent's choosing and carry data to an account of its
+# choosing. Also the subscription backends (ChatGPT's, Google's Code Assist, Vertex).
+MODEL_API_HOSTS = (*VENDOR_HOSTS, "chatgpt.com", "cloudcode-pa.googleapis.com", "aiplatform.googleapis.com")
+# Vertex's regional hosts: us-central1-aiplatform.googleapis.com and the like.
+MODEL_API_HOST_PATTERNS = (r"[a-z0-9]-aiplatform\.googleapis\.com$",)
 
-# What a key may hold: it is written inside a double-quoted nginx string, where "$" would expand.
-_KEY = re.compile(r"^[A-Za-z0-9._~+/=-]{8,1024}$")
+# What a key may hold: printable, no spaces, nothing that could end a header.
+_KEY = re.compile(r"^[A-Za-z0-9._~+/=-]{8,4096}$")
 
 
 def vendors_from_allowlist(allow: list[str]) -> list[str]:
@@ -75,71 +86,109 @@ def vendors_from_allowlist(allow: list[str]) -> list[str]:
     return sorted(found)
 
 
-def proxy_allowlist(allow, gateway_vendors: list[str]) -> list[str]:
-    """The allowlist without the API hosts the gateway serves: reaching a vendor directly would let
-    an agent use a key of its own (and an account of its choosing) to carry data out."""
-    served = {host for host, vendor in VENDOR_HOSTS.items() if vendor in gateway_vendors}
-    return [entry for entry in allow if entry.strip().lower() not in served]
+def is_model_api_host(host: str) -> bool:
+    host = host.strip().lower().lstrip(".")
+    return host in MODEL_API_HOSTS or any(re.search(p, host) for p in MODEL_API_HOST_PATTERNS)
 
 
-def parse_upstream(url: str, tls_name: str | None = None) -> Upstream:
+def proxy_allowlist(allow) -> list[str]:
+    """The allowlist without any model API host: the proxy never tunnels to one (the Squid config
+    also denies them by name, so that a `.openai.com` entry cannot reach api.openai.com)."""
+    return [entry for entry in allow if not is_model_api_host(entry) or entry.strip().startswith(".")]
+
+
+# --- the gateway's config --------------------------------------------------------------------------
+
+def _upstream(url: str, vendor: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.path not in ("", "/") \
-            or parts.query or parts.username:
-        raise ValueError(f"upstream {url!r}: expected https://host[:port] with no path")
-    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return Upstream(url=f"{parts.scheme}://{parts.netloc}", address=f"{parts.hostname}:{port}",
-                    tls=parts.scheme == "https",
-                    tls_name=tls_name or parts.hostname, host_header=tls_name or host_header)
+            or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"upstream for {vendor} {url!r}: expected https://host[:port] with no path")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
-def render_gateway(
-    vendors: list[str] | None = None,
+def _subnets(agent_subnets) -> list[str]:
+    if not agent_subnets:
+        raise ValueError("agent subnets: none given; the gateway must know which sources to serve")
+    result = []
+    for subnet in agent_subnets:
+        try:
+            result.append(str(ipaddress.ip_network(subnet, strict=True)))
+        except (TypeError, ValueError):
+            raise ValueError(f"agent subnet {subnet!r} is not a network address") from None
+    return result
+
+
+def render_gateway_config(
+    vendors: list[str],
     *,
     agent_subnets: list[str],
+    model_server_tools: bool = False,
     listen_address: str = "0.0.0.0",
     ports: dict[str, int] | None = None,
     upstreams: dict[str, str] | None = None,
     upstream_tls_names: dict[str, str] | None = None,
-    key_dir: str = DEFAULT_KEY_DIR,
-    runtime_dir: str = DEFAULT_RUNTIME_DIR,
-    log_dir: str = DEFAULT_LOG_DIR,
-    ca_file: str = DEFAULT_CA_FILE,
+    ca_file: str | None = None,
+    secrets_dir: str = SECRETS_DIR,
+    ready_file: str = READY_FILE,
+    access_log: str = ACCESS_LOG,
+    limits: dict | None = None,
 ) -> str:
-    """nginx.conf for the gateway. vendors: names from VENDORS (default all three).
+    """The gateway's config.json: one route per vendor, holding no secret.
 
-    upstreams / upstream_tls_names / ports override the production values (tests, mirrors).
+    vendors: names from VENDORS (a run passes only its own CLI's). model_server_tools: the
+    profile's network.model_server_tools. upstreams / upstream_tls_names / ports / ca_file override
+    the production values (tests, mirrors); ca_file replaces the trusted roots (default: certifi's).
     """
-    names = sorted(VENDORS) if vendors is None else list(vendors)
+    names = list(dict.fromkeys(vendors))
     unknown = [n for n in names if n not in VENDORS]
     if unknown or not names:
-        raise ValueError(f"gateway vendors {names!r}: expected some of {sorted(VENDORS)}")
-    for subnet in agent_subnets or [None]:
-        try:
-            ipaddress.ip_network(subnet)
-        except (TypeError, ValueError):
-            raise ValueError(f"agent subnet {subnet!r} is not a network address") from None
-    for path in (key_dir, runtime_dir, log_dir, ca_file):
-        if not path.startswith("/") or re.search(r"[\s;{}'\"$]", path):
-            raise ValueError(f"path {path!r} must be absolute, without spaces or nginx syntax")
-    selected = []
+        raise ValueError(f"gateway vendors {list(vendors)!r}: expected some of {sorted(VENDORS)}")
+    try:
+        ipaddress.ip_address(listen_address)
+    except ValueError:
+        raise ValueError(f"listen address {listen_address!r} is not an IP address") from None
+    for what, path in (("secrets_dir", secrets_dir), ("ready_file", ready_file), ("access_log", access_log),
+                       ("ca_file", ca_file or "/")):
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"{what} {path!r} must be an absolute path")
+    merged_limits = dict(DEFAULT_LIMITS)
+    for key, value in (limits or {}).items():
+        if key not in DEFAULT_LIMITS:
+            raise ValueError(f"limits: unknown key {key!r}; expected some of {sorted(DEFAULT_LIMITS)}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"limits: {key} must be a positive number, not {value!r}")
+        merged_limits[key] = value
+    routes = []
+    used_ports = set()
     for name in names:
         vendor = VENDORS[name]
-        url = (upstreams or {}).get(name, vendor.default_upstream)
-        upstream = parse_upstream(url, (upstream_tls_names or {}).get(name))
         port = (ports or {}).get(name, vendor.port)
-        if not (isinstance(port, int) and 0 < port < 65536):
-            raise ValueError(f"gateway port for {name}: {port!r} is not a TCP port")
-        selected.append(_with(vendor, upstream=upstream, port=port))
-    return render_template("gateway.nginx.conf.j2", vendors=selected, agent_subnets=agent_subnets,
-                           listen_address=listen_address, key_dir=key_dir.rstrip("/"),
-                           runtime_dir=runtime_dir.rstrip("/"), log_dir=log_dir.rstrip("/"), ca_file=ca_file)
-
-
-def _with(vendor: Vendor, **changes) -> Vendor:
-    from dataclasses import replace
-    return replace(vendor, **changes)
+        if not (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536) or port in used_ports:
+            raise ValueError(f"gateway port for {name}: {port!r} is not a free TCP port number")
+        used_ports.add(port)
+        routes.append({
+            "name": name,
+            "port": port,
+            "upstream": _upstream((upstreams or {}).get(name, vendor.default_upstream), name),
+            "tls_name": (upstream_tls_names or {}).get(name),
+            "credential": {"secret": name, "header": vendor.key_header, "prefix": vendor.key_prefix},
+            "errors": name,
+            "endpoints": [asdict(e) for e in ENDPOINTS[name]],
+        })
+    config = {
+        "format": CONFIG_FORMAT,
+        "listen_address": listen_address,
+        "agent_subnets": _subnets(agent_subnets),
+        "model_server_tools": bool(model_server_tools),
+        "secrets_dir": secrets_dir,
+        "ready_file": ready_file,
+        "access_log": access_log,
+        "ca_file": ca_file,
+        "limits": merged_limits,
+        "routes": routes,
+    }
+    return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
 def base_urls(gateway_host: str, ports: dict[str, int] | None = None) -> dict[str, str]:
@@ -161,7 +210,7 @@ def agent_environment(gateway_host: str, vendors: list[str], ports: dict[str, in
     return env
 
 
-# --- keys: read on the host, written root-only -----------------------------------------------
+# --- keys: read on the host, handed to the gateway only --------------------------------------------
 
 @dataclass(frozen=True)
 class KeySource:
@@ -177,7 +226,7 @@ def validate_key(vendor: str, key: str, origin: str) -> str:
     key = key.strip()
     if not _KEY.match(key):
         # Never echo the key itself.
-        raise ValueError(f"{origin} for {vendor}: not an API key (expected 8 to 1024 characters of "
+        raise ValueError(f"{origin} for {vendor}: not an API key (expected 8 to 4096 characters of "
                          f"letters, digits and ._~+/=-; got {len(key)} characters)")
     if key == PLACEHOLDER_KEY:
         raise ValueError(f"{origin} for {vendor}: holds the placeholder, not a real key")
@@ -211,26 +260,31 @@ def read_key(source: KeySource, timeout: float = 30.0) -> str:
     return read_secret(source, source.vendor, timeout)
 
 
-def render_key_include(vendor: str, key: str) -> str:
-    spec = VENDORS[vendor]
-    key = validate_key(vendor, key, "key")
-    return f'proxy_set_header {spec.key_header} "{spec.key_prefix}{key}";\n'
-
-
-def write_key_includes(key_dir: Path, keys: dict[str, str]) -> None:
-    """One 0600 include per vendor in a 0700 directory, each written atomically."""
-    key_dir = Path(key_dir)
-    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(key_dir, 0o700)
-    for vendor, key in keys.items():
-        text = render_key_include(vendor, key)
-        fd, tmp = tempfile.mkstemp(dir=key_dir, prefix=f".{vendor}.")
+def write_secrets(folder: Path, secrets: dict[str, str], uid: int = GATEWAY_UID, gid: int = GATEWAY_GID) -> None:
+    """The gateway's secrets folder: one file per credential, named after it, mode 0400, owned by
+    the gateway's user, in a 0500 folder of the same owner. Put the folder on a tmpfs (/run,
+    /dev/shm), never on disk; delete it once the gateway is ready (it has read every file)."""
+    folder = Path(folder)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    for name, value in secrets.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", name):
+            raise ValueError(f"secret name {name!r}: expected a lower-case word such as 'anthropic'")
+        value = validate_key(name, value, "secret")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
         try:
-            os.fchmod(fd, 0o600)
+            os.fchmod(fd, 0o400)
+            os.fchown(fd, uid, gid)
             with os.fdopen(fd, "w") as out:
-                out.write(text)
-            os.replace(tmp, key_dir / f"{vendor}.conf")
+                out.write(value + "\n")
+            os.replace(tmp, folder / name)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+    os.chown(folder, uid, gid)
+    os.chmod(folder, 0o500)
+
+
+# The nginx gateway, while agent-run still starts it (see egress/gateway_nginx.py).
+from egress.gateway_nginx import render_gateway, render_key_include, write_key_includes  # noqa: E402,F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from egress.gateway import MODEL_API_HOST_PATTERNS, MODEL_API_HOSTS
 from egress.templating import render_template
 
 DEFAULT_INCLUDE_DIR = "/etc/squid/agent-sandbox.d"
@@ -24,10 +25,15 @@ BLOCKED_RANGES = (
     "192.168.0.0/16",     # private
     "224.0.0.0/4",        # multicast
     "240.0.0.0/4",        # reserved, broadcast
-    "::/128",             # unspecified
-    "::1/128",            # loopback
+    # ::/96 holds :: (unspecified) and ::1 (loopback): listing those too would make Squid drop
+    # ::/96 ("is a subnetwork of"), silently.
+    "::/96",              # IPv4-compatible (deprecated): ::10.0.0.5 is 10.0.0.5 to some stacks
+    "64:ff9b::/96",       # NAT64 well-known prefix: reaches any IPv4 address, private ones too
+    "64:ff9b:1::/48",     # NAT64 local-use prefix
+    "2002::/16",          # 6to4: embeds an IPv4 address
     "fc00::/7",           # ULA (AWS IPv6 metadata fd00:ec2::254 is here)
     "fe80::/10",          # link-local
+    "fec0::/10",          # site-local (deprecated, still routed inside some networks)
     "ff00::/8",           # multicast
 )
 
@@ -127,6 +133,8 @@ def render_squid(
         include_dir=include.rstrip("/"),
         log_dir=DEFAULT_LOG_DIR,
         blocked_ranges=BLOCKED_RANGES,
+        model_api_hosts=MODEL_API_HOSTS,
+        model_api_patterns=MODEL_API_HOST_PATTERNS,
     )
 
 

@@ -89,7 +89,10 @@ def _quiet_keys(model: PolicyModel) -> dict:
 
 
 def config_bypass(model: PolicyModel) -> dict:
-    return {"approval_policy": "never", "sandbox_mode": "danger-full-access", **_quiet_keys(model)}
+    # Codex's web search is a tool the vendor runs; the credential gateway refuses every request
+    # that carries it unless the profile allows server-side tools.
+    search = {} if model.model_server_tools else {"web_search": "disabled"}
+    return {"approval_policy": "never", "sandbox_mode": "danger-full-access", **search, **_quiet_keys(model)}
 
 
 def config_ci_layer(model: PolicyModel) -> dict:

@@ -109,6 +109,7 @@ class PolicyModel:
     blocked_files: tuple[str, ...]
     read_only_files: tuple[str, ...]
     network_allow: tuple[str, ...]
+    model_server_tools: bool = False
     quiet_env: dict = field(default_factory=dict)
     launcher_only: tuple[str, ...] = ()
     tools: dict = field(default_factory=dict)
@@ -373,6 +374,7 @@ def _load_cached(name: str, root: str | None) -> PolicyModel:
         blocked_files=tuple(merged.get("files", {}).get("blocked", [])),
         read_only_files=tuple(merged.get("files", {}).get("read_only", [])),
         network_allow=_domains(merged, str(leaf_path)),
+        model_server_tools=bool((merged.get("network") or {}).get("model_server_tools", False)),
         quiet_env=dict((merged.get("environment") or {}).get("quiet", {})),
         launcher_only=tuple((merged.get("environment") or {}).get("launcher_only", [])),
         tools={k: {"options_with_value": v.get("options_with_value", []), "flags": v.get("flags", [])} for k, v in (merged.get("tools") or {}).items()},

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import tomli_w
 
-from egress.gateway import proxy_allowlist, vendors_from_allowlist
+from egress.gateway import proxy_allowlist
 from egress.squid import squid_image_files
 from guard.shims import render_shim
 from renderer import claude, codex, gemini, runtime
@@ -92,7 +92,7 @@ def egress_proxy_files(model: PolicyModel) -> dict[str, bytes]:
     gateway serves are left out: reached directly they would take a key of the agent's choosing."""
     allow = list(model.network_allow)
     try:
-        files = squid_image_files(proxy_allowlist(allow, vendors_from_allowlist(allow)))
+        files = squid_image_files(proxy_allowlist(allow))
     except ValueError as exc:
         raise ProfileError(f"profile '{model.name}': network.allow cannot be rendered for squid: {exc}") from None
     return {"/" + path: content for path, content in files.items()}

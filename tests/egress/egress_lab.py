@@ -29,9 +29,12 @@ PROXY_PORT = 3128
 # The production agent subnet the renderer would pass; the lab adds its own range via the include.
 PRODUCTION_AGENT_SUBNETS = ["10.213.0.0/24"]
 
-ALLOWLIST = ["api.anthropic.com", ".github.com", "registry.npmjs.org"]
-# Allowlisted names that resolve (through Squid's hosts_file) to the lab's upstream.
-GOOD_NAMES = ["api.anthropic.com", "github.com", "api.github.com", "registry.npmjs.org"]
+# api.anthropic.com and .openai.com are on it so that the tests can show the proxy never tunnels
+# to a model API, whatever the allowlist says.
+ALLOWLIST = ["api.anthropic.com", ".github.com", "registry.npmjs.org", "pypi.org", ".openai.com"]
+# Names that resolve (through Squid's hosts_file) to the lab's upstream.
+GOOD_NAMES = ["api.anthropic.com", "github.com", "api.github.com", "registry.npmjs.org", "pypi.org",
+              "api.openai.com", "platform.openai.com", "us-central1-aiplatform.googleapis.com"]
 # Allowlisted names that resolve (through dnsmasq) where the proxy must never connect.
 BAD_HOSTS = {
     "private.github.com": ["10.0.0.5"],
@@ -49,6 +52,12 @@ BAD_HOSTS_V6 = {
     "loopback6.github.com": "::1",
     "linklocal6.github.com": "fe80::1",
     "metadata6.github.com": "fd00:ec2::254",
+    "nat64.github.com": "64:ff9b::a00:5",         # 10.0.0.5 through a NAT64 gateway
+    "nat64local.github.com": "64:ff9b:1::a00:5",
+    "sixtofour.github.com": "2002:a00:5::1",     # 6to4 for 10.0.0.5
+    "v4compat.github.com": "::a00:5",            # IPv4-compatible ::10.0.0.5
+    "sitelocal.github.com": "fec0::1",
+    "v4mapped.github.com": "::ffff:10.0.0.5",    # Squid reads it as 10.0.0.5
 }
 
 

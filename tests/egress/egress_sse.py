@@ -1,6 +1,6 @@
-"""A stand-in model vendor on 127.0.0.1: HTTPS (test CA) or plain HTTP, answering POSTs with a
-server-sent-event stream whose second event waits until the test releases it, and recording every
-request's headers so a test can see which key arrived."""
+"""A stand-in model vendor on 127.0.0.1: HTTPS (test CA) or plain HTTP, answering every request
+with a server-sent-event stream whose second event waits until the test releases it, and recording
+every request (method, path, headers, body, the client's port) so a test can see what arrived."""
 from __future__ import annotations
 
 import ssl
@@ -10,8 +10,10 @@ from pathlib import Path
 
 
 class SseUpstream:
-    def __init__(self, cert: Path | None = None, key: Path | None = None, hold_second_event: bool = True):
+    def __init__(self, cert: Path | None = None, key: Path | None = None, hold_second_event: bool = True,
+                 delay: float = 0.0):
         self.requests: list[dict] = []
+        self.delay = delay
         self.release = threading.Event()
         if not hold_second_event:
             self.release.set()
@@ -27,8 +29,12 @@ class SseUpstream:
             def do_POST(self):
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                upstream.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                          "body": body})
+                upstream.requests.append({"method": self.command, "path": self.path, "body": body,
+                                          "headers": {k.lower(): v for k, v in self.headers.items()},
+                                          "client_port": self.client_address[1]})
+                if upstream.delay:
+                    import time
+                    time.sleep(upstream.delay)
                 self.send_response(200)
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("cache-control", "no-cache")
@@ -38,6 +44,8 @@ class SseUpstream:
                 upstream.release.wait(30)
                 self._chunk(b"event: message_stop\ndata: {\"n\": 2}\n\n")
                 self._chunk(b"")
+
+            do_GET = do_DELETE = do_PUT = do_PATCH = do_POST
 
             def _chunk(self, data: bytes) -> None:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))

@@ -1,6 +1,6 @@
 """Sends the namespace test's requests to the proxy exactly as written (no URL normalisation).
 
-Input on stdin: a JSON list of {"id", "method", "target", "tls_name"?}; output on stdout: a JSON
+Input on stdin: a JSON list of {"id", "method", "target", "tls_name"?, "upload"?}; output on stdout: a JSON
 list of {"id", "status", "body"} where status is the proxy's status code (0 if the connection
 failed) and body is what the upstream answered through a CONNECT tunnel.
 Usage: python3 proxy_client.py PROXY_HOST PROXY_PORT CA_FILE < cases.json
@@ -38,7 +38,9 @@ def send(proxy: tuple[str, int], ca_file: str, case: dict) -> dict:
             context = ssl.create_default_context(cafile=ca_file)
             try:
                 with context.wrap_socket(sock, server_hostname=case["tls_name"]) as tls:
-                    tls.sendall(f"GET / HTTP/1.1\r\nHost: {case['tls_name']}\r\nConnection: close\r\n\r\n".encode())
+                    padding = f"X-Upload: {'u' * case['upload']}\r\n" if case.get("upload") else ""
+                    tls.sendall(f"GET / HTTP/1.1\r\nHost: {case['tls_name']}\r\n{padding}"
+                                "Connection: close\r\n\r\n".encode())
                     response = b""
                     while chunk := tls.recv(4096):
                         response += chunk

@@ -32,7 +32,13 @@ def get(url: str, method: str = "GET") -> dict:
 # id -> (request, decision the access log must name)
 CASES = {
     # allowed: the tunnel reaches the lab's upstream
-    "exact-name": (connect("api.anthropic.com:443"), "allow_allowlisted"),
+    "exact-name": (connect("pypi.org:443"), "allow_allowlisted"),
+    "wildcard-vendor-site": (connect("platform.openai.com:443"), "allow_allowlisted"),
+    # model APIs: only through the gateway, whatever the allowlist says
+    "model-api-allowlisted": (connect("api.anthropic.com:443"), "deny_model_api"),
+    "model-api-under-a-wildcard": (connect("api.openai.com:443"), "deny_model_api"),
+    "model-api-mixed-case": (connect("API.OpenAI.com:443", "api.openai.com"), "deny_model_api"),
+    "model-api-regional-vertex": (connect("us-central1-aiplatform.googleapis.com:443"), "deny_model_api"),
     "domain-apex": (connect("github.com:443"), "allow_allowlisted"),
     "subdomain": (connect("api.github.com:443"), "allow_allowlisted"),
     "mixed-case-name": (connect("API.GitHub.com:443", "api.github.com"), "allow_allowlisted"),
@@ -76,6 +82,12 @@ CASES = {
     "resolves-ipv6-loopback": (connect("loopback6.github.com:443"), "deny_localhost"),
     "resolves-ipv6-link-local": (connect("linklocal6.github.com:443"), "deny_private_address"),
     "resolves-ipv6-metadata": (connect("metadata6.github.com:443"), "deny_private_address"),
+    "resolves-nat64": (connect("nat64.github.com:443"), "deny_private_address"),
+    "resolves-nat64-local": (connect("nat64local.github.com:443"), "deny_private_address"),
+    "resolves-6to4": (connect("sixtofour.github.com:443"), "deny_private_address"),
+    "resolves-ipv4-compatible": (connect("v4compat.github.com:443"), "deny_private_address"),
+    "resolves-site-local": (connect("sitelocal.github.com:443"), "deny_private_address"),
+    "resolves-ipv4-mapped": (connect("v4mapped.github.com:443"), "deny_private_address"),
 }
 
 
@@ -190,11 +202,22 @@ def test_every_request_in_the_access_log_names_a_decision(lab, outcomes):
     assert all(e["decision"] not in ("", "-") for e in requests), [e for e in requests if e["decision"] in ("", "-")]
 
 
+def test_each_line_counts_the_bytes_through_the_tunnel_both_ways(lab, outcomes):
+    before = len(lab.access_entries())
+    results = lab.send([{"id": "small", **connect("pypi.org:443")},
+                        {"id": "upload", **connect("pypi.org:443"), "upload": 200_000}])
+    assert results["upload"]["body"] == "upstream-ok"
+    small, upload = lab.access_entries()[before:]
+    assert 200_000 < int(upload["bytes_up"]) < 210_000
+    assert int(small["bytes_up"]) < 5_000
+    assert 1_000 < int(small["bytes_down"]) < 10_000  # the TLS handshake and "upstream-ok"
+
+
 def test_the_audit_reads_the_real_access_log(lab, outcomes):
     from launcher.audit import build_audit
     audit = build_audit(lab.access_log)
     reached = {(r["host"].lower(), r["port"]) for r in audit["network"]["reached"]}
-    assert ("api.anthropic.com", 443) in reached and ("github.com", 443) in reached
+    assert ("pypi.org", 443) in reached and ("github.com", 443) in reached
     refused = {(r["host"], r["rule"]) for r in audit["network"]["refused"]}
     assert ("evil.example.com", "deny_not_allowlisted") in refused
     assert ("private.github.com", "deny_private_address") in refused

@@ -158,7 +158,7 @@ def test_a_run_through_podman(world):
     result = json.loads((run_dir / "audit.json").read_text())
     assert {"host": "github.com", "port": 443, "requests": 1} in result["network"]["reached"]
     refused = {(r["host"], r["rule"]) for r in result["network"]["refused"]}
-    assert refused >= {("evil.example.com", "deny_not_allowlisted"), ("api.anthropic.com", "deny_not_allowlisted")}
+    assert refused >= {("evil.example.com", "deny_not_allowlisted"), ("api.anthropic.com", "deny_model_api")}
     assert result["model_api"]["forwarded"][0]["path"] == "/v1/messages"
     assert result["run"]["tool_denials"] == [{"command": "git push --force", "rule": "git-push-force"}]
     # nothing left behind

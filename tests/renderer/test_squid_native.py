@@ -42,5 +42,8 @@ def test_every_allowlisted_domain_reaches_the_proxy(domain):
 
 def test_gateway_served_api_hosts_are_not_reachable_directly():
     conf = (PROXY / "squid.conf").read_text()
+    denied = next(line for line in conf.splitlines() if line.startswith("acl model_api dstdomain")).split()
     for host in ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com"):
-        assert host not in conf
+        assert f"acl allowlisted dstdomain -n {host}" not in conf
+        assert host in denied
+    assert "http_access deny model_api note_deny_model_api" in conf
