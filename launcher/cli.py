@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from egress.gateway import VENDORS, KeySource, read_key, read_secret
@@ -17,8 +18,8 @@ from image import layout
 from launcher import review, safefs, workspace
 from launcher.checks import (check_mount, check_source, live_owner, pinned_folders, protected_paths, within)
 from launcher.execute import execute, write_record
-from launcher.plan import (CLIS, EXIT_USAGE, PROG, Host, Mount, Options, RunError, build_plan, copy_mapping,
-                           format_plan, live_mapping)
+from launcher.plan import (CLIS, EXIT_USAGE, PROG, Host, Mount, Options, Plan, RunError, build_plan,
+                           copy_mapping, format_plan, live_mapping)
 from launcher.terminal import shown, use_colour
 from launcher.tiers import blocked_paths, read_only_patterns
 
@@ -93,7 +94,6 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", type=Path, help="where configs, logs, the copy and the audit go")
     p.add_argument("--print", action="store_true", dest="print_only", help="show the whole plan, run nothing")
     # Tests only: stand-ins for the images, the internet and the vendors.
-    p.add_argument("--rootfs", help=argparse.SUPPRESS)
     p.add_argument("--outside-network", help=argparse.SUPPRESS)
     p.add_argument("--gateway-upstream", action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--gateway-upstream-ca", type=Path, help=argparse.SUPPRESS)
@@ -124,7 +124,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
     return Options(cli=args.command, cli_args=cli_args, workspace=args.workspace or Path.cwd(),
                    profile=args.profile, engine=args.engine, mode="mount" if args.mount else "copy",
                    images={"agent": args.image, "proxy": args.proxy_image, "gateway": args.gateway_image},
-                   rootfs=args.rootfs, timeout=args.timeout, collect_timeout=args.collect_timeout,
+                   timeout=args.timeout, collect_timeout=args.collect_timeout,
                    memory=args.memory, cpus=args.cpus, pids=args.pids, key_sources=sources, github_token=token,
                    mounts=[_ro_mount(m) for m in args.ro_mount], run_id=run_id, run_dir=args.run_dir,
                    outside_network=args.outside_network, upstreams=upstreams, upstream_ca=args.gateway_upstream_ca,
@@ -198,8 +198,6 @@ def prepare(options: Options) -> tuple[Host, workspace.Source | None, list[str],
 
 
 def missing_images(options: Options) -> list[str]:
-    if options.rootfs:
-        return []
     missing = []
     for role, ref in options.images.items():
         done = subprocess.run([options.engine, "image", "exists", ref], capture_output=True, text=True)
@@ -212,8 +210,22 @@ def missing_images(options: Options) -> list[str]:
     return missing
 
 
-def start_run(options: Options) -> int:
-    host, source, steps, warnings = prepare(options)
+@dataclass
+class Launch:
+    """A run ready to execute: its plan, the host facts, the secrets (in memory only)."""
+    options: Options
+    plan: Plan
+    host: Host
+    source: workspace.Source | None
+    key: str = field(repr=False)
+    token: str | None = field(repr=False)
+    record: object = None
+
+
+def begin(options: Options) -> Launch:
+    """Everything before the services start: checks, the images, the secrets, the run folders and
+    the copy; the plan is rebuilt once the starting commit exists."""
+    host, source, _, warnings = prepare(options)
     plan = build_plan(options, host)
     plan.warnings += warnings
     if os.geteuid() != 0:
@@ -240,15 +252,21 @@ def start_run(options: Options) -> int:
            repository=str(source.toplevel if source else host.workspace), run_dir=str(host.run_dir),
            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            read_only_patterns=list(read_only_patterns(options.read_only_globs)))
+    print(f"{PROG}: run {options.run_id} ({options.mode} mode; folder {host.run_dir})", file=sys.stderr)
     if source is not None:
         copy = workspace.starting_commit(source, options.run_id, options.blocked_globs, host.run_dir)
         workspace.make_copy(source, copy, host.workspace, host.run_dir, host.agent_owner,
                             (f"{options.cli} (agent-run)", "agent-run@localhost"))
         record(start=copy.start, base=copy.base, branch=copy.branch, history=copy.history,
                left_out=copy.left_out, blocked_in_history=copy.blocked_in_history)
-        host = Host(**{**host.__dict__, "start": copy.start})
+        host = replace(host, start=copy.start)
         plan = build_plan(options, host)
-    return execute(plan, options, host, source, key, token, record)
+    return Launch(options, plan, host, source, key, token, record)
+
+
+def start_run(options: Options) -> int:
+    launch = begin(options)
+    return execute(launch.plan, options, launch.host, launch.source, launch.key, launch.token, launch.record)
 
 
 # --- after a run ---------------------------------------------------------------------------------

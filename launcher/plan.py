@@ -67,7 +67,6 @@ class Options:
     engine: str = "podman"
     mode: str = "copy"                    # copy (default) | mount (--mount: live edits)
     images: dict = field(default_factory=lambda: {r: i.ref for r, i in layout.IMAGES.items()})
-    rootfs: str | None = None            # tests: run every container on an overlay of this tree
     timeout: int = 3600
     collect_timeout: int = 300
     memory: str = "4g"
@@ -203,7 +202,7 @@ def _limits(pids: int) -> list[str]:
 
 
 def _image(options: Options, role: str) -> list[str]:
-    return ["--rootfs", f"{options.rootfs}:O"] if options.rootfs else [options.images[role]]
+    return [options.images[role]]
 
 
 def _tmpfs(target: str, extra: str = "") -> list[str]:
