@@ -168,11 +168,22 @@ def bring_report(host: Host) -> tuple[Path | None, str | None]:
     return target, None
 
 
+def _gone(done: subprocess.CompletedProcess) -> bool:
+    text = done.stderr.lower()
+    return done.returncode == 0 or "no such" in text or "not found" in text
+
+
 def teardown(plan: Plan, host: Host) -> list[str]:
+    """Every container and network of the run, each on its own; podman sometimes needs a second
+    go right after a container exits (its storage is still busy)."""
     problems = []
     for argv in plan.teardown:
-        done = _run(argv, 60)
-        if done.returncode != 0 and "no such" not in done.stderr.lower() and "not found" not in done.stderr.lower():
+        for attempt in range(4):
+            done = _run(argv, 60)
+            if _gone(done):
+                break
+            time.sleep(1 + attempt)
+        else:
             problems.append(f"teardown: {shlex.join(argv)} failed: {done.stderr.strip()[-200:]}")
     return problems
 
@@ -221,7 +232,7 @@ def execute(plan: Plan, options: Options, host: Host, source: workspace.Source |
             record(status="interrupted" if signals.received else "finished", exit_code=final, refs=refs,
                    problems=problems, finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
             if refs:
-                print(f"{PROG}: the agent's work is in " + ", ".join(refs) + "\n"
+                print(f"{PROG}: the agent's work is in " + ", ".join(shown(r) for r in refs) + "\n"
                       f"{PROG}: review it: {PROG} review {options.run_id}; apply it: "
                       f"{PROG} apply {options.run_id} --branch NAME", file=sys.stderr)
     return final

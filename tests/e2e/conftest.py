@@ -86,7 +86,8 @@ def start_vendor(outside, tmp_path_factory):
         os.chmod(out, 0o777)
         name = f"e2e-vendor-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         podman("run", "-d", "--name", name, "--network", f"{outside['name']}:ip={address}",
-               "--rootfs", "/:O", "-v", f"{out}:{out}", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+               "-v", f"{out}:{out}", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+               "--rootfs", "/:O",  # in the image's place: the host's own python3 and this checkout
                "/usr/bin/python3", str(HERE / "fake_vendor.py"), cli, scenario, "8080", str(out))
         started.append(name)
         deadline = time.monotonic() + 30
@@ -149,7 +150,7 @@ def host_listener():
 
 
 def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, errors="replace")
     if check:
         assert done.returncode == 0, done.stderr
     return done
@@ -206,7 +207,9 @@ def make_world(root: Path, cli: str, hostile: bool, report_attack: str, udp_port
     return World(root, repo, victim, markers, secret, token, key_file)
 
 
-PROMPTS = {"claude": ["-p", "Do the job."], "codex": ["exec", "Do the job."],
+# Codex offers its classic exec_command tool (what the scripted model calls) to models it does not
+# know; its own default model gets a code-mode tool set instead.
+PROMPTS = {"claude": ["-p", "Do the job."], "codex": ["exec", "-m", "gpt-fake", "Do the job."],
            "gemini": ["-m", "gemini-2.5-flash", "-p", "Do the job."]}
 
 

@@ -43,6 +43,12 @@ def write(path, text, mode=None):
     return "written"
 
 
+# --- 0. a commit with escape sequences in its message, refs with odd names -----------------------
+attempt("escape_commit", lambda: sh("printf 'work\\n' > work.txt && git add work.txt && git -c core.hooksPath=/dev/null "
+                                    "commit -q --no-verify -m \"$(printf 'work \\033]0;pwned\\007\\033[2J')\""))
+attempt("odd_branch", lambda: sh("git branch 'evil\u202egnp.exe' && git branch 'agent/x' && "
+                                 "git update-ref refs/remotes/origin/main HEAD && git update-ref refs/agent-run/start HEAD"))
+
 # --- 1. the run report: a FIFO, a link to a host file, or escape sequences ------------------------
 report = os.environ.get("AGENT_REPORT", "")
 
@@ -180,10 +186,6 @@ attempt("gateway_escapes", gateway_escapes)
 # --- more: a setuid file, links out, odd ref names, a refused ref namespace -----------------------
 attempt("setuid", lambda: (shutil.copy("/bin/sh", "suid-sh"), os.chmod("suid-sh", 0o4755))[1])
 attempt("link_out", lambda: os.symlink("/etc/passwd", "passwd-link"))
-attempt("odd_branch", lambda: sh("git branch 'evil\u202egnp.exe' && git branch 'agent/x' && "
-                                 "git update-ref refs/remotes/origin/main HEAD && git update-ref refs/agent-run/start HEAD"))
-attempt("escape_commit", lambda: sh("git add -A && git -c core.hooksPath=/dev/null commit -q --no-verify "
-                                    "-m \"$(printf 'work \\033]0;pwned\\007\\033[2J')\""))
 attempt("host_engine", lambda: os.stat("/run/podman/podman.sock"))
 attempt("whoami", lambda: {"uid": os.getuid(), "uid_map": open("/proc/self/uid_map").read().split()})
 

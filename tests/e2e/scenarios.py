@@ -9,5 +9,5 @@ SCENARIOS = {
     # The hostile agent: tests/e2e/hostile.py, which the user's repository carries as tools/hostile.py.
     "hostile": Scenario(("python3 tools/hostile.py",), "Done."),
     # An agent that takes its time: the suite stops agent-run with SIGTERM meanwhile.
-    "slow": Scenario(("sleep 600",), "Slept."),
+    "slow": Scenario(("python3 -c 'import time; time.sleep(600)'",), "Slept."),
 }

@@ -4,11 +4,15 @@ normal run must work (commit, review, apply); a hostile one (tests/e2e/hostile.p
 CLI) must achieve nothing that can be seen from the host. Every assertion is made on the host."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +22,7 @@ from conftest import (REAL_KEY, VENDOR_HOSTS, VENDORS, agent_run_argv, git, left
 CLIS = ("claude", "codex", "gemini")
 REPORT_ATTACKS = {"claude": "fifo", "codex": "symlink", "gemini": "escapes"}
 CONTROL = ("\x1b", "\x07", "\u202e")
+RUN_LINE = re.compile(r"agent-run: run (\S+) \(copy mode; folder (\S+)\)")
 
 
 def agent_run(world, *args: str) -> subprocess.CompletedProcess:
@@ -175,7 +180,7 @@ def test_odd_refs_are_refused_and_the_start_is_the_hosts(hostile):
     assert not any("remotes" in r for r in refs)
     recorded = run.audit()  # the start ref is the one made before the run
     assert git(world.repo, "rev-parse", f"refs/agent/{run.run_id}/start").stdout.strip() == \
-        __import__("json").loads((run.run_dir / "run.json").read_text())["start"]
+        json.loads((run.run_dir / "run.json").read_text())["start"]
     assert recorded is not None
 
 
@@ -186,6 +191,9 @@ def test_the_audit_is_written_escaped_and_the_report_did_not_hang(hostile):
     for text in (run.stderr, agent_run(world, "runs").stdout, agent_run(world, "review", run.run_id).stdout):
         assert not any(c in text for c in CONTROL), repr([line for line in text.splitlines()
                                                           if any(c in line for c in CONTROL)])
+    runs, review = agent_run(world, "runs").stdout, agent_run(world, "review", run.run_id).stdout
+    assert "heads/evil\\u202egnp.exe" in runs  # the agent's branch names and messages arrive escaped
+    assert "work \\x1b]0;pwned\\x07\\x1b[2J" in review
     if REPORT_ATTACKS[run.cli] in ("fifo", "symlink"):
         assert any("run report" in p for p in audit["problems"]), audit["problems"]
         assert not (run.run_dir / "report.json").exists()
@@ -204,26 +212,30 @@ def test_sigterm_tears_everything_down_and_still_writes_the_audit(tmp_path, star
     vendor = start_vendor("claude", "slow")
     process = subprocess.Popen(agent_run_argv("claude", world, vendor, outside), cwd=world.repo,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    run_id = None
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
     deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and run_id is None:
-        names = podman("ps", "--format", "{{.Names}}").stdout.split()
-        running = [n for n in names if n.startswith("agent-sandbox-") and n.endswith("-agent")]
-        tool_ran = any(r["method"] == "POST" for r in vendor.requests())
-        if running and tool_ran:
-            run_id = running[0].removeprefix("agent-sandbox-").removesuffix("-agent")
-        time.sleep(0.5)
-    assert run_id, "the agent never started"
-    time.sleep(3)  # the CLI is running `sleep 600` now
+    run_id = None
+    while time.monotonic() < deadline and not (run_id and any(r["method"] == "POST" for r in vendor.requests())):
+        started = [RUN_LINE.search(line) for line in list(lines)]
+        run_id = next((m.group(1) for m in started if m), None)
+        assert process.poll() is None, "".join(lines)[-3000:]
+        time.sleep(0.2)
+    assert run_id and podman("container", "exists", f"agent-sandbox-{run_id}-agent", check=False).returncode == 0
+    time.sleep(3)  # the CLI is running the slow command by now
     process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + signal.SIGTERM, err[-2000:]
+    code = process.wait(timeout=120)
+    reader.join(10)
+    assert code == 128 + signal.SIGTERM, "".join(lines)[-3000:]
+    reader.join(10)
+    err = "".join(lines)
+    assert "SIGTERM: stopping the run and tearing down" in err
     assert not leftovers(run_id)
-    run_dir = next(p for p in [__import__("pathlib").Path(line.split("audit ", 1)[1].rsplit("/", 1)[0])
-                               for line in err.splitlines() if "agent-run: audit " in line])
-    assert (run_dir / "audit.json").exists()
-    memory = [p for p in ("/run/agent-sandbox", "/dev/shm/agent-sandbox") if os.path.isdir(p)]
-    assert not any(run_id in name for folder in memory for name in os.listdir(folder))
+    run_dir = Path(RUN_LINE.search(err).group(2))
+    assert (run_dir / "audit.json").exists() and json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    assert not any(run_id in name for folder in ("/run/agent-sandbox", "/dev/shm/agent-sandbox")
+                   if os.path.isdir(folder) for name in os.listdir(folder))
     for path in run_dir.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert REAL_KEY.encode() not in path.read_bytes(), path
