@@ -87,6 +87,7 @@
             inherit contract agentSandbox revision;
             src = packageSrc;
           };
+          gatewayImage = pkgs.callPackage ./nix/gateway-image.nix { inherit contract agentSandbox revision; };
         };
     in
     {
@@ -105,6 +106,7 @@
           ${contract.images.agent.flake_package} = parts.image;
           agent-image-root = parts.imageRoot;
           ${contract.images.proxy.flake_package} = parts.egressProxyImage;
+          ${contract.images.gateway.flake_package} = parts.gatewayImage;
         }
       );
 
@@ -185,14 +187,24 @@
             ++ lib.attrValues parts.clis
           ) "python -m pytest tests -q -p no:cacheprovider ${lib.concatMapStringsSep " " (dir: "--ignore=${dir}") hostOnlyTests}";
         }
-        // lib.optionalAttrs (isLinux system) {
-          # the real image against the same contract the synthetic test images use
-          agent-image-verify = pkgs.runCommand "agent-image-verify" { } ''
-            ${parts.image} > image.tar
-            ${parts.app}/bin/image-verify image.tar
-            touch "$out"
-          '';
-        }
+        // lib.optionalAttrs (isLinux system) (
+          let
+            # each real image against its part of the contract the synthetic test images use
+            verify = role: image: {
+              name = "${contract.images.${role}.flake_package}-verify";
+              value = pkgs.runCommand "${contract.images.${role}.flake_package}-verify" { } ''
+                ${image} > image.tar
+                ${parts.app}/bin/image-verify --image ${role} image.tar
+                touch "$out"
+              '';
+            };
+          in
+          builtins.listToAttrs [
+            (verify "agent" parts.image)
+            (verify "proxy" parts.egressProxyImage)
+            (verify "gateway" parts.gatewayImage)
+          ]
+        )
       );
 
       formatter = forSystems allSystems (_system: pkgs: pkgs.nixfmt);

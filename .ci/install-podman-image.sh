@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # What tests/image_podman needs on a fresh Debian 12 machine, as root: podman with runc,
-# debootstrap, a docker client, then the Debian stand-in image (image/debian/build.py) built
-# and loaded into podman as agent-image:test.
-# Runs after install-clis.sh (the image copies node_modules) and after `pip install -e .`
-# (the image bakes the tree from render-profiles). Idempotent: the base and CLI layers are
-# cached in /var/cache/agent-sandbox/image-debian, and an image already loaded is not reloaded.
+# debootstrap, a docker client, then the Debian stand-ins of the three images
+# (image/debian/build.py) built and loaded into podman as agent-image:test, egress-proxy:test
+# and agent-gateway:test.
+# Runs after install-clis.sh (the agent image copies node_modules), install-egress.sh (the proxy
+# image takes the squid version it pinned) and `pip install -e .` (the images bake the trees
+# from render-profiles, and the Python layer takes the versions installed here). Idempotent:
+# the base, CLI and squid layers are cached in /var/cache/agent-sandbox/image-debian, and an
+# image already loaded is not reloaded.
 # Nothing here writes /etc/containers: podman is pointed at image/debian/containers.conf
 # through CONTAINERS_CONF (here and in the tests). Safe to execute or to source.
 
@@ -36,21 +39,17 @@ _install_podman_image() (
     done
 
     local cache="${AGENT_IMAGE_CACHE:-/var/cache/agent-sandbox/image-debian}"
-    local archive="$cache/agent-image-test.tar"
     local started=$SECONDS
-    python3 image/debian/build.py --cache "$cache" --output "$archive" --tag test
-    local built loaded
-    built="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image_id"])' "$archive.json")"
-    loaded="$(podman image inspect --format '{{.Id}}' agent-image:test 2>/dev/null || true)"
-    if [[ "sha256:$loaded" != "$built" && "$loaded" != "$built" ]]; then
-        podman load --quiet --input "$archive" >/dev/null
-        loaded="$(podman image inspect --format '{{.Id}}' agent-image:test)"
-        [[ "sha256:$loaded" == "$built" || "$loaded" == "$built" ]] || {
-            echo "install-podman-image: podman has agent-image:test as $loaded, built $built" >&2; exit 1; }
-    fi
-    # Old builds of the tag leave dangling images behind; they hold gigabytes.
+    # One build, three images (agent-image, egress-proxy, agent-gateway: image/contract.json),
+    # sharing the Debian base layer (and the Python layer between agent and gateway); each is
+    # loaded unless podman already holds that image id.
+    # The lock: on a machine shared by several checkouts, one build at a time uses the cache.
+    mkdir -p "$(dirname "$cache")"
+    flock "$(dirname "$cache")/build.lock" python3 image/debian/build.py --cache "$cache" --tag test \
+        --image agent --image proxy --image gateway --load
+    # Old builds of the tags leave dangling images behind; they hold gigabytes.
     podman image prune --force >/dev/null
-    echo "install-podman-image: agent-image:test ${built:7:12} loaded ($(( SECONDS - started )) s); $(podman --version)"
+    echo "install-podman-image: agent-image:test, egress-proxy:test, agent-gateway:test loaded ($(( SECONDS - started )) s); $(podman --version)"
 )
 
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then

@@ -35,7 +35,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from egress import gateway_rules as rules
+from egress import gateway_github, gateway_rules as rules
 from egress.gateway import CONFIG_FORMAT, CONFIG_PATH, DEFAULT_LIMITS, validate_key
 
 PROG = "agent-gateway"
@@ -87,6 +87,7 @@ class Config:
     ca_file: str | None
     limits: dict
     routes: tuple[Route, ...]
+    github: gateway_github.GitHubSection | None = None     # GitHub and registry routes, if any
 
 
 def _need(obj: dict, key: str, kind, where: str):
@@ -164,11 +165,15 @@ def parse_config(text: str, origin: str = "config") -> Config:
     ca_file = data.get("ca_file")
     if ca_file is not None and not isinstance(ca_file, str):
         raise ConfigError(f"{origin}: key 'ca_file' must be a path or null")
+    try:
+        github = gateway_github.parse_github_section(data.get("github"), origin)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return Config(listen_address=_need(data, "listen_address", str, origin), agent_subnets=subnets,
                   model_server_tools=_need(data, "model_server_tools", bool, origin),
                   secrets_dir=_need(data, "secrets_dir", str, origin), ready_file=_need(data, "ready_file", str, origin),
                   access_log=_need(data, "access_log", str, origin), ca_file=ca_file, limits=limits,
-                  routes=tuple(routes))
+                  routes=tuple(routes), github=github)
 
 
 def read_secret_file(folder: str, name: str) -> str:
@@ -443,7 +448,8 @@ def _write_ready(path: str, config: Config) -> None:
     tmp = f"{path}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w") as out:
-        json.dump({"pid": os.getpid(), "ports": {r.name: r.port for r in config.routes}}, out)
+        ports = {r.name: r.port for r in (*config.routes, *(config.github.routes if config.github else ()))}
+        json.dump({"pid": os.getpid(), "ports": ports}, out)
         out.write("\n")
     os.replace(tmp, path)
 
@@ -459,21 +465,25 @@ async def serve(config: Config, secrets: dict[str, str], stop: asyncio.Event) ->
     log = AccessLog(config.access_log)
     context = tls_context(config.ca_file)
     handlers, runners = [], []
+    listeners = [(route.name, route.port, [RouteHandler(route, config, secrets[route.secret], log, context)])
+                 for route in config.routes]
+    listeners = [(name, port, route_handlers, route_handlers[0].handle) for name, port, route_handlers in listeners]
+    listeners += gateway_github.listeners(config.github, config, secrets, log, context)
     try:
-        for route in config.routes:
-            handler = RouteHandler(route, config, secrets[route.secret], log, context)
-            await handler.start()
-            handlers.append(handler)
+        for name, port, route_handlers, handle in listeners:
+            for handler in route_handlers:
+                await handler.start()
+                handlers.append(handler)
             app = web.Application(client_max_size=int(config.limits["max_request_bytes"]) + 1)
-            app.router.add_route("*", "/{tail:.*}", handler.handle)
+            app.router.add_route("*", "/{tail:.*}", handle)
             runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=75)
             await runner.setup()
             runners.append(runner)
-            site = web.TCPSite(runner, config.listen_address, route.port, reuse_address=True)
+            site = web.TCPSite(runner, config.listen_address, port, reuse_address=True)
             try:
                 await site.start()
             except OSError as error:
-                raise ConfigError(f"route {route.name}: cannot listen on {config.listen_address}:{route.port}: "
+                raise ConfigError(f"route {name}: cannot listen on {config.listen_address}:{port}: "
                                   f"{error.strerror}") from None
         _write_ready(config.ready_file, config)
         print(f"{PROG}: ready: " + ", ".join(f"{r.name} on {config.listen_address}:{r.port} -> {r.upstream}"
@@ -499,6 +509,8 @@ def load(config_path: str) -> tuple[Config, dict[str, str]]:
         raise ConfigError(f"config {config_path}: {error.strerror}") from None
     config = parse_config(text, f"config {config_path}")
     secrets = {route.secret: read_secret_file(config.secrets_dir, route.secret) for route in config.routes}
+    if config.github and any(route.kind == "github" for route in config.github.routes):
+        secrets[config.github.secret] = read_secret_file(config.secrets_dir, config.github.secret)
     return config, secrets
 
 

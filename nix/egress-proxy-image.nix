@@ -18,32 +18,33 @@ let
       test -f "$out$file" || { echo "render-profiles wrote no $file" >&2; exit 1; }
     done
   '';
-  passwd = pkgs.writeText "passwd" ''
-    root:x:0:0:root:/root:/noshell
-    nobody:x:65534:65534:nobody:/nonexistent:/noshell
-  '';
-  group = pkgs.writeText "group" ''
-    root:x:0:
-    nogroup:x:65534:
-  '';
+  # only the folders the contract gives an owner or mode; Squid's own log and spool folders below
+  parts = import ./image-parts.nix { inherit lib pkgs contract; } {
+    dirs = builtins.filter (dir: dir ? owner || dir ? mode) image.dirs;
+  };
 in
 pkgs.dockerTools.streamLayeredImage {
   inherit (image) name tag;
   contents = [
     pkgs.squid
+    parts.nologin
     pkgs.cacert
   ];
   # Squid starts as root to bind, then runs as nobody; its logs are what the audit reads.
   fakeRootCommands = ''
-    mkdir -p etc/squid var/log/squid var/cache/squid run tmp
+    mkdir -p sbin etc/squid var/log/squid var/spool/squid var/cache/squid run tmp
+    ln -sfn ${parts.nologin}/bin/nologin sbin/nologin
     cp -r ${proxyRoot}/etc/squid/. etc/squid/
-    cp ${passwd} etc/passwd
-    cp ${group} etc/group
-    chmod -R a-w etc/squid
-    chown -R 65534:65534 var/log/squid var/cache/squid
+    rm -f etc/passwd etc/group
+    install -m 0644 ${parts.passwd} etc/passwd
+    install -m 0644 ${parts.group} etc/group
+    find etc/squid -type f -exec chmod 0444 {} +
+    ${parts.dirCommands}
+    chown -R 65534:65534 var/log/squid var/spool/squid var/cache/squid
     chmod 1777 tmp
   '';
   enableFakechroot = false;
+  passthru = { inherit (parts) passwd group; };
   config = {
     inherit (image.config) Entrypoint Cmd;
     Env = lib.mapAttrsToList (name: value: "${name}=${value}") image.env;
@@ -52,6 +53,8 @@ pkgs.dockerTools.streamLayeredImage {
       "org.opencontainers.image.source" = contract.labels.source;
       "org.opencontainers.image.revision" = revision;
       "org.opencontainers.image.title" = image.title;
+      "org.opencontainers.image.version" = agentSandbox.version;
+      "io.agent-sandbox.image" = "proxy";
     };
   };
 }

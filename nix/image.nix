@@ -18,22 +18,7 @@ let
   clis = lib.mapAttrs (_: attr: pkgs.${attr}) contract.nix.cli_packages;
   tools = map (attr: pkgs.${attr}) contract.nix.tool_packages;
 
-  # root's shell: refuses a login, and is not shadow's nologin (shadow also ships su)
-  nologin = pkgs.writeShellScriptBin "nologin" ''
-    echo "This account is currently not available." >&2
-    exit 1
-  '';
-
-  passwd = pkgs.writeText "passwd" ''
-    root:x:0:0:root:/root:${contract.root.shell}
-    ${user.name}:x:${uid}:${gid}:${user.name}:${user.home}:${user.shell}
-    nobody:x:65534:65534:nobody:/nonexistent:${contract.root.shell}
-  '';
-  group = pkgs.writeText "group" ''
-    root:x:0:
-    ${user.group}:x:${gid}:
-    nogroup:x:65534:
-  '';
+  inherit (import ./image-parts.nix { inherit lib pkgs contract; } { inherit user; }) nologin passwd group;
 
   labels = contract.labels.fixed // {
     "org.opencontainers.image.source" = contract.labels.source;

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 STUB = Path(__file__).resolve().parent / "nix-stub"
 FLAKE_FILES = ["flake.nix", "flake.lock", "pyproject.toml", "image/contract.json"]
+
+
+def pyproject_dependencies() -> list[str]:
+    """The names nix/package.nix derives from pyproject.toml's dependencies (nixpkgs spelling)."""
+    specs = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    return [re.sub(r"[_.]", "-", re.match(r"\s*([A-Za-z0-9_.-]+)", spec).group(1)).lower() for spec in specs]
 
 
 def nix_tool(name: str) -> str:
@@ -35,6 +43,7 @@ class StubFlake:
             (self.dir / "image" / "contract.json").write_text(json.dumps(contract))
         self.stub = tmp_path / "stub"
         shutil.copytree(STUB, self.stub)
+        (self.stub / "python-packages.json").write_text(json.dumps(pyproject_dependencies()))
         self.store = tmp_path / "store"
         self.env = dict(os.environ, HOME=str(tmp_path / "home"), XDG_CACHE_HOME=str(tmp_path / "cache"))
         Path(self.env["HOME"]).mkdir()

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import image_synth as synth
+from image import layout
 from image.verify import load_contract, verify_path
 from stub_flake import ROOT, StubFlake
 
@@ -80,20 +81,20 @@ def synthetic_image_root(folder: Path) -> Path:
     return store_permissions(folder)
 
 
-def contents_tree(folder: Path, without: tuple[str, ...] = ()) -> None:
+def contents_tree(folder: Path, without: tuple[str, ...] = (), programs=tuple(CONTRACT["required_programs"])) -> None:
     """The symlinkJoin of the image contents: bin/* pointing into the store."""
     (folder / "bin").mkdir(parents=True)
     (folder / "usr" / "bin").mkdir(parents=True)
-    for program in CONTRACT["required_programs"]:
+    for program in programs:
         if program not in without:
             (folder / "bin" / program).symlink_to(f"{STORE_TOOLS}/bin/{program}")
     (folder / "usr" / "bin" / "env").symlink_to(f"{STORE_TOOLS}/bin/env")
 
 
-def store_layer(script: str) -> bytes:
+def store_layer(script: str, programs=tuple(CONTRACT["required_programs"])) -> bytes:
     """Root-owned read-only store paths: the tools, and every store path the script links to."""
     nodes = [synth.Node(f"{STORE_TOOLS}/bin/{program}", data=synth.script(program), mode=0o555)
-             for program in CONTRACT["required_programs"]]
+             for program in programs]
     for store_path in sorted(set(STORE_PATH.findall(script))):
         if store_path.endswith("-nss-cacert-3.115"):
             nodes.append(synth.Node(store_path + "/etc/ssl/certs/ca-bundle.crt", data=b"-----BEGIN CERTIFICATE-----\n", mode=0o444))
@@ -116,11 +117,12 @@ def localise(script: str, built: dict, image_root: Path, scratch: Path) -> str:
     return script.replace(built["imageRoot"], str(image_root))
 
 
-def customisation_layer(script: str, scratch: Path, without: tuple[str, ...] = ()) -> bytes:
+def customisation_layer(script: str, scratch: Path, without: tuple[str, ...] = (),
+                        programs=tuple(CONTRACT["required_programs"])) -> bytes:
     fakeroot = shutil.which("fakeroot")
     assert fakeroot, "fakeroot is missing: run .ci/install-image.sh"
     old_out = scratch / "old_out"
-    contents_tree(old_out, without)
+    contents_tree(old_out, without, programs)
     layer = scratch / "layer.tar"
     # the same steps as dockerTools' customisation layer
     # separate statements, not an && list: inside one, bash ignores `set -e`
@@ -208,3 +210,44 @@ def test_without_sh_and_without_the_fallback_the_image_fails(built: dict, tmp_pa
     archive = build_archive(built, tmp_path, without=("sh",),
                             edit=lambda script: re.sub(r"\n\s*ln -s \S+/bin/bash bin/sh", "\n  true", script))
     assert failure_paths(archive) == {"PATH/sh"}
+
+
+@pytest.mark.parametrize("role,package", [("gateway", "gateway-image"), ("proxy", "egress-proxy-image")])
+def test_service_image_layer_scripts_keep_their_contract_parts(role: str, package: str, tmp_path: Path) -> None:
+    """The same for the gateway and the proxy: their fakeRootCommands run under fakeroot over the
+    contents they name, and image-verify judges the result against their own contract part."""
+    part = CONTRACT["images"][role]
+    flake = StubFlake(tmp_path / "flake")
+    built = flake.eval(f"packages.x86_64-linux.{package}",
+                       "i: { script = i.imageArgs.fakeRootCommands; config = i.imageArgs.config;"
+                       " passwd = { path = i.passwd.outPath; text = i.passwd.stubText; };"
+                       " group = { path = i.group.outPath; text = i.group.stubText; }; }")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    script = built["script"]
+    for name in ("passwd", "group"):
+        (scratch / name).write_text(built[name]["text"])
+        script = script.replace(built[name]["path"], str(scratch / name))
+    if role == "proxy":  # the proxy's tree comes from render-profiles, as nix/egress-proxy-image.nix runs it
+        proxy_root = re.search(r"cp -r (/nix/store/\S+)/etc/squid/\. etc/squid/", script).group(1)
+        rendered = tmp_path / "proxy-root"
+        result = subprocess.run([shutil.which("render-profiles"), "--image-root", str(rendered), *part["render_args"]],
+                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        script = script.replace(proxy_root, str(rendered))
+    programs = tuple(part["required_programs"])
+    layers = [store_layer(built["script"], programs), customisation_layer(script, scratch, (), programs)]
+    archive = synth.write_raw_docker_archive(
+        layers, {"architecture": "amd64", "os": "linux", "config": built["config"]}, tmp_path / f"{role}.tar")
+    assert {failure.path for _, failures in verify_path(archive, CONTRACT) for failure in failures} == set()
+    weakened = script.replace(f"chown {layout.GATEWAY_UID}:{layout.GATEWAY_UID}", "chown 0:0") if role == "gateway" \
+        else script.replace("find etc/squid -type f -exec chmod 0444 {} +", "chmod -R a+w etc/squid")
+    assert weakened != script
+    (tmp_path / "weak").mkdir()
+    (tmp_path / "weak" / "scratch").mkdir()
+    layers = [store_layer(built["script"], programs), customisation_layer(weakened, tmp_path / "weak" / "scratch", (), programs)]
+    archive = synth.write_raw_docker_archive(
+        layers, {"architecture": "amd64", "os": "linux", "config": built["config"]}, tmp_path / f"{role}-weak.tar")
+    failures = {failure.path for _, failures in verify_path(archive, CONTRACT) for failure in failures}
+    expected = {spec["path"] for spec in part["dirs"] if spec.get("owner")} if role == "gateway" else set(part["files"])
+    assert failures == expected

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from stub_flake import StubFlake, nix_tool
+from stub_flake import StubFlake, nix_tool, pyproject_dependencies
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = json.loads((ROOT / "image" / "contract.json").read_text())
-PYPROJECT_DEPS = ["jinja2", "tomli-w", "pyyaml", "jsonschema"]
+PYPROJECT_DEPS = pyproject_dependencies()
 LINUX = ["aarch64-linux", "x86_64-linux"]
 ALL_SYSTEMS = sorted(LINUX + ["aarch64-darwin", "x86_64-darwin"])
 
@@ -112,11 +112,12 @@ def test_outputs_per_system(flake: StubFlake) -> None:
     for system in ALL_SYSTEMS:
         expected = {"agent-sandbox", "render-profiles", "default"}
         if system in LINUX:
-            expected |= {"agent-image", "agent-image-root", "egress-proxy-image"}
+            expected |= {"agent-image", "agent-image-root", "egress-proxy-image", "gateway-image"}
         assert set(packages[system]) == expected, system
     checks = flake.eval("checks", names)
     for system in ALL_SYSTEMS:
-        expected = {"pytest", "render-profiles-check"} | ({"agent-image-verify"} if system in LINUX else set())
+        images = {"agent-image-verify", "egress-proxy-image-verify", "gateway-image-verify"}
+        expected = {"pytest", "render-profiles-check"} | (images if system in LINUX else set())
         assert set(checks[system]) == expected, system
     apps = flake.eval("apps", "o: builtins.mapAttrs (s: a: builtins.mapAttrs (n: v: v.program) a) o")
     for system in ALL_SYSTEMS:
@@ -214,4 +215,36 @@ def test_checks_run_the_suite_and_the_render_check_in_the_source(flake: StubFlak
     assert "render-profiles --check" in render_script
     verify_script = flake.eval("checks.aarch64-linux.agent-image-verify", "c: c.stubScript")
     assert re.search(r"/nix/store/\S+-stream-agent-image > image.tar\n", verify_script)
-    assert re.search(r"/nix/store/\S+/bin/image-verify image.tar\n", verify_script)
+    assert re.search(r"/nix/store/\S+/bin/image-verify --image agent image.tar\n", verify_script)
+    for role, check in (("proxy", "egress-proxy-image-verify"), ("gateway", "gateway-image-verify")):
+        script = flake.eval(f"checks.x86_64-linux.{check}", "c: c.stubScript")
+        name = CONTRACT["images"][role]["name"]
+        assert re.search(rf"/nix/store/\S+-stream-{name} > image.tar\n", script), script
+        assert f"image-verify --image {role} image.tar" in script
+
+
+def test_service_images_come_from_their_contract_parts(flake: StubFlake) -> None:
+    for role, package in (("proxy", "egress-proxy-image"), ("gateway", "gateway-image")):
+        part = CONTRACT["images"][role]
+        image = flake.eval(
+            f"packages.x86_64-linux.{package}",
+            "i: { inherit (i.imageArgs) config name tag fakeRootCommands; inherit (i) contentNames;"
+            " passwd = i.passwd.stubText; group = i.group.stubText; }",
+        )
+        assert (image["name"], image["tag"]) == (part["name"], part["tag"])
+        config = image["config"]
+        assert config["Entrypoint"] == part["config"]["Entrypoint"] and config["Cmd"] == part["config"]["Cmd"]
+        assert config.get("User") == part["config"].get("User")
+        assert sorted(config["Env"]) == sorted(f"{k}={v}" for k, v in part["env"].items())
+        assert config["Labels"]["io.agent-sandbox.image"] == role
+        assert config["Labels"]["org.opencontainers.image.title"] == part["title"]
+        assert image["passwd"].startswith(f"root:x:0:0:root:/root:{CONTRACT['root']['shell']}\n")
+        for spec in part["dirs"]:
+            if "owner" in spec:
+                assert f'chown {spec["owner"]}:{spec["owner"]} ".{spec["path"]}"' in image["fakeRootCommands"]
+                assert f'chmod {spec["mode"]} ".{spec["path"]}"' in image["fakeRootCommands"]
+    gateway = flake.eval("packages.x86_64-linux.gateway-image",
+                         "i: { contents = i.contentNames; python = i.python.packageNames; passwd = i.passwd.stubText; }")
+    user = CONTRACT["images"]["gateway"]["user"]
+    assert f"{user['name']}:x:{user['uid']}:{user['gid']}:" in gateway["passwd"]
+    assert "python3-env" in gateway["contents"] and gateway["python"] == ["agent-sandbox"]

@@ -1,8 +1,8 @@
 """The Debian stand-in image under podman, driven with the docker client: shared by the tests
 and benchmarks/image_podman_bench.py.
 
-.ci/install-podman-image.sh builds image/debian/build.py's archive and loads it as
-agent-image:test. Here: a private `podman system service` on a socket in a temp folder (the
+.ci/install-podman-image.sh builds image/debian/build.py's archives and loads them as
+agent-image:test, egress-proxy:test and agent-gateway:test. Here: a private `podman system service` on a socket in a temp folder (the
 docker client talks to it through DOCKER_HOST), and `docker run` of the image against the
 conformance harness's fake model servers. Model traffic is the one reason for `--network host`:
 the fake listens on the host's 127.0.0.1. Every other run uses `--network none`.
@@ -27,12 +27,20 @@ sys.path.insert(0, str(REPO / "tests"))  # the conformance package (fake model s
 
 from conformance.drivers import GEMINI_MODEL  # noqa: E402
 from conformance.fakes import FakeModelServer  # noqa: E402
+from image import layout  # noqa: E402
 
 CONTAINERS_CONF = REPO / "image" / "debian" / "containers.conf"
-IMAGE = "agent-image:test"
+TAG = os.environ.get("AGENT_IMAGE_TAG", "test")  # test: what .ci/install-podman-image.sh builds
+IMAGE = layout.AGENT_IMAGE.tagged(TAG)
 CACHE = Path(os.environ.get("AGENT_IMAGE_CACHE", "/var/cache/agent-sandbox/image-debian"))
-ARCHIVE = CACHE / "agent-image-test.tar"
-AGENT_UID = 1000
+
+
+def archive_of(image: layout.Image) -> Path:
+    return CACHE / f"{image.name}-{TAG}.tar"
+
+
+ARCHIVE = archive_of(layout.AGENT_IMAGE)
+AGENT_UID = layout.AGENT_UID
 INSTALL_HINT = "build and load it with: bash .ci/install-podman-image.sh"
 # What a careful launcher adds; keeps the entrypoint's preflight warnings out of the way.
 HARDENING = ("--cap-drop=ALL", "--security-opt=no-new-privileges", "--pids-limit=512", "--memory=2g")

@@ -8,7 +8,8 @@ import tarfile
 
 import pytest
 
-from podman_image import ARCHIVE, INSTALL_HINT, REPO
+from image.clis import lockfile_pins
+from podman_image import ARCHIVE, IMAGE, INSTALL_HINT, REPO
 
 
 @pytest.fixture(scope="module")
@@ -81,21 +82,20 @@ def test_a_setuid_file_or_an_su_on_top_fails_the_check(archive, tmp_path):
     assert any("/usr/bin/su" in line for line in failures), failures
 
 
-def test_config_and_labels_come_from_the_contract_and_the_pins(archive):
+def test_config_and_labels_come_from_the_contract_and_the_lockfile(archive):
     contract = json.loads((REPO / "image" / "contract.json").read_text())
-    pins = json.loads((REPO / "package.json").read_text())["dependencies"]
+    pins = lockfile_pins(contract["clis"])
     manifest, config = read_config(archive)
-    assert manifest[0]["RepoTags"] == ["agent-image:test"]
+    assert manifest[0]["RepoTags"] == [IMAGE]
     assert config["config"]["User"] == contract["config"]["User"]
     assert config["config"]["Entrypoint"] == contract["config"]["Entrypoint"]
     assert config["config"]["Env"] == [f"{k}={v}" for k, v in contract["env"].items()]
     labels = config["config"]["Labels"]
-    assert labels["io.agent-sandbox.cli.claude-code"] == pins["@anthropic-ai/claude-code"]
-    assert labels["io.agent-sandbox.cli.codex"] == pins["@openai/codex"]
-    assert labels["io.agent-sandbox.cli.gemini-cli"] == pins["@google/gemini-cli"]
+    assert {name: labels[f"io.agent-sandbox.cli.{name}"] for name in contract["clis"]} == pins
+    assert labels["io.agent-sandbox.image"] == "agent"
     assert labels["io.agent-sandbox.build"].startswith("debian-"), "the stand-in must say it is one"
-    # Three layers: Debian base, Node + CLIs, project + baked configuration.
-    assert len(config["rootfs"]["diff_ids"]) == 3
+    # Four layers: Debian base, Node + CLIs, the Python project (shared with the gateway), the baked configuration.
+    assert len(config["rootfs"]["diff_ids"]) == 4
 
 
 def test_podman_runs_exactly_this_archive(archive, podman_service):

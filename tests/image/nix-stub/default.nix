@@ -27,7 +27,14 @@ let
     "vscode"
   ];
   pythonPackage = name: pkg name "1.0" { };
-  python3Packages = {
+  # whatever else pyproject.toml names (tests/image/stub_flake.py lists them), as nixpkgs would have it
+  extraPythonPackages = builtins.listToAttrs (
+    map (name: {
+      inherit name;
+      value = pythonPackage name;
+    }) (if builtins.pathExists ./python-packages.json then builtins.fromJSON (builtins.readFile ./python-packages.json) else [ ])
+  );
+  python3Packages = extraPythonPackages // {
     setuptools = pythonPackage "setuptools";
     jinja2 = pythonPackage "jinja2";
     tomli-w = pythonPackage "tomli-w";
@@ -89,6 +96,7 @@ let
     jq = pkg "jq" "1.8" { };
     fakeroot = pkg "fakeroot" "1.37" { };
     ripgrep = pkg "ripgrep" "14.1" { };
+    squid = pkg "squid" "7.1" { };
     nodejs = pkg "nodejs" "22.19" { };
     nix = pkg "nix" "2.31" { };
     nixfmt = pkg "nixfmt" "1.0" { };

@@ -8,6 +8,7 @@ rec {
   escapeShellArg = arg: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString arg) + "'";
   escapeShellArgs = args: builtins.concatStringsSep " " (map escapeShellArg args);
   concatMapStringsSep = sep: f: list: builtins.concatStringsSep sep (map f list);
+  optionalString = cond: string: if cond then string else "";
   toLower = builtins.replaceStrings
     [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ]
     [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
