@@ -201,10 +201,6 @@ def _limits(pids: int) -> list[str]:
     return ["--pids-limit", str(pids), "--ulimit", "nofile=8192:8192", "--ulimit", f"nproc={pids}:{pids}"]
 
 
-def _image(options: Options, role: str) -> list[str]:
-    return [options.images[role]]
-
-
 def _tmpfs(target: str, extra: str = "") -> list[str]:
     return ["--tmpfs", f"{target}:rw,nosuid,nodev{extra},notmpcopyup"]
 
@@ -277,7 +273,7 @@ def proxy_container(options: Options, host: Host, names: dict, address: str) -> 
             *_bind(squid / "squid.conf", layout.PROXY_CONFIG, True),
             *_bind(squid / "agent-sandbox.d", layout.PROXY_INCLUDE_DIR, True),
             *_bind(host.run_dir / "proxy-log", layout.PROXY_LOG_DIR),
-            "--entrypoint", "squid", *_image(options, "proxy"), "-N", "-f", layout.PROXY_CONFIG]
+            "--entrypoint", "squid", options.images["proxy"], "-N", "-f", layout.PROXY_CONFIG]
 
 
 def gateway_container(options: Options, host: Host, names: dict, address: str) -> list[str]:
@@ -289,7 +285,7 @@ def gateway_container(options: Options, host: Host, names: dict, address: str) -
             *_bind(host.gateway_secrets, layout.GATEWAY_SECRETS_DIR, True),
             *_bind(host.run_dir / "gateway-state", layout.GATEWAY_STATE_DIR),
             *_bind(host.run_dir / "gateway-log", layout.GATEWAY_LOG_DIR), *ca,
-            "--entrypoint", "agent-gateway", *_image(options, "gateway"), "--config", layout.GATEWAY_CONFIG]
+            "--entrypoint", "agent-gateway", options.images["gateway"], "--config", layout.GATEWAY_CONFIG]
 
 
 def agent_environment_for(options: Options) -> dict:
@@ -356,7 +352,7 @@ def agent_container(options: Options, host: Host, names: dict, addresses: dict) 
             "--tmpfs", f"{layout.HOME}:rw,nosuid,nodev,exec,size=2g,mode=0755,U",
             *workspace_mounts(options, host), "--workdir", host.workdir,
             *[a for k, v in sorted(env.items()) for a in ("--env", f"{k}={v}")],
-            *_image(options, "agent"), options.cli, *cli_arguments(options)]
+            options.images["agent"], options.cli, *cli_arguments(options)]
 
 
 # The collector runs in the agent's image, with no network, on the copy the agent left: git may
@@ -398,7 +394,7 @@ def collector_container(options: Options, host: Host, names: dict) -> list[str]:
             *_limits(256), "--memory", "1g", *_tmpfs("/tmp", ",size=1g"),
             *_bind(host.workspace, layout.WORKSPACE), *_bind(host.out_dir, OUT_DIR),
             "--env", f"AGENT_RUN_START={host.start or '<the starting commit>'}", "--workdir", layout.WORKSPACE,
-            "--entrypoint", "/bin/sh", *_image(options, "agent"), "-c", COLLECT_SCRIPT.strip()]
+            "--entrypoint", "/bin/sh", options.images["agent"], "-c", COLLECT_SCRIPT.strip()]
 
 
 def build_plan(options: Options, host: Host) -> Plan:
