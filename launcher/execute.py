@@ -224,7 +224,9 @@ def execute(plan: Plan, options: Options, host: Host, source: workspace.Source |
                                        host.run_dir / "gateway-log" / "access.log", report)
             result["problems"] = list(result.get("problems", [])) + problems
             audit.write_audit(host.run_dir / "audit.json", result)
-            sys.stderr.write(f"{PROG}: audit {host.run_dir / 'audit.json'}\n" + audit.format_audit(result))
+            # Whatever the audit quotes (hosts, paths, the report) came from the agent: escaped here too.
+            summary = "".join(shown(line) + "\n" for line in audit.format_audit(result).splitlines())
+            sys.stderr.write(f"{PROG}: audit {host.run_dir / 'audit.json'}\n" + summary)
             final = code if code is not None else 1
             if options.mode == "copy" and code is not None and not refs and any("collector" in p or "bundle" in p
                                                                                for p in problems):

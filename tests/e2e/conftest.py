@@ -110,6 +110,7 @@ def host_keyring():
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         os.close(read_end)
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: never outlive the suite
         os.setgid(HOST_UID)
         os.setuid(HOST_UID)
         libc = ctypes.CDLL(None, use_errno=True)
