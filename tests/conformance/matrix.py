@@ -501,8 +501,9 @@ class Matrix:
 
 
 def cli_versions() -> dict[str, str]:
-    dependencies = json.loads((REPO / "package.json").read_text())["dependencies"]
-    return {cli: dependencies[package] for cli, package in CLI_PACKAGES.items()}
+    """The versions that ran: what node_modules holds (installed from package-lock.json)."""
+    return {cli: json.loads((REPO / "node_modules" / package / "package.json").read_text())["version"]
+            for cli, package in CLI_PACKAGES.items()}
 
 
 def run_matrix(clis=CLIS, layers=(*LAYERS, SHIMS_ALONE), log=None) -> Matrix:
