@@ -219,6 +219,16 @@
             (verify "proxy" parts.egressProxyImage)
             (verify "gateway" parts.gatewayImage)
           ]
+          // {
+            # the matrix inside the built image, in a NixOS VM with podman (needs KVM)
+            agent-image-conformance = pkgs.callPackage ./nix/image-conformance.nix {
+              inherit contract;
+              inherit (parts) cliBuild;
+              image = parts.image;
+              python = pkgs.python3;
+              src = self;
+            };
+          }
         )
       );
 

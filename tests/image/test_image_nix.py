@@ -119,7 +119,7 @@ def test_outputs_per_system(flake: StubFlake) -> None:
         assert set(packages[system]) == expected, system
     checks = flake.eval("checks", names)
     for system in ALL_SYSTEMS:
-        images = {"agent-image-verify", "egress-proxy-image-verify", "gateway-image-verify"}
+        images = {"agent-image-verify", "egress-proxy-image-verify", "gateway-image-verify", "agent-image-conformance"}
         expected = {"pytest", "render-profiles-check"} | (images if system in LINUX else set())
         assert set(checks[system]) == expected, system
     apps = flake.eval("apps", "o: builtins.mapAttrs (s: a: builtins.mapAttrs (n: v: v.program) a) o")
@@ -329,3 +329,16 @@ def test_a_lockfile_without_a_cli_stops_the_evaluation(tmp_path: Path) -> None:
         [*broken.command("eval", "--json", f"path:{broken.dir}#packages.x86_64-linux.agent-image.imageArgs.config.Labels")],
         capture_output=True, text=True, env=broken.env, timeout=120)
     assert result.returncode != 0 and "node_modules/@openai/codex" in result.stderr
+
+
+def test_the_flake_runs_the_matrix_inside_the_nix_image(flake: StubFlake) -> None:
+    """Evaluated only: the VM test has not run here (no nixpkgs, no KVM). It loads the image
+    the flake builds and runs the same in-image matrix CI runs on the stand-in."""
+    check = flake.eval("checks.x86_64-linux.agent-image-conformance",
+                       "c: { script = c.stubTestScript; packages = map (p: p.pname or p.name) "
+                       "c.stubNodes.machine.environment.systemPackages; podman = c.stubNodes.machine.virtualisation.podman.enable; }")
+    script = check["script"]
+    assert re.search(r"/nix/store/\S+-stream-agent-image \| podman load", script)
+    assert "python3 tests/conformance/image_matrix.py --image 'agent-image:latest'" in script
+    assert re.search(r"ln -s /nix/store/\S+-agent-sandbox-clis-node-modules-\S+/node_modules /root/src/node_modules", script)
+    assert check["podman"] is True and {"git", "iproute2"} <= set(check["packages"])

@@ -129,6 +129,14 @@ let
     buildPackages.patchelf = pkg "patchelf" "0.15" {
       overrideAttrs = f: pkg "patchelf" "0.15" { stubOverride = f { }; };
     };
+    testers.runNixOSTest =
+      args:
+      drv "vm-test-${args.name}" {
+        stubTestScript = args.testScript;
+        stubNodes = args.nodes;
+      };
+    iproute2 = pkg "iproute2" "6.16" { };
+    util-linux = pkg "util-linux" "2.41" { };
     makeWrapper = drv "make-wrapper" { };
     autoPatchelfHook = drv "auto-patchelf-hook" { };
     nodejs_22 = pkg "nodejs" "22.20" { };
