@@ -749,7 +749,7 @@ def host_node_version() -> str:
     return subprocess.run([str(host_node()), "--version"], capture_output=True, text=True).stdout.strip()
 
 
-def main(argv: list[str] | None = None) -> int:
+def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", action="append", choices=ROLES,
                         help="which image to build (repeatable; default: agent)")
@@ -758,6 +758,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the docker-archive to write, with one --image (default: CACHE/NAME-TAG.tar)")
     parser.add_argument("--tag", default=DEFAULT_TAG, help="image tag (%(default)s)")
     parser.add_argument("--load", action="store_true", help="podman load each image unless podman holds it already")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = command_line()
     args = parser.parse_args(argv)
     roles = list(dict.fromkeys(args.image or ["agent"]))
     if args.output and len(roles) > 1:

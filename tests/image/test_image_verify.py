@@ -10,6 +10,7 @@ import json
 import lzma
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Callable
@@ -451,3 +452,14 @@ def test_help_and_version() -> None:
     assert result.returncode == 0 and "--run ENGINE" in result.stdout and "--lockfile" in result.stdout
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("image-verify ")
+
+
+def test_the_archive_reader_needs_only_the_standard_library() -> None:
+    """image/archive.py reads images; the contract checks (and jsonschema) live in image/verify.py."""
+    root = Path(__file__).resolve().parents[2]
+    probe = (f"import sys; sys.path.insert(0, {str(root)!r}); before = set(sys.modules); import image.archive; "
+             "print(' '.join(sorted(m for m in set(sys.modules) - before "
+             "if m.split('.')[0] not in sys.stdlib_module_names)))")
+    result = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["image", "image.archive"]
