@@ -47,10 +47,7 @@
             relative = builtins.substring (builtins.stringLength root) (-1) (toString path);
             top = builtins.head (builtins.split "/" relative);
           in
-          # tests/corpus too: render-profiles holds the rendered layers to the classifier on it
-          relative == "tests"
-          || builtins.substring 0 12 relative == "tests/corpus"
-          || builtins.elem top (
+          builtins.elem top (
             [
               "pyproject.toml"
               "profiles"

@@ -72,8 +72,9 @@ MODEL_API_HOSTS = (*VENDOR_HOSTS, "chatgpt.com", "cloudcode-pa.googleapis.com", 
 # Vertex's regional hosts: us-central1-aiplatform.googleapis.com and the like.
 MODEL_API_HOST_PATTERNS = (r"[a-z0-9]-aiplatform\.googleapis\.com$",)
 
-# What a key may hold: printable, no spaces, nothing that could end a header.
-_KEY = re.compile(r"^[A-Za-z0-9._~+/=-]{8,4096}$")
+# What a key may hold: printable, no spaces, nothing that could end a header (GitHub's tokens
+# have underscores: ghs_..., github_pat_...).
+_KEY = re.compile(r"^[A-Za-z0-9._~+/=_-]{8,4096}$")
 
 
 def vendors_from_allowlist(allow: list[str]) -> list[str]:
@@ -227,7 +228,7 @@ def validate_key(vendor: str, key: str, origin: str) -> str:
     if not _KEY.match(key):
         # Never echo the key itself.
         raise ValueError(f"{origin} for {vendor}: not an API key (expected 8 to 4096 characters of "
-                         f"letters, digits and ._~+/=-; got {len(key)} characters)")
+                         f"letters, digits and ._~+/=_-; got {len(key)} characters)")
     if key == PLACEHOLDER_KEY:
         raise ValueError(f"{origin} for {vendor}: holds the placeholder, not a real key")
     return key

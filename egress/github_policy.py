@@ -36,7 +36,8 @@ WALL_RULES: dict[str, tuple[str | None, str, str]] = {
                        "every other branch and tag, and so any force push over shared history, is a person's to change."),
     "push-delete": ("git-push-delete", "git-push-delete", "Deleting a remote branch or tag is a person's decision."),
     "push-repository": (None, "github-push-repository",
-                        "Pushes go only to the run's own repository ({repository})."),
+                        "Pushes go only to the run's own repository ({repository}), and only with the token the "
+                        "launcher obtained for it."),
     "push-protocol": (None, "github-git-protocol",
                       "The push's command list could not be read exactly (malformed, truncated, signed or too "
                       "long), so it is refused rather than guessed at."),
@@ -160,7 +161,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Policy:
-    repository: str                       # "owner/name", the run's repository
+    repository: str | None                # "owner/name", the run's repository; None: no writes at all
     ref_namespace: str                    # "refs/heads/agent/<run-id>"
     rules: Mapping[str, tuple[str, str]]  # wall rule key -> (id, reason)
     mutations: tuple[str, ...] = ALLOWED_MUTATIONS
@@ -178,7 +179,7 @@ class Policy:
         return ref == self.ref_namespace or ref.startswith(self.ref_namespace + "/")
 
     def is_run_repository(self, owner: str, name: str) -> bool:
-        return f"{owner}/{name}".lower() == self.repository.lower()
+        return self.repository is not None and f"{owner}/{name}".lower() == self.repository.lower()
 
     def to_json(self) -> dict:
         return {"repository": self.repository, "ref_namespace": self.ref_namespace,
@@ -199,7 +200,8 @@ class Policy:
         missing = sorted(set(WALL_RULES) - set(rules))
         if missing:
             raise ValueError(f"github policy: rules {missing} missing")
-        check_repository(policy.repository)
+        if policy.repository is not None:
+            check_repository(policy.repository)
         if not valid_refname(policy.ref_namespace) or not policy.ref_namespace.startswith("refs/heads/"):
             raise ValueError(f"github policy: ref_namespace {policy.ref_namespace!r} is not a branch namespace")
         return policy
@@ -212,15 +214,17 @@ def check_repository(repository: str) -> str:
     return repository
 
 
-def render_policy(tripwire: Iterable, *, repository: str, run_id: str,
+def render_policy(tripwire: Iterable, *, repository: str | None, run_id: str,
                   ref_namespace: str = DEFAULT_NAMESPACE) -> Policy:
     """The run's policy. tripwire: the profile's tripwire rules, as objects with .id and .reason or
     as {"id", "reason"} mappings; a wall rule whose effect has a tripwire rule takes its id and reason.
 
     The walls do not depend on the profile having those rules: a wall is never switched off by
     leaving a tripwire entry out. The tripwire rules with no wall here are listed in tripwire_only.
+    repository None (a run with no GitHub credential): reads only, every write refused.
     """
-    check_repository(repository)
+    if repository is not None:
+        check_repository(repository)
     namespace = ref_namespace.replace("{run_id}", run_id)
     if not run_id or "{" in namespace or not valid_refname(namespace) or not namespace.startswith("refs/heads/"):
         raise ValueError(f"ref namespace {namespace!r} (run id {run_id!r}) is not a valid branch namespace "
@@ -235,7 +239,7 @@ def render_policy(tripwire: Iterable, *, repository: str, run_id: str,
         if tripwire_id and tripwire_id in profile:
             rules[key] = (tripwire_id, profile[tripwire_id])
         else:
-            rules[key] = (own_id, own_reason.format(namespace=namespace, repository=repository))
+            rules[key] = (own_id, own_reason.format(namespace=namespace, repository=repository or "none in this run"))
     # The namespace rule says where pushes may go, whatever the profile's force-push wording.
     rules["push-namespace"] = (WALL_RULES["push-namespace"][1],
                                WALL_RULES["push-namespace"][2].format(namespace=namespace))
@@ -568,15 +572,15 @@ def _segments(path: str) -> list[str] | None:
     return parts
 
 
-def _match(pattern: tuple[str, ...], parts: list[str], repository: str) -> bool:
+def _match(pattern: tuple[str, ...], parts: list[str], repository: str | None) -> bool:
     if not pattern:
         return not parts
     head = pattern[0]
     if head == "**":
         return any(_match(pattern[1:], parts[i:], repository) for i in range(len(parts) + 1))
     if head == "R":
-        return len(parts) >= 3 and parts[0] == "repos" and f"{parts[1]}/{parts[2]}".lower() == repository.lower() \
-            and _match(pattern[1:], parts[3:], repository)
+        return repository is not None and len(parts) >= 3 and parts[0] == "repos" \
+            and f"{parts[1]}/{parts[2]}".lower() == repository.lower() and _match(pattern[1:], parts[3:], repository)
     return bool(parts) and (head == "*" or parts[0].lower() == head) and _match(pattern[1:], parts[1:], repository)
 
 

@@ -43,8 +43,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from egress import gateway_github
 from egress.gateway import KeySource
-from egress.github_policy import check_repository
+from egress.github_policy import Policy, check_repository, render_policy
 
 DEFAULT_API = "https://api.github.com"
 CONFIG_NAME = "github-app.toml"
@@ -439,3 +440,38 @@ def obtain(options: GitHubOptions, workspace: Path, timeout: float = 30.0,
         return GitHubCredential(token, repository, options.token_source.describe())
     minted = mint_token(options.app, repository, timeout, ca_file)
     return GitHubCredential(minted.token, repository, options.app.describe(), minted)
+
+
+# --- the pieces of a run's plan --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GitHubRunPieces:
+    """What agent-run adds to a run for GitHub and the registries: pure data for its plan."""
+    gateway_config: str           # config.json with the GitHub and registry routes
+    secrets: dict = field(repr=False)   # for egress.gateway.write_secrets, beside the vendor key
+    agent_env: dict               # git's insteadOf, GH_HOST, GH_REPO, npm's registry: no credential
+    agent_add_hosts: list         # --add-host for the agent container
+    gateway_create_args: list     # for the gateway container: port 80 without a capability
+    proxy_allow: list             # the proxy's allowlist without the hosts the gateway serves
+    policy: Policy
+
+
+def run_pieces(credential: GitHubCredential | None, *, tripwire, run_id: str, gateway_config_text: str,
+               gateway_address: str, gateway_host: str, allow, registries=("npm",)) -> GitHubRunPieces:
+    """Every run walls GitHub and the registries, token or not: without a credential GitHub is read
+    anonymously through the gateway and nothing is written. gateway_address: the gateway's address
+    on the agent's network; gateway_host: its name there (agent-gateway)."""
+    repository = credential.repository if credential else None
+    policy = render_policy(tripwire, repository=repository, run_id=run_id)
+    config = gateway_github.add_github_routes(gateway_config_text, policy, with_token=credential is not None,
+                                              registries=registries)
+    return GitHubRunPieces(
+        gateway_config=config,
+        secrets={gateway_github.GITHUB_SECRET: credential.token} if credential else {},
+        agent_env=gateway_github.agent_environment(registry_host=gateway_host, registries=registries,
+                                                   repository=repository),
+        agent_add_hosts=gateway_github.gateway_hosts(gateway_address),
+        gateway_create_args=["--sysctl", f"net.ipv4.ip_unprivileged_port_start={gateway_github.GITHUB_PORT}"],
+        proxy_allow=gateway_github.proxy_allowlist(allow),
+        policy=policy,
+    )

@@ -162,7 +162,7 @@ def test_image_python_and_renderer_wiring(flake: StubFlake) -> None:
                          "p: { inherit (p) dependencyNames srcEntries; imports = p.stubArgs.pythonImportsCheck; }")
     assert package["dependencyNames"] == PYPROJECT_DEPS
     assert package["imports"] == ["renderer", "entrypoint", "guard", "image", "egress", "launcher"]
-    assert sorted(package["srcEntries"]) == ["image", "profiles", "pyproject.toml", "renderer", "tests"]  # tests: only tests/corpus
+    assert sorted(package["srcEntries"]) == ["image", "profiles", "pyproject.toml", "renderer"]
     root = flake.eval("packages.x86_64-linux.agent-image-root", "r: r.stubScript")
     assert "render-profiles --image-root \"$out\" '--profile' 'autonomous' '--profile' 'ci'" in root
     python = flake.eval("packages.x86_64-linux.agent-image", "i: i.python.packageNames")
