@@ -318,8 +318,8 @@ def handler_class():
                 body = self._rest(request, exchange, [])
             return await self._forward(request, exchange, body)
 
-        def _upstream_headers(self, request: web.Request) -> dict:
-            headers = super()._upstream_headers(request)
+        def _upstream_headers(self, request: web.Request, streamed: bool = False) -> dict:
+            headers = super()._upstream_headers(request, streamed)
             headers.pop("authorization", None)
             if self.credential:
                 headers["Authorization"] = self.credential
