@@ -253,7 +253,7 @@ def test_tokens_are_read_from_a_command_or_a_file_without_echoing_them(tmp_path)
     with pytest.raises(ga.GitHubError, match="exited 1"):
         ga.read_token(KeySource("github", command=("false",)))
     (tmp_path / "bad").write_text("ghs_two words SECRETVALUE\n")
-    with pytest.raises(ga.GitHubError, match="not one GitHub token") as error:
+    with pytest.raises(ga.GitHubError, match="not an API key") as error:
         ga.read_token(KeySource("github", file=tmp_path / "bad"))
     assert "SECRETVALUE" not in str(error.value)
     with pytest.raises(ga.GitHubError, match="timed out"):
