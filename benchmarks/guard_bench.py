@@ -24,16 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from guard.classify import classify, compile_policy  # noqa: E402
-from guard.cli import load_runtime  # noqa: E402
-from guard.shims import render_shim  # noqa: E402
+from guard.classify import classify  # noqa: E402
+from guard.policy import compile_policy  # noqa: E402
+from guard.runtime import load_runtime  # noqa: E402
+from renderer.shims import render_shim  # noqa: E402
 
 
 def corpus():
     import yaml
 
-    deny = yaml.safe_load((ROOT / "tests/corpus/deny.yaml").read_text())
-    benign = yaml.safe_load((ROOT / "tests/corpus/benign.yaml").read_text())
+    deny = yaml.safe_load((ROOT / "profiles/corpus/deny.yaml").read_text())
+    benign = yaml.safe_load((ROOT / "profiles/corpus/benign.yaml").read_text())
     return ([(rule, c) for rule, cs in deny.items() for c in cs], [c for cs in benign.values() for c in cs])
 
 
@@ -87,7 +88,8 @@ def process_numbers(runtime, runs):
         (profiles / "autonomous.json").write_text(json.dumps(runtime))
         os.symlink("/bin/true", real / "git")  # a stand-in that does nothing, so only the shim is measured
         shim = shims / "git"
-        shim.write_text(render_shim("git", runtime, shim_dir=str(shims), profile_dir=str(profiles), guard_command=guard))
+        shim.write_text(render_shim("git", compile_policy(runtime), shim_dir=str(shims), profile_dir=str(profiles),
+                                    guard_command=guard))
         shim.chmod(0o555)
         env = {"PATH": f"{shims}:{real}:/usr/bin:/bin", "HOME": str(tmp), "AGENT_PROFILE": "autonomous"}
         direct = median_run_ms([str(real / "git"), "status"], runs, env)

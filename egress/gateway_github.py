@@ -44,10 +44,12 @@ MAX_DRAINED_BYTES = 2 * 1024 ** 3       # GitHub's own push limit
 
 # --- config --------------------------------------------------------------------------------------
 
-def add_github_routes(config_text: str, policy: Policy, *, port: int = GITHUB_PORT, registries=("npm",),
-                      registry_ports: dict | None = None, upstreams: dict | None = None,
+def add_github_routes(config_text: str, policy: Policy, *, with_token: bool = True, port: int = GITHUB_PORT,
+                      registries=("npm",), registry_ports: dict | None = None, upstreams: dict | None = None,
                       tls_names: dict | None = None) -> str:
-    """config.json with a "github" section: the policy and the routes (no secret in it)."""
+    """config.json with a "github" section: the policy and the routes (no secret in it).
+    with_token False: a run without a GitHub credential; GitHub is still reached only through the
+    gateway, anonymously (public reads), so no token the agent finds can be used from the run."""
     config = json.loads(config_text)
     used = {route["port"] for route in config["routes"]}
     routes = [{"name": "github", "kind": "github", "port": port}]
@@ -63,7 +65,7 @@ def add_github_routes(config_text: str, policy: Policy, *, port: int = GITHUB_PO
         names = ("git", "api") if route["kind"] == "github" else (route["name"],)
         route["upstreams"] = {n: _https_origin((upstreams or {}).get(n, UPSTREAMS[n]), n) for n in names}
         route["tls_names"] = {n: (tls_names or {}).get(n) for n in names}
-    config["github"] = {"policy": policy.to_json(), "secret": GITHUB_SECRET, "routes": routes}
+    config["github"] = {"policy": policy.to_json(), "secret": GITHUB_SECRET if with_token else None, "routes": routes}
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
@@ -86,7 +88,7 @@ class GitHubRoute:
 @dataclass(frozen=True)
 class GitHubSection:
     policy: Policy
-    secret: str
+    secret: str | None         # the secret file's name; None: forward without a token
     routes: tuple
 
 
@@ -112,6 +114,8 @@ def parse_github_section(data, origin: str) -> GitHubSection | None:
             routes.append(GitHubRoute(raw["name"], kind, raw["port"], upstreams,
                                       {n: raw.get("tls_names", {}).get(n) for n in names}))
         secret = data["secret"]
+        if secret is not None and not isinstance(secret, str):
+            raise ValueError(f"{origin}: key github/secret must be a name or null")
     except (KeyError, TypeError) as error:
         raise ValueError(f"{origin}: key github/{error} missing or malformed") from None
     return GitHubSection(policy, secret, tuple(routes))
@@ -173,8 +177,9 @@ def listeners(section: GitHubSection | None, config, secrets: dict, log, context
             only = handler(route, route.name, config, section, "", log, context)
             out.append((route.name, route.port, [only], only.handle))
             continue
-        git = handler(route, "git", config, section, secrets[section.secret], log, context)
-        api = handler(route, "api", config, section, secrets[section.secret], log, context)
+        token = secrets[section.secret] if section.secret else ""
+        git = handler(route, "git", config, section, token, log, context)
+        api = handler(route, "api", config, section, token, log, context)
 
         async def by_host(request, git=git, api=api):
             host = (request.host or "").rsplit(":", 1)[0].lower()
@@ -199,9 +204,9 @@ def handler_class():
                          tls_name=route.tls_names.get(upstream), secret=section.secret, header="authorization",
                          prefix="", errors=route.name, endpoints=())
             super().__init__(base, config, secret or PLACEHOLDER_KEY, log, context)
-            if upstream == "git":
+            if secret and upstream == "git":
                 self.credential = "Basic " + base64.b64encode(f"x-access-token:{secret}".encode()).decode()
-            elif upstream == "api":
+            elif secret and upstream == "api":
                 self.credential = f"Bearer {secret}"
             else:
                 self.credential = None
@@ -313,8 +318,8 @@ def handler_class():
                 body = self._rest(request, exchange, [])
             return await self._forward(request, exchange, body)
 
-        def _upstream_headers(self, request: web.Request) -> dict:
-            headers = super()._upstream_headers(request)
+        def _upstream_headers(self, request: web.Request, streamed: bool = False) -> dict:
+            headers = super()._upstream_headers(request, streamed)
             headers.pop("authorization", None)
             if self.credential:
                 headers["Authorization"] = self.credential

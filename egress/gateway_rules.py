@@ -287,6 +287,8 @@ def check_body(check: str, raw: bytes, allow_server_tools: bool) -> Refusal | No
         return BODY_CHECKS[check](body)
     except BodyError as error:
         return refuse(400, "deny_body", "body-format", str(error))
+    except RecursionError:
+        return refuse(400, "deny_body", "body-format", "the body nests too deeply")
 
 
 def error_body(vendor: str, refusal: Refusal) -> bytes:

@@ -1,19 +1,17 @@
-"""agent-guard: classify commands, the Claude PreToolUse hook, the exec-time shim, explain.
+"""agent-guard: classify commands, the CLIs' pre-tool hooks, the exec-time shim, explain.
 
-Standard library only on every path but `explain`'s and the dev fallback's: the hook runs on
-every tool call and the shim on every guarded exec. Every failure refuses (never fails open).
+Standard library only: the hook runs on every tool call and the shim on every guarded exec
+(docs/design.md, "Where speed matters"). Every failure refuses (never fails open).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 
-PROFILE_DIRS = ("/etc/agent-sandbox/profiles", "~/.config/agent-sandbox/profiles")
-DEFAULT_PROFILE = "autonomous"
-_PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
+from guard.runtime import DEFAULT_PROFILE, RuntimeProfileError, compiled, find, load_runtime, read
+
 SHIM_REFUSED = 126
 HOOK_BLOCK = 2
 
@@ -31,59 +29,7 @@ USAGE = """usage:
 
 
 class GuardError(Exception):
-    pass
-
-
-# ------------------------------------------------------------------ profile lookup
-
-def _read_json(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as exc:
-        raise GuardError(f"cannot read runtime profile {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise GuardError(f"runtime profile {path} is not valid JSON: {exc}; re-render it with render-profiles") from None
-    if not isinstance(data, dict):
-        raise GuardError(f"runtime profile {path}: expected a JSON object; re-render it with render-profiles")
-    return data
-
-
-def load_runtime(name: str | None, path: str | None = None, profile_dir: str | None = None) -> dict:
-    """The runtime profile: an explicit file; else NAME.json in profile_dir (only there, when given);
-    else /etc/agent-sandbox/profiles, ~/.config/agent-sandbox/profiles, then (dev machines) a render
-    from the repo's profiles."""
-    if path:
-        return _read_json(path)
-    name = name or DEFAULT_PROFILE
-    if not _PROFILE_NAME.match(name):
-        raise GuardError(f"profile name {name!r} is not valid: use lower-case letters, digits and '-'")
-    dirs = (profile_dir,) if profile_dir else PROFILE_DIRS
-    for directory in dirs:
-        candidate = os.path.join(os.path.expanduser(directory), f"{name}.json")
-        if os.path.exists(candidate):
-            return _read_json(candidate)
-    if profile_dir is None:
-        try:
-            from renderer.model import runtime_profile
-        except ImportError:
-            pass
-        else:
-            try:
-                return runtime_profile(name)
-            except Exception as exc:  # the renderer's own errors name the profile file and key
-                raise GuardError(f"profile {name!r}: no rendered runtime profile, and rendering it failed: {exc}") from None
-    looked = ", ".join(os.path.join(d, f"{name}.json") for d in dirs)
-    raise GuardError(f"profile {name!r} not found (looked in {looked}); render it with render-profiles")
-
-
-def _compiled(runtime: dict, where: str):
-    from guard.classify import PolicyError, compile_policy
-
-    try:
-        return compile_policy(runtime)
-    except PolicyError as exc:
-        raise GuardError(f"{where}: {exc}") from None
+    """The command line asks for something the guard cannot do; the message says what and the fix."""
 
 
 # ------------------------------------------------------------------ argument parsing
@@ -123,7 +69,7 @@ def cmd_classify(args: list[str]) -> int:
     if "--profile" not in options and "--profile-file" not in options:
         raise GuardError("classify needs --profile NAME (or --profile-file PATH)")
     runtime = load_runtime(options.get("--profile"), options.get("--profile-file"))
-    policy = _compiled(runtime, options.get("--profile-file") or f"profile {options.get('--profile')}")
+    policy = compiled(runtime, options.get("--profile-file") or f"profile {options.get('--profile')}")
     from guard.classify import classify
 
     commands = [" ".join(rest)] if rest else [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -161,7 +107,7 @@ def cmd_hook(args: list[str]) -> int:
     runtime = load_runtime(name, options.get("--profile-file"))
     from guard.classify import classify
 
-    decision = classify(command, _compiled(runtime, f"profile {name}"))
+    decision = classify(command, compiled(runtime, f"profile {name}"))
     if decision.decision == "deny":
         return _block(f"denied by rule {decision.rule}: {decision.reason}" + _shown(decision.argv))
     return 0
@@ -205,7 +151,7 @@ def cmd_shim(args: list[str]) -> int:
     runtime = load_runtime(name, options.get("--profile-file"), options.get("--profile-dir"))
     from guard.classify import classify
 
-    decision = classify([program] + argv, _compiled(runtime, f"profile {name}"))
+    decision = classify([program] + argv, compiled(runtime, f"profile {name}"))
     if decision.decision == "deny":
         sys.stderr.write(f"agent-guard: refused {decision.rule}: {decision.reason}\n")
         return SHIM_REFUSED
@@ -216,6 +162,24 @@ def cmd_shim(args: list[str]) -> int:
     return 0  # not reached
 
 
+# ------------------------------------------------------------------ explain
+
+def cmd_explain(args: list[str]) -> int:
+    options, rest = _split_options(args, {"--profile", "--profile-file"})
+    if not rest:
+        raise GuardError("explain needs -- COMMAND")
+    path = options.get("--profile-file") or find(options.get("--profile"))
+    runtime = read(path)
+    compiled(runtime, options.get("--profile-file") or f"profile {options.get('--profile') or DEFAULT_PROFILE}")
+    from guard.explain import explain
+    from guard.native import gemini_deny_regexes, gemini_policy_beside
+
+    policy_file = gemini_policy_beside(path)
+    regexes = gemini_deny_regexes(policy_file) if policy_file and os.path.isfile(policy_file) else None
+    sys.stdout.write(explain(" ".join(rest), runtime, regexes, policy_file or ""))
+    return 0
+
+
 # ------------------------------------------------------------------ main
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,17 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(USAGE)
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    handlers = {"classify": cmd_classify, "hook": cmd_hook, "shim": cmd_shim, "explain": None}
+    handlers = {"classify": cmd_classify, "hook": cmd_hook, "shim": cmd_shim, "explain": cmd_explain}
     if command not in handlers:
         sys.stderr.write(f"agent-guard: unknown command {command!r}\n{USAGE}")
         return 2
     try:
-        if command == "explain":
-            from guard.explain import cmd_explain
-
-            return cmd_explain(rest)
         return handlers[command](rest)
-    except GuardError as exc:
+    except (GuardError, RuntimeProfileError) as exc:
         if command == "hook":
             return _block(str(exc))
         if command == "shim":

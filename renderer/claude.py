@@ -8,7 +8,8 @@ Interactive: one user settings file with allow / ask / deny, bypass disabled.
 
 from __future__ import annotations
 
-from renderer.model import PolicyModel, Rule, hook_command
+from guard.policy import Rule
+from renderer.model import PolicyModel, hook_command
 
 MANAGED = "/etc/claude-code/managed-settings.json"
 HOOK_COMMAND = hook_command("claude")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 
-from renderer.model import PolicyModel, Rule, hook_command
+from guard.native import deny_message
+from guard.policy import Rule
+from renderer.model import PolicyModel, hook_command
 from renderer.templating import render_template
 
 CODEX_DECISION = {"deny": "forbidden", "ask": "prompt", "allow": "allow"}
@@ -31,7 +33,7 @@ def _grouped_forms(rule: Rule) -> list[list]:
 
 
 def _justification(rule: Rule) -> str:
-    return f"agent-sandbox {rule.id}: {rule.reason}"
+    return deny_message(rule.id, rule.reason)
 
 
 def rule_entries(rules: list[Rule]) -> list[dict]:

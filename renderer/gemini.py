@@ -10,17 +10,17 @@ Interactive: ~/.gemini/settings.json with yolo disabled and user-tier policies.
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 
-from guard.gemini_regex import rule_to_gemini_regex
-from renderer.model import PolicyModel, ProfileError, Rule, hook_command
+from guard.native import GEMINI_POLICY_FILE, deny_message
+from guard.policy import Rule, ToolOptions
+from renderer.gemini_regex import rule_to_gemini_regex
+from renderer.model import PolicyModel, ProfileError, hook_command
 
 SHELL_TOOL = "run_shell_command"
 READ_TOOLS = ["read_file", "read_many_files"]
 WRITE_TOOLS = ["write_file", "replace"]
-POLICY_FILE = "agent-sandbox.toml"
+POLICY_FILE = GEMINI_POLICY_FILE
 GEMINI_DECISION = {"deny": "deny", "ask": "ask_user", "allow": "allow"}
 PRIORITY = {"deny": 950, "ask": 500, "allow": 100}
 HOOK_COMMAND = hook_command("gemini")
@@ -46,19 +46,13 @@ def glob_to_path_regex(glob: str) -> str:
     return r'(?:[^"]*/|)' + "".join(out) + r'"'
 
 
-@functools.lru_cache(maxsize=None)
-def _regex(rule_json: str, tools_json: str) -> str:
-    """Memoized: the tripwire's rules are the same in every profile."""
-    return rule_to_gemini_regex(json.loads(rule_json), json.loads(tools_json))
-
-
-def command_rules(rules: list[Rule], decision: str, tools: dict) -> list[dict]:
+def command_rules(rules: list[Rule], decision: str, tools: dict[str, ToolOptions]) -> list[dict]:
     out = []
     for rule in rules:
         entry = {"toolName": SHELL_TOOL, "decision": GEMINI_DECISION[decision], "priority": PRIORITY[decision]}
         if decision == "deny":
             try:
-                entry["commandRegex"] = _regex(json.dumps(rule.to_json(), sort_keys=True), json.dumps(tools, sort_keys=True))
+                entry["commandRegex"] = rule_to_gemini_regex(rule, tools)
             except ValueError as exc:
                 raise ProfileError(f"{rule.source}: rule '{rule.id}' cannot be rendered for gemini: {exc}") from None
         else:
@@ -66,7 +60,7 @@ def command_rules(rules: list[Rule], decision: str, tools: dict) -> list[dict]:
             # interactive posture anything unlisted asks anyway.
             entry["commandPrefix"] = [" ".join(form) for form in rule.literal_forms()]
         if decision == "deny":
-            entry["denyMessage"] = f"agent-sandbox {rule.id}: {rule.reason}"
+            entry["denyMessage"] = deny_message(rule.id, rule.reason)
         out.append(entry)
     return out
 
@@ -89,7 +83,7 @@ def file_rules(model: PolicyModel) -> list[dict]:
 def policy_toml(model: PolicyModel, decisions: tuple[str, ...]) -> dict:
     rules = []
     for decision in decisions:
-        rules += command_rules(model.rules_for(decision), decision, model.tools)
+        rules += command_rules(model.rules_for(decision), decision, model.tool_options)
     rules += file_rules(model)
     return {"rule": rules}
 

@@ -17,7 +17,10 @@ from pathlib import Path
 
 import jsonschema
 
-from guard.gemini_regex import GEMINI_PREFIX, MAX_LENGTH, gemini_matches, unsafe
+from guard.native import DENY_TAG, GEMINI_PREFIX, gemini_matches
+from guard.policy import compile_policy
+from renderer.agreement import decide_all, gap_problems, load_corpus, regex_disagreements, shim_disagreements
+from renderer.gemini_regex import MAX_LENGTH, unsafe
 from renderer.model import PACKAGE_ROOT, PolicyModel, load
 from renderer.outputs import SHIM_DIR, Output
 
@@ -165,7 +168,7 @@ def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output]) -> list
     runtime_ids = {r["id"] for r in runtime["rules"] if r["decision"] == "deny"}
 
     for rule in model.rules_for("deny"):
-        tag = f"agent-sandbox {rule.id}:"
+        tag = DENY_TAG.format(id=rule.id)
         for form in rule.literal_forms():
             text = " ".join(form)
             if f"Bash({text} *)" not in claude_deny:
@@ -206,17 +209,14 @@ def check_hooks(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
     return problems
 
 
-CORPUS_DIR = Path("tests") / "corpus"
+CORPUS_DIR = Path("profiles") / "corpus"
 
 
 def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, seen: dict) -> list[str]:
     """The rendered Gemini regexes and the shims agree with the classifier on the project's corpus,
-    except where tests/corpus/regex_known_gaps.yaml says why a regex cannot."""
+    except where profiles/corpus/regex_known_gaps.yaml says why a regex cannot."""
     if not model.bypass:
         return []
-    from guard.agreement import decide_all, gap_problems, load_corpus, regex_disagreements, shim_disagreements
-    from guard.classify import compile_policy
-
     runtime = parse(outputs[f"/etc/agent-sandbox/profiles/{model.name}.json"])
     policy_out = outputs["/etc/gemini-cli/policies/agent-sandbox.toml"]
     # autonomous and ci differ in name and output, not in what this compares: check once
@@ -231,7 +231,7 @@ def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, see
         decided = decide_all(policy, corpus.commands)
         missed, extra = regex_disagreements(policy, regexes, corpus.commands, decided)
         deny_commands = [c for commands in corpus.deny.values() for c in commands]
-        seen[key] = gap_problems(missed, extra, corpus.gaps) + shim_disagreements(policy, runtime, deny_commands, decided)
+        seen[key] = gap_problems(missed, extra, corpus.gaps) + shim_disagreements(policy, runtime["fast_path"], deny_commands, decided)
     return [f"{model.name}: {problem}" for problem in seen[key]]
 
 

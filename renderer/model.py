@@ -8,7 +8,6 @@ profile without a deny list, domains, and patterns that no CLI could render fait
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,8 +16,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from guard.policy import PolicyError, Rule, ToolOptions, deny_programs, parse_rule, parse_tools
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DECISIONS = ("deny", "ask", "allow")  # strictest first
+STRICTEST_FIRST = ("deny", "ask", "allow")
 CLIS = ("claude", "codex", "gemini")
 RUNTIME_FORMAT = 1
 
@@ -42,64 +43,6 @@ class ProfileError(Exception):
 
 
 @dataclass(frozen=True)
-class Matcher:
-    kind: str  # flag | option | arg
-    names: tuple[str, ...] = ()
-    value: str | None = None
-    glob: str | None = None
-
-    def to_json(self) -> dict:
-        if self.kind == "flag":
-            return {"flag": list(self.names)}
-        if self.kind == "option":
-            return {"option": list(self.names), "value": self.value}
-        return {"arg": self.glob}
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    decision: str
-    reason: str
-    command: tuple[tuple[str, ...], ...]  # each word: its alternatives
-    any_of: tuple[Matcher, ...] = ()
-    tripwire: bool = False
-    source: str = ""
-
-    def prefixes(self) -> list[tuple[str, ...]]:
-        """Every concrete word sequence the command words stand for."""
-        return list(itertools.product(*self.command))
-
-    def literal_forms(self) -> list[tuple[str, ...]]:
-        """The argv prefixes a prefix-matching CLI can hold for this rule: the command words,
-        then (when the rule needs one) a flag or an option with its value right after them."""
-        if not self.any_of:
-            return self.prefixes()
-        tails: list[tuple[str, ...]] = []
-        for matcher in self.any_of:
-            if matcher.kind == "flag":
-                tails.extend((name,) for name in matcher.names)
-            elif matcher.kind == "option":
-                for name in matcher.names:
-                    tails.append((name, matcher.value))
-                    tails.append((f"{name}={matcher.value}",) if name.startswith("--") else (f"{name}{matcher.value}",))
-        return [prefix + tail for prefix in self.prefixes() for tail in tails]
-
-    def to_json(self) -> dict:
-        out = {
-            "id": self.id,
-            "decision": self.decision,
-            "reason": self.reason,
-            "command": [list(words) for words in self.command],
-        }
-        if self.any_of:
-            out["any_of"] = [m.to_json() for m in self.any_of]
-        if self.tripwire:
-            out["tripwire"] = True
-        return out
-
-
-@dataclass(frozen=True)
 class PolicyModel:
     name: str
     description: str
@@ -112,7 +55,8 @@ class PolicyModel:
     model_server_tools: bool = False
     quiet_env: dict = field(default_factory=dict)
     launcher_only: tuple[str, ...] = ()
-    tools: dict = field(default_factory=dict)
+    tools: dict = field(default_factory=dict)  # as the profile writes it: the runtime profile carries it
+    tool_options: dict[str, ToolOptions] = field(default_factory=dict)  # compiled, for matching
 
     @property
     def bypass(self) -> bool:
@@ -127,7 +71,7 @@ class PolicyModel:
 
     @property
     def guarded_programs(self) -> list[str]:
-        return sorted({word for r in self.rules_for("deny") for word in r.command[0]})
+        return deny_programs(self.rules)
 
 
 # ---------------------------------------------------------------- loading
@@ -260,25 +204,11 @@ def _merge(chain: list[tuple[Path, dict]]) -> tuple[dict, dict[str, str]]:
     return merged, origin
 
 
-def _matcher(raw: dict) -> Matcher:
-    if "flag" in raw:
-        return Matcher("flag", names=tuple(raw["flag"]))
-    if "option" in raw:
-        return Matcher("option", names=tuple(raw["option"]), value=raw["value"])
-    return Matcher("arg", glob=raw["arg"])
-
-
 def _rule(raw: dict, decision: str, tripwire: bool, source: str, key: str) -> Rule:
-    command = tuple(tuple(w) if isinstance(w, list) else (w,) for w in raw["command"])
-    rule = Rule(
-        id=raw["id"],
-        decision=decision,
-        reason=raw["reason"].strip(),
-        command=command,
-        any_of=tuple(_matcher(m) for m in raw.get("any_of", [])),
-        tripwire=tripwire,
-        source=source,
-    )
+    try:
+        rule = parse_rule(raw, f"at key '{key}'", decision=decision, tripwire=tripwire, source=source)
+    except PolicyError as exc:
+        raise ProfileError(f"{source}: {exc}") from None
     _check_renderable(rule, key)
     return rule
 
@@ -312,7 +242,7 @@ def _rules(merged: dict, origin: dict[str, str], name: str) -> tuple[Rule, ...]:
     for index, raw in enumerate(merged.get("tripwire", [])):
         rules.append(_rule(raw, "deny", True, origin[raw["id"]], f"tripwire/{index}"))
     commands = merged.get("commands") or {}
-    for decision in DECISIONS:
+    for decision in STRICTEST_FIRST:
         for index, raw in enumerate(commands.get(decision, [])):
             rules.append(_rule(raw, decision, False, origin[raw["id"]], f"commands/{decision}/{index}"))
 
@@ -325,7 +255,7 @@ def _rules(merged: dict, origin: dict[str, str], name: str) -> tuple[Rule, ...]:
 
     seen: dict[tuple, Rule] = {}
     for rule in rules:
-        matchers = tuple(sorted((m.kind, tuple(sorted(m.names)), m.value, m.glob) for m in rule.any_of))
+        matchers = tuple(sorted(m.identity() for m in rule.any_of))
         for prefix in rule.prefixes():
             key = (prefix, matchers)
             other = seen.get(key)
@@ -365,6 +295,8 @@ def _load_cached(name: str, root: str | None) -> PolicyModel:
         if key not in merged:
             raise ProfileError(f"{leaf_path}: at key '{key}': missing (not set here nor in any profile it extends)")
     rules = _rules(merged, origin, name)
+    tools = {k: {"options_with_value": v.get("options_with_value", []), "flags": v.get("flags", [])}
+             for k, v in (merged.get("tools") or {}).items()}
     model = PolicyModel(
         name=name,
         description=" ".join(merged["description"].split()),
@@ -377,7 +309,8 @@ def _load_cached(name: str, root: str | None) -> PolicyModel:
         model_server_tools=bool((merged.get("network") or {}).get("model_server_tools", False)),
         quiet_env=dict((merged.get("environment") or {}).get("quiet", {})),
         launcher_only=tuple((merged.get("environment") or {}).get("launcher_only", [])),
-        tools={k: {"options_with_value": v.get("options_with_value", []), "flags": v.get("flags", [])} for k, v in (merged.get("tools") or {}).items()},
+        tools=tools,
+        tool_options=parse_tools(tools),
     )
     if model.bypass and not model.rules_for("deny"):
         raise ProfileError(
@@ -391,10 +324,3 @@ def _load_cached(name: str, root: str | None) -> PolicyModel:
 
 def load(name: str, root: Path | None = None) -> PolicyModel:
     return _load_cached(name, str(root) if root else None)
-
-
-def runtime_profile(name: str, root: Path | None = None) -> dict:
-    """The runtime JSON the guard and the entrypoint read (docs/design.md)."""
-    from renderer import runtime  # local: keeps model importable without the renderers
-
-    return runtime.runtime_profile(load(name, root))

@@ -14,9 +14,10 @@ import tomli_w
 
 from egress.gateway import proxy_allowlist
 from egress.squid import squid_image_files
-from guard.shims import render_shim
+from guard.policy import compile_policy
 from renderer import claude, codex, gemini, runtime
 from renderer.model import PolicyModel, ProfileError
+from renderer.shims import render_shim
 from renderer.templating import render_template
 
 RUNTIME_DIR = "/etc/agent-sandbox/profiles"
@@ -72,8 +73,9 @@ def render_profile(model: PolicyModel) -> dict[str, Output]:
     runtime_path = f"{RUNTIME_DIR}/{model.name}.json" if model.bypass else f"~/.config/agent-sandbox/profiles/{model.name}.json"
     documents.append(("guard", runtime_path, runtime_doc))
     if model.bypass:
+        policy = compile_policy(runtime_doc)
         for program in runtime_doc["guarded_programs"]:
-            documents.append(("guard", f"{SHIM_DIR}/{program}", render_shim(program, runtime_doc)))
+            documents.append(("guard", f"{SHIM_DIR}/{program}", render_shim(program, policy)))
         documents.append(("guard", PROFILE_D, render_template("profile-shims.sh.j2", shim_dir=SHIM_DIR)))
 
     outputs: dict[str, Output] = {}

@@ -3,9 +3,9 @@ time. JSON, so neither needs YAML, jsonschema or the renderer to start."""
 
 from __future__ import annotations
 
-from guard.classify import PolicyError, compile_policy
-from guard.shims import fast_path_table
+from guard.policy import PolicyError, compile_policy
 from renderer.model import RUNTIME_FORMAT, PolicyModel, ProfileError
+from renderer.shims import fast_path_table
 
 
 def runtime_profile(model: PolicyModel) -> dict:
@@ -22,9 +22,9 @@ def runtime_profile(model: PolicyModel) -> dict:
         "files": {"blocked": list(model.blocked_files), "read_only": list(model.read_only_files)},
         "network": {"allow": list(model.network_allow)},
     }
-    runtime["fast_path"] = fast_path_table(runtime)
     try:
-        compile_policy(runtime)  # what the hook and shims will load: refuse now, not at run time
+        policy = compile_policy(runtime)  # what the hook and shims will load: refuse now, not at run time
     except PolicyError as exc:
         raise ProfileError(f"profile '{model.name}': the guard cannot compile its rules: {exc}") from None
+    runtime["fast_path"] = fast_path_table(policy)
     return runtime

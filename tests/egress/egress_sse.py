@@ -26,9 +26,25 @@ class SseUpstream:
             def log_message(self, *args):
                 pass
 
-            def do_POST(self):
+            def _body(self) -> bytes:
+                if "chunked" in self.headers.get("transfer-encoding", "").lower():
+                    parts = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(parts)
+                        parts.append(self.rfile.read(size))
+                        self.rfile.readline()
                 length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def do_POST(self):
+                try:
+                    body = self._body()
+                except (ValueError, OSError):  # a cut upload
+                    upstream.requests.append({"method": self.command, "path": self.path, "cut": True})
+                    return
                 upstream.requests.append({"method": self.command, "path": self.path, "body": body,
                                           "headers": {k.lower(): v for k, v in self.headers.items()},
                                           "client_port": self.client_address[1]})

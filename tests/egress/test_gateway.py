@@ -329,6 +329,30 @@ def test_clients_outside_the_agent_subnets_are_refused(tmp_path):
                                                                      ("127.0.0.2", "forward")]
 
 
+def _with_upload_endpoint(config):
+    # An endpoint whose body nothing decides (as git's pack uploads will be): it streams through.
+    config["routes"][0]["endpoints"].append({"id": "upload", "method": "PUT", "path": "/upload", "query": {},
+                                              "body": None})
+
+
+def test_a_body_no_rule_reads_streams_through_within_the_limit(tmp_path):
+    with SseUpstream(hold_second_event=False) as upstream, \
+            GatewayProcess(tmp_path, {"anthropic": REAL_KEYS["anthropic"]}, {"anthropic": upstream.url},
+                           limits={"max_request_bytes": 3_000_000}, edit_config=_with_upload_endpoint) as gateway:
+        upload = os.urandom(2_500_000)
+        status, _ = send(gateway.url("anthropic"), "/upload", {"content-encoding": "gzip"}, upload, method="PUT")
+        assert status == 200
+        status, payload = send(gateway.url("anthropic"), "/upload", {}, os.urandom(3_500_000), method="PUT")
+        assert status == 413 and refusal_of(payload)["decision"] == "deny_too_large"
+    first = upstream.requests[0]
+    assert first["body"] == upload and first["headers"]["content-encoding"] == "gzip"
+    assert first["headers"]["x-api-key"] == REAL_KEYS["anthropic"]
+    forwarded, refused = gateway.log()
+    assert (forwarded["decision"], forwarded["rule"], forwarded["bytes_up"]) == ("forward", "anthropic:upload", len(upload))
+    assert (refused["decision"], refused["rule"]) == ("deny_too_large", "request-size")
+    assert refused["bytes_up"] > 3_000_000
+
+
 # --- time limits ---------------------------------------------------------------------------------
 
 def test_a_silent_vendor_times_out(tmp_path):

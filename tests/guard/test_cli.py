@@ -55,8 +55,9 @@ def test_classify_profile_from_a_directory_of_rendered_profiles(tmp_path, profil
     assert json.loads(result.stdout)["rule"] == "gh-auth"
 
 
-def test_classify_falls_back_to_rendering_from_the_repo(tmp_path):
-    # no rendered file anywhere (HOME is empty, /etc has none on a dev machine): renderer.model renders it
+def test_classify_falls_back_to_the_checkouts_committed_render(tmp_path):
+    # no rendered file anywhere (HOME is empty, /etc has none on a dev machine): the checkout's
+    # rendered/autonomous, which render-profiles --check keeps current
     if os.path.exists("/etc/agent-sandbox/profiles/autonomous.json"):
         pytest.fail("this test expects a dev machine without /etc/agent-sandbox/profiles")
     result = run(["classify", "--profile", "autonomous", "--", "git push -f"], env={"HOME": str(tmp_path)})
@@ -175,8 +176,12 @@ def test_hook_imports_only_the_standard_library(profile_file):
     assert result.stdout.strip() == "0 []", result.stderr
 
 
-def test_explain_names_every_layer(profile_file):
-    result = run(["explain", "--profile-file", str(profile_file), "--", "git push origin main --force"])
+# the committed render: explain reads the Gemini policy rendered beside the runtime profile
+RENDERED_PROFILE = Path(__file__).parents[2] / "rendered/autonomous/etc/agent-sandbox/profiles/autonomous.json"
+
+
+def test_explain_names_every_layer():
+    result = run(["explain", "--profile-file", str(RENDERED_PROFILE), "--", "git push origin main --force"])
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "agent-guard (the Claude hook; classify): deny, rule git-push-force" in out
@@ -186,8 +191,8 @@ def test_explain_names_every_layer(profile_file):
     assert "Gemini commandRegex: deny: git-push-force" in out
 
 
-def test_explain_fast_path_and_native_hits(profile_file):
-    result = run(["explain", "--profile-file", str(profile_file), "--", "git status && gh secret list"])
+def test_explain_fast_path_and_native_hits():
+    result = run(["explain", "--profile-file", str(RENDERED_PROFILE), "--", "git status && gh secret list"])
     out = result.stdout
     assert "git status: fast path (no Python): runs" in out
     assert "Claude Bash(prefix) rules: deny: gh-secret" in out

@@ -154,6 +154,7 @@ def test_a_run_through_podman(tmp_path, outside):
     assert [r["headers"]["x-api-key"] for r in posts][-1:] == [REAL_KEY]
     # the audit
     result = json.loads((launch.host.run_dir / "audit.json").read_text())
+    assert [(r["host"], r["port"], r["requests"]) for r in result["network"]["reached"]] == [("github.com", 443, 1)]
     refused = {(r["host"], r["rule"]) for r in result["network"]["refused"]}
     assert refused >= {("evil.example.com", "deny_not_allowlisted"), ("api.anthropic.com", "deny_model_api")}
     assert result["run"]["tool_denials"] == [{"command": "git push --force", "rule": "git-push-force"}]

@@ -4,7 +4,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from renderer.model import load
+from renderer.runtime import runtime_profile
+
 REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "profiles" / "corpus"
+
+
+def runtime_of(name: str = "autonomous") -> dict:
+    """The runtime profile the image ships for `name`, rendered from the repo's profiles/."""
+    return runtime_profile(load(name))
 
 
 def run_render(*args, cwd=None, env=None):

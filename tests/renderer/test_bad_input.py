@@ -114,10 +114,12 @@ def test_rules_the_guard_cannot_compile_are_refused_at_render_time():
     not the first tool call in a container."""
     import dataclasses
 
+    from guard.policy import Rule
     from renderer import runtime
-    from renderer.model import Matcher, ProfileError, load
+    from renderer.model import ProfileError, load
 
     model = load("autonomous")
-    broken = dataclasses.replace(model.rules[0], any_of=(Matcher("option", names=("-X",), value=None),))
+    first = model.rules[0]
+    broken = Rule(first.id, first.decision, "", first.command, first.any_of, first.tripwire, first.source)
     with pytest.raises(ProfileError, match="the guard cannot compile its rules"):
         runtime.runtime_profile(dataclasses.replace(model, rules=(broken,) + model.rules[1:]))

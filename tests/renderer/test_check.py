@@ -51,7 +51,7 @@ def test_write_replaces_the_whole_tree(project):
 
 
 def test_layers_that_disagree_with_the_classifier_on_the_corpus(project):
-    gaps = project / "tests" / "corpus" / "regex_known_gaps.yaml"
+    gaps = project / "profiles" / "corpus" / "regex_known_gaps.yaml"
     gaps.write_text(gaps.read_text().replace(
         '  "git push origin {+,}main"', '  "git push --force": wrongly listed as a gap\n  "git push origin {+,}main"', 1))
     result = run_render("--root", project, "--check")
@@ -62,6 +62,6 @@ def test_layers_that_disagree_with_the_classifier_on_the_corpus(project):
 
 
 def test_missing_corpus_fails_closed(project):
-    (project / "tests" / "corpus" / "deny.yaml").unlink()
+    (project / "profiles" / "corpus" / "deny.yaml").unlink()
     result = run_render("--root", project, "--check")
     assert result.returncode == 1 and "no corpus at" in result.stderr

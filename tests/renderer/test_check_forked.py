@@ -32,7 +32,7 @@ def dies_in_the_child(monkeypatch):
 
 
 def break_autonomous_gaps(project):
-    gaps = project / "tests" / "corpus" / "regex_known_gaps.yaml"
+    gaps = project / "profiles" / "corpus" / "regex_known_gaps.yaml"
     gaps.write_text(gaps.read_text().replace(
         '  "git push origin {+,}main"', '  "git push --force": wrongly listed\n  "git push origin {+,}main"', 1))
 

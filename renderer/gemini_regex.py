@@ -14,7 +14,7 @@ It matches what the classifier denies as far as a regex can: the program at a co
 boundary (start, `;`, `&`, `|`, `(`, `{`, backquote, newline, `bash -c '`, `eval '`,
 `find -exec`), after wrappers and NAME=value words, by basename, quoted or not, or an
 unknown `$word`; global options between the command words; flags anywhere later in the
-same simple command. tests/corpus/regex_known_gaps.yaml lists where it still differs.
+same simple command. profiles/corpus/regex_known_gaps.yaml lists where it still differs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from __future__ import annotations
 import functools
 import re
 
-GEMINI_PREFIX = '"command":"'
+from guard.native import GEMINI_PREFIX
+from guard.policy import Arg, Flag, Matcher, Option, Rule, ToolOptions
+
 MAX_LENGTH = 2048
 UNSAFE = re.compile(r"\([^)]*[*+?{].*\)[*+?{]")  # Gemini's nested-quantifier heuristic
 
@@ -107,56 +109,52 @@ def _glob(glob: str) -> str:
     return "".join(out)
 
 
-def _long_and_short(names) -> tuple[list[str], str]:
-    """Option names split into long ones without their dashes and the letters of the short ones."""
-    names = names if isinstance(names, list) else [names]
-    return [n[2:] for n in names if n.startswith("--")], "".join(n[1] for n in names if not n.startswith("--"))
+def _long_or_short(m: Flag | Option, long_after: str, short_before: str, short_after: str) -> str:
+    """A long name (or git's abbreviation of it) then long_after, or a short letter in a cluster."""
+    parts = []
+    if m.longs:
+        parts.append(f"--{_prefix_trie(m.longs, 2)}{long_after}")
+    if m.shorts:
+        parts.append(f"{short_before}[{re.escape(m.shorts)}]{short_after}")
+    return "|".join(parts)
 
 
-def _matcher(m: dict) -> str:
-    if "flag" in m:
-        longs, shorts = _long_and_short(m["flag"])
-        parts = []
-        if longs:
-            parts.append(f"--{_prefix_trie(longs, 2)}(?=[=\\s;&|)`'\"]|\\\\|$)")
-        if shorts:
-            parts.append(f"-[A-Za-z0-9]*[{re.escape(shorts)}][A-Za-z0-9]*{_Q}{_END}")
-        return "|".join(parts)
-    if "option" in m:
-        longs, shorts = _long_and_short(m["option"])
-        values = m["value"] if isinstance(m["value"], list) else [m["value"]]
-        value = "(?:" + "|".join(_case_insensitive(v) for v in values) + ")"
-        parts = []
-        if longs:
-            parts.append(f"--{_prefix_trie(longs, 2)}(?:\\s+|=){_Q}{value}{_Q}{_END}")
-        if shorts:
-            parts.append(f"-[A-Za-z]*[{re.escape(shorts)}](?:\\s+|=|){_Q}{value}{_Q}{_END}")
-        return "|".join(parts)
-    return f"{_Q}{_glob(m['arg'])}{_Q}{_END}"
+def _flag(m: Flag) -> str:
+    return _long_or_short(m, "(?=[=\\s;&|)`'\"]|\\\\|$)", "-[A-Za-z0-9]*", f"[A-Za-z0-9]*{_Q}{_END}")
 
 
-def rule_to_gemini_regex(rule: dict, tools: dict) -> str:
-    """The commandRegex for one deny rule (design.md rule format); ValueError if it cannot be expressed."""
-    command = rule["command"]
-    programs = [p.rsplit("/", 1)[-1] for p in (command[0] if isinstance(command[0], list) else [command[0]])]
-    table = (tools or {}).get(programs[0], {}) if len(programs) == 1 else {}
-    from guard.classify import BUILTIN_SKIP_ARGS
+def _option(m: Option) -> str:
+    value = "(?:" + "|".join(_case_insensitive(v) for v in m.values_as_written()) + ")"
+    return _long_or_short(m, f"(?:\\s+|=){_Q}{value}{_Q}{_END}", "-[A-Za-z]*", f"(?:\\s+|=|){_Q}{value}{_Q}{_END}")
 
-    globs = dict.fromkeys(list(table.get("skip_args", [])) + list(BUILTIN_SKIP_ARGS.get(programs[0], ())))
+
+def _arg(m: Arg) -> str:
+    return f"{_Q}{_glob(m.glob)}{_Q}{_END}"
+
+
+MATCHER_REGEX = {Flag.kind: _flag, Option.kind: _option, Arg.kind: _arg}  # one per matcher kind
+
+
+def _matcher(m: Matcher) -> str:
+    return MATCHER_REGEX[m.kind](m)
+
+
+def rule_to_gemini_regex(rule: Rule, tools: dict[str, ToolOptions]) -> str:
+    """The commandRegex for one deny rule; ValueError if it cannot be expressed."""
+    programs = sorted(rule.programs)
+    globs = dict.fromkeys(g for p in programs for g in tools.get(p, ToolOptions()).skip_args)
     skips = [f"\\s+{_glob(g)}" for g in globs]
     between = f"(?:{_GLOBAL[3:-2]}|{'|'.join(skips)}|)" if skips else _GLOBAL
     regex = [_START, _PRE, f"(?:{_W}*/|){_INNER_QUOTE}(?:{_alternatives(programs)[3:-1]}|{_DYNAMIC_WORD}){_Q}"]
-    for word in command[1:]:
-        alternatives = word if isinstance(word, list) else [word]
+    for alternatives in rule.command[1:]:
         regex.append(between * 3)
         regex.append(f"\\s+{_Q}(?:{_alternatives(alternatives)[3:-1]}|{_DYNAMIC_WORD}){_Q}")
-    any_of = rule.get("any_of") or []
-    if any_of:
-        regex.append(r"[^;&|]*?\s" + _Q + "(?:" + "|".join(_matcher(m) for m in any_of) + ")")
+    if rule.any_of:
+        regex.append(r"[^;&|]*?\s" + _Q + "(?:" + "|".join(_matcher(m) for m in rule.any_of) + ")")
     else:
         regex.append(_END)
     result = "".join(regex)
-    check_loadable(result, rule.get("id", "?"))
+    check_loadable(result, rule.id)
     return result
 
 
@@ -169,14 +167,3 @@ def check_loadable(regex: str, rule_id: str = "?") -> None:
     if unsafe(pattern):
         raise ValueError(f"rule {rule_id}: the Gemini regex has a quantified group, which Gemini's loader rejects")
     re.compile(pattern)
-
-
-def json_command_text(command: str) -> str:
-    """The text Gemini matches: JSON.stringify of the args with sorted keys, as Node writes it."""
-    import json
-
-    return json.dumps({"command": command}, ensure_ascii=False, separators=(",", ":"))
-
-
-def gemini_matches(regex: str, command: str) -> bool:
-    return re.search(GEMINI_PREFIX + regex, json_command_text(command)) is not None

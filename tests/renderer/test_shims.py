@@ -6,11 +6,15 @@ import shutil
 import subprocess
 
 import pytest
+import yaml
 
-from guard_helpers import load_runtime
-from guard.shims import fast_path_table, fast_path_words, render_shim
+from guard.policy import compile_policy
+from render_helpers import CORPUS, runtime_of
+from renderer.agreement import shim_disagreements
+from renderer.shims import fast_path_table, fast_path_words, render_shim
 
-RUNTIME = load_runtime()[1]
+RUNTIME = runtime_of("autonomous")
+POLICY = compile_policy(RUNTIME)
 
 
 @pytest.fixture
@@ -31,7 +35,7 @@ def sandbox(tmp_path):
         stand_in.write_text(f'#!/bin/sh\necho "real {program}: $*"\n')
         stand_in.chmod(0o755)
         shim = shims / program
-        shim.write_text(render_shim(program, RUNTIME, shim_dir=str(shims), profile_dir=str(profiles),
+        shim.write_text(render_shim(program, POLICY, shim_dir=str(shims), profile_dir=str(profiles),
                                     guard_command=str(wrapper)))
         shim.chmod(0o555)
     env = {"PATH": f"{shims}:{real}:/usr/bin:/bin", "HOME": str(tmp_path)}
@@ -104,7 +108,7 @@ def test_what_text_matchers_miss_is_refused_at_exec(sandbox, script):
 def test_shim_skips_its_own_directory_and_fails_closed_without_a_real_program(tmp_path):
     shims = tmp_path / "shims"
     shims.mkdir()
-    (shims / "git").write_text(render_shim("git", RUNTIME, shim_dir=str(shims)))
+    (shims / "git").write_text(render_shim("git", POLICY, shim_dir=str(shims)))
     (shims / "git").chmod(0o555)
     result = subprocess.run([str(shims / "git"), "status"], capture_output=True, text=True,
                             env={"PATH": f"{shims}:{tmp_path}/empty"})
@@ -116,7 +120,7 @@ def test_a_link_back_to_the_shim_is_not_taken_for_the_real_program(tmp_path):
     shims, links, real = tmp_path / "shims", tmp_path / "links", tmp_path / "real"
     for d in (shims, links, real):
         d.mkdir()
-    (shims / "git").write_text(render_shim("git", RUNTIME, shim_dir=str(shims)))
+    (shims / "git").write_text(render_shim("git", POLICY, shim_dir=str(shims)))
     (shims / "git").chmod(0o555)
     (links / "git").symlink_to(shims / "git")
     (real / "git").write_text("#!/bin/sh\necho real git\n")
@@ -132,7 +136,7 @@ def test_missing_profile_refuses_on_the_checked_path(tmp_path):
     real.mkdir()
     (real / "git").write_text("#!/bin/sh\necho real\n")
     (real / "git").chmod(0o755)
-    (shims / "git").write_text(render_shim("git", RUNTIME, shim_dir=str(shims), profile_dir=str(tmp_path / "none"),
+    (shims / "git").write_text(render_shim("git", POLICY, shim_dir=str(shims), profile_dir=str(tmp_path / "none"),
                                            guard_command=shutil.which("agent-guard")))
     (shims / "git").chmod(0o555)
     env = {"PATH": f"{shims}:{real}:/usr/bin:/bin", "AGENT_PROFILE": "autonomous"}
@@ -144,7 +148,7 @@ def test_missing_profile_refuses_on_the_checked_path(tmp_path):
 
 
 def test_fast_path_table_excludes_words_rules_name():
-    table = fast_path_table(RUNTIME)
+    table = fast_path_table(POLICY)
     assert set(table) >= {"git", "gh", "npm", "cargo"}
     assert "push" not in table["git"] and "status" in table["git"]
     assert not {"repo", "secret", "variable", "release", "auth", "api"} & set(table["gh"])
@@ -153,23 +157,30 @@ def test_fast_path_table_excludes_words_rules_name():
 
 
 def test_a_rule_on_the_bare_program_disables_the_fast_path():
-    runtime = {"rules": [{"id": "no-git", "reason": "r", "command": ["git"], "decision": "deny"}]}
-    assert fast_path_words(runtime, "git") == []
-    assert "exec \"$real\" \"$@\" ;;" not in render_shim("git", runtime)
-    runtime = {"rules": [{"id": "no-status", "reason": "r", "command": ["git", ["status", "log"]]}]}
-    assert "status" not in fast_path_words(runtime, "git") and "diff" in fast_path_words(runtime, "git")
+    policy = compile_policy({"rules": [{"id": "no-git", "reason": "r", "command": ["git"], "decision": "deny"}]})
+    assert fast_path_words(policy, "git") == []
+    assert "exec \"$real\" \"$@\" ;;" not in render_shim("git", policy)
+    policy = compile_policy({"rules": [{"id": "no-status", "reason": "r", "command": ["git", ["status", "log"]]}]})
+    assert "status" not in fast_path_words(policy, "git") and "diff" in fast_path_words(policy, "git")
 
 
 def test_render_shim_rejects_unsafe_names():
     with pytest.raises(ValueError):
-        render_shim("git;rm", RUNTIME)
+        render_shim("git;rm", POLICY)
     with pytest.raises(ValueError):
-        render_shim("git", RUNTIME, shim_dir="relative/dir")
+        render_shim("git", POLICY, shim_dir="relative/dir")
 
 
 def test_shim_is_valid_posix_sh():
     dash = shutil.which("dash") or "/bin/sh"
     for program in RUNTIME["guarded_programs"]:
-        result = subprocess.run([dash, "-n"], input=render_shim(program, RUNTIME), capture_output=True, text=True)
+        result = subprocess.run([dash, "-n"], input=render_shim(program, POLICY), capture_output=True, text=True)
         assert result.returncode == 0, (program, result.stderr)
     assert os.path.exists("/bin/sh")
+
+
+def test_shims_fast_path_never_skips_a_denied_command():
+    deny = yaml.safe_load((CORPUS / "deny.yaml").read_text())
+    assert shim_disagreements(POLICY, RUNTIME["fast_path"], [c for commands in deny.values() for c in commands]) == []
+    broken = {**RUNTIME["fast_path"], "git": RUNTIME["fast_path"]["git"] + ["push"]}
+    assert shim_disagreements(POLICY, broken, ["git push --force"])

@@ -1,7 +1,7 @@
 """Where a rendered layer and the classifier disagree, over the project's corpus of commands.
 
-render-profiles --check and tests/guard/test_corpus.py both call this, so the Gemini regexes and
-the shims' fast path are held to the classifier in one way. Render and test time only (YAML).
+render-profiles --check and the tests both call this, so the Gemini regexes and the shims' fast
+path are held to the classifier in one way.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from guard.classify import classify
-from guard.gemini_regex import GEMINI_PREFIX, json_command_text
+from guard.native import GEMINI_PREFIX, json_command_text
+from renderer.shims import takes_fast_path
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,6 @@ class Corpus:
 
 
 def load_corpus(folder: Path) -> Corpus:
-    import yaml
-
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
     def read(name: str):
@@ -78,40 +79,16 @@ def gap_problems(missed: list[str], extra: list[str], gaps: dict) -> list[str]:
     return problems
 
 
-def takes_fast_path(argv: tuple[str, ...], tools: dict, words: list[str]) -> bool:
-    """What a rendered shim decides without Python: global options skipped, then the first word."""
-    with_value = set(tools.get("options_with_value", []))
-    flags = set(tools.get("flags", []))
-    skip = False
-    for arg in argv[1:]:
-        if skip:
-            skip = False
-            continue
-        if arg in with_value:
-            skip = True
-        elif arg.startswith("--") and arg.split("=", 1)[0] in with_value:
-            continue
-        elif any(arg.startswith(o) and len(arg) > len(o) for o in with_value if not o.startswith("--")):
-            continue
-        elif arg in flags:
-            continue
-        elif arg.startswith("-"):
-            return False
-        else:
-            return arg in words
-    return False
-
-
-def shim_disagreements(policy, runtime: dict, commands: list[str], decided: dict | None = None) -> list[str]:
-    """Denied commands a guarded program's shim would wave through on its fast path."""
+def shim_disagreements(policy, fast: dict, commands: list[str], decided: dict | None = None) -> list[str]:
+    """Denied commands a guarded program's shim would wave through on its fast path (the runtime
+    profile's `fast_path` table)."""
     decided = decided or decide_all(policy, commands)
-    fast = runtime.get("fast_path", {})
     problems = []
     for command in commands:
         for argv in decided[command][1]:
             program = argv[0].rsplit("/", 1)[-1]
             # the cheap test first: only an argv the fast path would wave through needs the classifier
-            if program not in fast or not takes_fast_path(argv, runtime.get("tools", {}).get(program, {}), fast[program]):
+            if program not in fast or not takes_fast_path(argv, policy.options(program), fast[program]):
                 continue
             if classify(list(argv), policy).decision == "deny":
                 problems.append(f"the {program} shim's fast path skips the check for {' '.join(argv)!r} (from {command!r})")

@@ -1,4 +1,4 @@
-"""Exec-time shims: /usr/lib/agent-sandbox/shims/PROGRAM, first on PATH in the image.
+"""Exec-time shims, rendered: /usr/lib/agent-sandbox/shims/PROGRAM, first on PATH in the image.
 
 A shim sees the argv the kernel is about to run, whatever shell text produced it (bash -c,
 variables, an interactive shell fed by write_stdin). It decides in plain sh when the argv
@@ -8,12 +8,15 @@ cannot match any deny rule of its program (the fast path: no Python), and otherw
 The fast path is sound only for a first positional word that no deny rule of the program
 names, reached over global options the tools table knows; any other option sends the call
 to Python. `fast_path_table` is what the renderer writes into the runtime JSON as
-`fast_path`; `render_shim` recomputes it, so a hand-edited runtime cannot widen it.
+`fast_path` (which `agent-guard explain` reads); each shim is rendered from the compiled rules,
+not from that table. `takes_fast_path` is the same decision in Python, for the checks.
 """
 
 from __future__ import annotations
 
 import re
+
+from guard.policy import Policy, ToolOptions
 
 SHIM_DIR = "/usr/lib/agent-sandbox/shims"
 PROFILE_DIR = "/etc/agent-sandbox/profiles"
@@ -44,43 +47,51 @@ _SAFE_OPTION = re.compile(r"--?[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _SAFE_PROGRAM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*\Z")
 
 
-def _deny_rules(runtime: dict, program: str) -> list:
-    out = []
-    for rule in runtime.get("rules", []):
-        if rule.get("decision", "deny") != "deny":
-            continue
-        first = rule["command"][0]
-        names = first if isinstance(first, list) else [first]
-        if program in (n.rsplit("/", 1)[-1] for n in names):
-            out.append(rule)
-    return out
-
-
-def fast_path_words(runtime: dict, program: str) -> list[str]:
+def fast_path_words(policy: Policy, program: str) -> list[str]:
     """Subcommand words that let `program`'s shim exec the real binary without Python."""
     named: set = set()
-    for rule in _deny_rules(runtime, program):
-        if len(rule["command"]) < 2:
+    for rule in policy.deny_by_program.get(program, ()):
+        if not rule.words:
             return []  # the program alone can be denied: every call goes through the classifier
-        second = rule["command"][1]
-        named.update(second if isinstance(second, list) else [second])
+        named.update(rule.words[0])
     return sorted(w for w in FAST_PATH_CANDIDATES.get(program, []) if w not in named and _SAFE_WORD.match(w))
 
 
-def fast_path_table(runtime: dict) -> dict:
-    """The runtime JSON's `fast_path`: {program: [subcommand words that skip Python]}."""
-    programs = set(runtime.get("guarded_programs") or [])
-    for rule in runtime.get("rules", []):
-        first = rule["command"][0]
-        programs.update(n.rsplit("/", 1)[-1] for n in (first if isinstance(first, list) else [first]))
-    return {program: fast_path_words(runtime, program) for program in sorted(programs)}
+def fast_path_table(policy: Policy) -> dict:
+    """The runtime JSON's `fast_path`: {program: [subcommand words that skip Python]}, for every
+    program a rule names or the profile guards."""
+    return {program: fast_path_words(policy, program) for program in sorted(set(policy.guarded) | set(policy.by_program))}
+
+
+def takes_fast_path(argv: tuple[str, ...], options: ToolOptions, words: list[str]) -> bool:
+    """What a rendered shim decides without Python: global options skipped, then the first word."""
+    with_value = set(options.options_with_value)
+    flags = set(options.flags)
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in with_value:
+            skip = True
+        elif arg.startswith("--") and arg.split("=", 1)[0] in with_value:
+            continue
+        elif any(arg.startswith(o) and len(arg) > len(o) for o in with_value if not o.startswith("--")):
+            continue
+        elif arg in flags:
+            continue
+        elif arg.startswith("-"):
+            return False
+        else:
+            return arg in words
+    return False
 
 
 def _case_list(items) -> str:
     return "|".join(items)
 
 
-def render_shim(program: str, runtime: dict, *, shim_dir: str = SHIM_DIR, profile_dir: str = PROFILE_DIR,
+def render_shim(program: str, policy: Policy, *, shim_dir: str = SHIM_DIR, profile_dir: str = PROFILE_DIR,
                 guard_command: str | None = None) -> str:
     """The POSIX sh shim for `program` (install it as SHIM_DIR/program, mode 0555)."""
     if not _SAFE_PROGRAM.match(program):
@@ -88,10 +99,10 @@ def render_shim(program: str, runtime: dict, *, shim_dir: str = SHIM_DIR, profil
     for path in (shim_dir, profile_dir) + ((guard_command,) if guard_command else ()):
         if not path.startswith("/") or any(c in path for c in "'\n"):
             raise ValueError(f"shim paths must be absolute and free of quotes: {path!r}")
-    words = fast_path_words(runtime, program)
-    table = (runtime.get("tools") or {}).get(program, {})
-    with_value = [o for o in table.get("options_with_value", []) if _SAFE_OPTION.match(o)]
-    flags = [o for o in table.get("flags", []) if _SAFE_OPTION.match(o)]
+    words = fast_path_words(policy, program)
+    table = policy.options(program)
+    with_value = [o for o in table.options_with_value if _SAFE_OPTION.match(o)]
+    flags = [o for o in table.flags if _SAFE_OPTION.match(o)]
     attached = [f"{o}=*" for o in with_value if o.startswith("--")] + \
                [f"{o}?*" for o in with_value if not o.startswith("--")]
     if guard_command:

@@ -1,0 +1,545 @@
+"""The rule language, compiled: the one home of what a command rule is and how it matches an argv.
+
+A rule names a program and subcommand words, and optionally matchers that must hold for some
+later argument (docs/design.md, "Command rule semantics"). This module reads rules in their JSON
+shape (a profile's YAML rule once the schema passed it, or the runtime profile the renderer
+writes), refuses a malformed one naming the key and the fix, matches an argv against them, and
+gives the literal prefix forms that the CLIs' own prefix rules can hold. The renderer (model and
+every CLI's translation), the classifier, the shims' fast-path table and `agent-guard explain`
+all use it, so a new matcher kind is one class here, the schemas and each CLI's translation.
+
+Standard library only, and no dataclasses (their import costs the hook ~5 ms): the hook and the
+shims load this on every tool call (docs/design.md, "Where speed matters").
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from functools import lru_cache
+
+DECISIONS = ("allow", "ask", "deny")
+STRICTNESS = {"allow": 0, "ask": 1, "deny": 2}
+POSTURES = ("bypass", "interactive")
+RULE_KEYS = ("id", "decision", "reason", "command", "any_of", "tripwire")
+_RULE_ID = re.compile(r"[a-z0-9-]+\Z")
+_OPTION_NAME = re.compile(r"-[A-Za-z0-9]\Z|--[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# Two samples stand in for an unknown (dynamic) part: a matcher counts only if it holds for both.
+_DYNAMIC_SAMPLES = ("", "\x00")
+# rustup's proxies take `+toolchain` before the subcommand (`cargo +nightly publish`)
+BUILTIN_SKIP_ARGS = {"cargo": ("+*",)}
+
+
+class Record:
+    """Fields from __slots__, keyword or positional; equality and repr by fields."""
+
+    __slots__ = ()
+    _defaults: dict = {}
+
+    def __init__(self, *args, **kwargs):
+        names = self.__slots__
+        values = dict(self._defaults)
+        values.update(zip(names, args))
+        values.update(kwargs)
+        for name in names:
+            object.__setattr__(self, name, values[name])
+
+    def __eq__(self, other):
+        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self):
+        return hash(tuple(getattr(self, n) for n in self.__slots__))
+
+    def __repr__(self):
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class PolicyError(ValueError):
+    """A rule or profile that cannot be used; the message names the key and the fix."""
+
+
+def _fail(where: str, problem: str, fix: str):
+    raise PolicyError(f"{where}: {problem}; {fix}")
+
+
+def _string_list(value, where: str, what: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) and v for v in value):
+        _fail(where, f"expected {what} (a non-empty string or list of non-empty strings), got {value!r}",
+              "write it as a YAML list of strings")
+    return tuple(value)
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(glob: str):
+    """fnmatch's glob language (*, ?, [...]), case-sensitive, without importing fnmatch."""
+    out, i, n = [], 0, len(glob)
+    while i < n:
+        c = glob[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = glob.find("]", i + 1 if i < n and glob[i] in "!]" else i)
+            if j < 0:
+                out.append("\\[")
+            else:
+                body = glob[i:j].replace("\\", "\\\\")
+                out.append("[" + ("^" + body[1:] if body.startswith("!") else body) + "]")
+                i = j + 1
+        else:
+            out.append(re.escape(c))
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def fnmatchcase(value: str, glob: str) -> bool:
+    return _glob_regex(glob).match(value) is not None
+
+
+def samples(word) -> tuple:
+    """The values a shell word may take here: itself, or two stand-ins for its unknown parts."""
+    return (word.static,) if word.static is not None else tuple(word.sample(f) for f in _DYNAMIC_SAMPLES)
+
+
+# ------------------------------------------------------------------ matchers
+
+def _option_names(raw, where: str) -> tuple[str, ...]:
+    names = _string_list(raw, where, "option names")
+    for name in names:
+        if not _OPTION_NAME.match(name):
+            _fail(where, f"{name!r} is not an option name", 'write a long option as "--name" and a short one as "-x"')
+    return names
+
+
+def _long_matches(arg: str, longs: tuple) -> bool:
+    name = arg[2:].split("=", 1)[0]
+    if not name:
+        return False
+    # git and npm accept unambiguous abbreviations (`--force-w`, `--del`); an ambiguous one fails anyway
+    return any(name == long or (len(name) >= 2 and long.startswith(name)) for long in longs)
+
+
+class Matcher(Record):
+    """One kind of test on the arguments after a rule's command words.
+
+    A kind is one subclass in MATCHER_KINDS: `kind` is its key in JSON, `parse` reads and checks
+    it, `to_json` writes it back, `holds` decides one argument, `literal_tails` gives what a
+    prefix rule can put after the command words to stand for it (none: prefix rules cannot)."""
+
+    __slots__ = ()
+    kind = ""
+    keys: frozenset = frozenset()
+
+    @classmethod
+    def parse(cls, raw: dict, where: str) -> Matcher:
+        raise NotImplementedError
+
+    def to_json(self) -> dict:
+        raise NotImplementedError
+
+    def holds(self, rest: list, index: int, values: tuple, after_double_dash: bool) -> bool:
+        """Whether it holds for rest[index], whose possible values are `values`."""
+        raise NotImplementedError
+
+    def literal_tails(self) -> list[tuple[str, ...]]:
+        return []
+
+    def identity(self) -> tuple:
+        """What makes two matchers the same test, whatever the order of their names."""
+        return tuple(sorted((key, tuple(sorted(value)) if isinstance(value, list) else value)
+                            for key, value in self.to_json().items()))
+
+
+class Flag(Matcher):
+    """`--force` (also `--force=...` and an abbreviation), `-f` (also inside a cluster: `-uf`)."""
+
+    __slots__ = ("names", "longs", "shorts")
+    kind = "flag"
+    keys = frozenset({"flag"})
+
+    def __init__(self, names):
+        names = tuple(names)
+        super().__init__(names, tuple(n[2:] for n in names if n.startswith("--")),
+                         "".join(n[1] for n in names if not n.startswith("--")))
+
+    @classmethod
+    def parse(cls, raw: dict, where: str) -> Flag:
+        return cls(_option_names(raw["flag"], f"{where}.flag"))
+
+    def to_json(self) -> dict:
+        return {"flag": list(self.names)}
+
+    def holds(self, rest: list, index: int, values: tuple, after_double_dash: bool) -> bool:
+        return not after_double_dash and all(self._holds(value) for value in values)
+
+    def _holds(self, value: str) -> bool:
+        if value.startswith("--"):
+            return bool(self.longs) and _long_matches(value, self.longs)
+        if value.startswith("-") and len(value) > 1 and self.shorts:
+            cluster = value[1:]
+            return cluster.isalnum() and any(c in cluster for c in self.shorts)
+        return False
+
+    def literal_tails(self) -> list[tuple[str, ...]]:
+        return [(name,) for name in self.names]
+
+
+class Option(Matcher):
+    """An option carrying a value, any case: `-X DELETE`, `-XDELETE`, `--method=delete`."""
+
+    __slots__ = ("names", "value", "longs", "shorts", "values")
+    kind = "option"
+    keys = frozenset({"option", "value"})
+
+    def __init__(self, names, value):
+        names = tuple(names)
+        written = (value,) if isinstance(value, str) else tuple(value)
+        super().__init__(names, value, tuple(n[2:] for n in names if n.startswith("--")),
+                         "".join(n[1] for n in names if not n.startswith("--")),
+                         frozenset(v.lower() for v in written))
+
+    @classmethod
+    def parse(cls, raw: dict, where: str) -> Option:
+        names = _option_names(raw["option"], f"{where}.option")
+        values = _string_list(raw["value"], f"{where}.value", "option values")
+        return cls(names, raw["value"] if isinstance(raw["value"], str) else list(values))
+
+    def to_json(self) -> dict:
+        return {"option": list(self.names), "value": self.value}
+
+    def holds(self, rest: list, index: int, values: tuple, after_double_dash: bool) -> bool:
+        if after_double_dash:
+            return False
+        carried = self._carried(rest, index)
+        return carried is not None and carried.lower() in self.values
+
+    def _carried(self, rest: list, index: int) -> str | None:
+        """The value the option at rest[index] carries if it is one of these options, else None
+        (also when the value is not known before it runs)."""
+        arg = rest[index].static
+        if arg is None:
+            return None
+        following = rest[index + 1].static if index + 1 < len(rest) else None
+        if arg.startswith("--"):
+            if not self.longs or not _long_matches(arg, self.longs):
+                return None
+            return arg.split("=", 1)[1] if "=" in arg else following
+        if arg.startswith("-") and len(arg) > 1 and self.shorts:
+            for pos in range(1, len(arg)):
+                if arg[pos] in self.shorts:
+                    attached = arg[pos + 1:]
+                    if attached:
+                        return attached[1:] if attached.startswith("=") else attached
+                    return following
+                if not arg[pos].isalnum():
+                    return None
+        return None
+
+    def values_as_written(self) -> tuple[str, ...]:
+        return (self.value,) if isinstance(self.value, str) else tuple(self.value)
+
+    def literal_tails(self) -> list[tuple[str, ...]]:
+        tails = []
+        for name in self.names:
+            for value in self.values_as_written():
+                tails.append((name, value))
+                tails.append((f"{name}={value}",) if name.startswith("--") else (f"{name}{value}",))
+        return tails
+
+
+class Arg(Matcher):
+    """A positional argument matching a glob (`+*` is a force refspec, `:*` a delete refspec)."""
+
+    __slots__ = ("glob",)
+    kind = "arg"
+    keys = frozenset({"arg"})
+
+    @classmethod
+    def parse(cls, raw: dict, where: str) -> Arg:
+        glob = raw["arg"]
+        if not isinstance(glob, str) or not glob:
+            _fail(f"{where}.arg", f"expected a glob string, got {glob!r}", 'write e.g. arg: "+*"')
+        return cls(glob)
+
+    def to_json(self) -> dict:
+        return {"arg": self.glob}
+
+    def holds(self, rest: list, index: int, values: tuple, after_double_dash: bool) -> bool:
+        return all((after_double_dash or not v.startswith("-")) and fnmatchcase(v, self.glob) for v in values)
+
+
+MATCHER_KINDS = (Flag, Option, Arg)
+
+
+def parse_matcher(raw, where: str) -> Matcher:
+    if not isinstance(raw, dict):
+        _fail(where, f"a matcher must be a mapping, got {raw!r}", 'use {flag: [...]}, {option: [...], value: V} or {arg: GLOB}')
+    for kind in MATCHER_KINDS:
+        if set(raw) == kind.keys:
+            return kind.parse(raw, where)
+    _fail(where, f"unknown matcher keys {sorted(raw)}", "a matcher has exactly one of: flag; option with value; arg")
+
+
+def holds_for_some_argument(matchers: tuple, rest: list) -> bool:
+    """Whether some matcher holds for some argument of `rest` (after `--`, only positional tests)."""
+    after_double_dash = False
+    for index, word in enumerate(rest):
+        if word.static == "--" and not after_double_dash:
+            after_double_dash = True
+            continue
+        values = samples(word)
+        for matcher in matchers:
+            if matcher.holds(rest, index, values, after_double_dash):
+                return True
+    return False
+
+
+# ------------------------------------------------------------------ tools' global options
+
+class ToolOptions(Record):
+    """A program's global options (skipped before its subcommand), in the profile's order."""
+
+    __slots__ = ("options_with_value", "flags", "skip_args", "_with_value", "_flags")
+    TABLE_KEYS = ("options_with_value", "flags", "skip_args")
+
+    def __init__(self, options_with_value=(), flags=(), skip_args=()):
+        super().__init__(tuple(options_with_value), tuple(flags), tuple(skip_args),
+                         frozenset(options_with_value), frozenset(flags))
+
+    def kind(self, arg: str) -> str:
+        """'value' (takes the next argument), 'one' (stands alone) or 'unknown' (may take one)."""
+        if arg in self._with_value:
+            return "value"
+        if arg in self._flags:
+            return "one"
+        if arg.startswith("--"):
+            if "=" in arg:
+                return "one"
+        elif len(arg) > 2 and arg[:2] in self._with_value:
+            return "one"  # -Cdir
+        return "unknown"
+
+
+NO_OPTIONS = ToolOptions()
+
+
+def parse_tools(raw) -> dict[str, ToolOptions]:
+    """`tools:` -> {program: ToolOptions}, with the built-in skip_args added."""
+    tools = {}
+    if raw is not None and not isinstance(raw, dict):
+        _fail("tools", f"expected a mapping of program -> options, got {type(raw).__name__}", "see docs/design.md")
+    for program, table in (raw or {}).items():
+        if not isinstance(table, dict):
+            _fail(f"tools.{program}", "expected a mapping", "give options_with_value and flags lists")
+        unknown = set(table) - set(ToolOptions.TABLE_KEYS)
+        if unknown:
+            _fail(f"tools.{program}", f"unknown keys {sorted(unknown)}", f"allowed: {', '.join(ToolOptions.TABLE_KEYS)}")
+        lists = {}
+        for key in ToolOptions.TABLE_KEYS:
+            value = table.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                _fail(f"tools.{program}.{key}", f"expected a list of strings, got {value!r}", "write a YAML list")
+            lists[key] = value
+        for name in lists["options_with_value"] + lists["flags"]:
+            if not name.startswith("-"):
+                _fail(f"tools.{program}", f"{name!r} is not an option", "options start with '-'")
+        tools[program] = ToolOptions(**lists)
+    for program, globs in BUILTIN_SKIP_ARGS.items():
+        table = tools.get(program, NO_OPTIONS)
+        tools[program] = ToolOptions(table.options_with_value, table.flags, tuple(dict.fromkeys(table.skip_args + globs)))
+    return tools
+
+
+# ------------------------------------------------------------------ rules
+
+def _basename(value: str) -> str:
+    return value.rsplit("/", 1)[-1]
+
+
+class Rule(Record):
+    """command: each word's alternatives, the program first; programs: their basenames; words:
+    the later command words as sets; any_of: Matchers; source: the file it came from, if known."""
+
+    __slots__ = ("id", "decision", "reason", "command", "any_of", "tripwire", "source", "programs", "words")
+
+    def __init__(self, id, decision, reason, command, any_of=(), tripwire=False, source=""):
+        command = tuple(tuple(words) for words in command)
+        super().__init__(id, decision, reason, command, tuple(any_of), bool(tripwire), source,
+                         frozenset(_basename(p) for p in command[0]), tuple(frozenset(w) for w in command[1:]))
+
+    def prefixes(self) -> list[tuple[str, ...]]:
+        """Every concrete word sequence the command words stand for."""
+        return list(itertools.product(*self.command))
+
+    def literal_forms(self) -> list[tuple[str, ...]]:
+        """The argv prefixes a prefix-matching CLI can hold for this rule: the command words,
+        then (when the rule needs a matcher) each literal tail of its matchers."""
+        if not self.any_of:
+            return self.prefixes()
+        tails = [tail for matcher in self.any_of for tail in matcher.literal_tails()]
+        return [prefix + tail for prefix in self.prefixes() for tail in tails]
+
+    def to_json(self) -> dict:
+        out = {"id": self.id, "decision": self.decision, "reason": self.reason,
+               "command": [list(words) for words in self.command]}
+        if self.any_of:
+            out["any_of"] = [m.to_json() for m in self.any_of]
+        if self.tripwire:
+            out["tripwire"] = True
+        return out
+
+    def matches(self, argv: list, options: ToolOptions, wildcard: bool = True) -> bool:
+        """Whether argv (shell words; argv[0] is one of the programs) matches. With `wildcard`,
+        a word not known before it runs may stand for any command word."""
+        ends = command_word_ends(self.words, argv, 1, options, wildcard)
+        if not ends:
+            return False
+        if not self.any_of:
+            return True
+        # The arguments after the earliest end include those after any later one, so one check
+        # covers them all, except where a `--` between the two turns later flags into positionals.
+        first = min(ends)
+        checks = {first} | {e for e in ends if any(w.static == "--" for w in argv[first:e])}
+        return any(holds_for_some_argument(self.any_of, argv[e:]) for e in sorted(checks))
+
+
+def parse_rule(raw, where: str, *, decision: str | None = None, tripwire: bool | None = None,
+               source: str = "") -> Rule:
+    """A rule from its JSON shape. A profile's rule takes its decision and tripwire from where it
+    is written (arguments); a runtime profile's rule carries them (keys)."""
+    if not isinstance(raw, dict):
+        _fail(where, f"a rule must be a mapping, got {type(raw).__name__}", "see docs/design.md, Command rule semantics")
+    rule_id = raw.get("id")
+    if not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
+        _fail(f"{where}.id", f"{rule_id!r} is not a rule id", "use lower-case letters, digits and '-'")
+    where = f"{where} ({rule_id})"
+    decision = raw.get("decision", "deny") if decision is None else decision
+    if decision not in DECISIONS:
+        _fail(f"{where}.decision", f"{decision!r} is not a decision", "use allow, ask or deny")
+    reason = raw.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        _fail(f"{where}.reason", "missing or empty", "say in one sentence why the rule exists")
+    command = raw.get("command")
+    if not isinstance(command, list) or not command:
+        _fail(f"{where}.command", f"expected a non-empty list of words, got {command!r}", "e.g. command: [git, push]")
+    words = [_string_list(w, f"{where}.command[{k}]", "a word or alternatives") for k, w in enumerate(command)]
+    any_of = raw.get("any_of", [])
+    if not isinstance(any_of, list):
+        _fail(f"{where}.any_of", f"expected a list of matchers, got {any_of!r}", "or leave any_of out")
+    matchers = tuple(parse_matcher(m, f"{where}.any_of[{k}]") for k, m in enumerate(any_of))
+    unknown = set(raw) - set(RULE_KEYS)
+    if unknown:
+        _fail(where, f"unknown keys {sorted(unknown)}", "remove them")
+    return Rule(rule_id, decision, reason.strip(), words, matchers,
+                raw.get("tripwire") if tripwire is None else tripwire, source)
+
+
+def deny_programs(rules) -> list[str]:
+    """The programs some deny rule names: each gets a shim, and the hook tries an unknown command
+    word as each of them."""
+    return sorted({program for rule in rules if rule.decision == "deny" for program in rule.programs})
+
+
+# ------------------------------------------------------------------ the policy
+
+class Policy(Record):
+    """A compiled runtime profile: the rules by program, the tools' options, what is guarded."""
+
+    __slots__ = ("profile", "posture", "default_decision", "rules", "by_program", "deny_by_program", "tools",
+                 "guarded")
+    __hash__ = None
+
+    def options(self, program: str) -> ToolOptions:
+        return self.tools.get(program, NO_OPTIONS)
+
+
+def compile_policy(runtime: dict) -> Policy:
+    """Validate and compile a runtime profile dict; raises PolicyError naming the bad key."""
+    try:
+        return _compile(runtime)
+    except PolicyError as exc:
+        raise PolicyError(f"runtime profile: {exc}") from None
+
+
+def _compile(runtime: dict) -> Policy:
+    if not isinstance(runtime, dict):
+        raise PolicyError("expected a JSON object at the top level")
+    posture = runtime.get("posture", "bypass")
+    if posture not in POSTURES:
+        _fail("posture", f"{posture!r} is not a posture", "use bypass or interactive")
+    default = runtime.get("default_decision", "allow" if posture == "bypass" else "ask")
+    if default not in DECISIONS:
+        _fail("default_decision", f"{default!r} is not a decision", "use allow, ask or deny")
+    raw_rules = runtime.get("rules", [])
+    if not isinstance(raw_rules, list):
+        _fail("rules", "expected a list", "see docs/design.md, Runtime profile JSON")
+    rules = []
+    seen: set = set()
+    for index, raw in enumerate(raw_rules):
+        rule = parse_rule(raw, f"rules[{index}]")
+        if rule.id in seen:
+            _fail(f"rules[{index}] ({rule.id})", "duplicate rule id", "give every rule its own id")
+        seen.add(rule.id)
+        rules.append(rule)
+    by_program: dict = {}
+    deny_by_program: dict = {}
+    for rule in rules:
+        for program in rule.programs:
+            by_program.setdefault(program, []).append(rule)
+            if rule.decision == "deny":
+                deny_by_program.setdefault(program, []).append(rule)
+    guarded = runtime.get("guarded_programs") or []
+    if not isinstance(guarded, list) or not all(isinstance(g, str) and g for g in guarded):
+        _fail("guarded_programs", f"expected a list of program names, got {guarded!r}", "e.g. [git, gh, npm, cargo]")
+    return Policy(str(runtime.get("profile", "")), posture, default, tuple(rules), by_program, deny_by_program,
+                  parse_tools(runtime.get("tools")), tuple(sorted(set(guarded) | set(deny_by_program))))
+
+
+# ------------------------------------------------------------------ command words
+
+def command_word_ends(spec: tuple, argv: list, start: int, options: ToolOptions, wildcard: bool = True) -> set:
+    """Indices just after the last command word, for every way `argv[start:]` can match `spec`.
+    With `wildcard`, an unknown (dynamic) word may be any command word."""
+    ends: set = set()
+    seen: set = set()
+    stack = [(0, start)]
+    n = len(argv)
+    while stack:
+        k, j = stack.pop()
+        if (k, j) in seen:
+            continue
+        seen.add((k, j))
+        if k == len(spec):
+            ends.add(j)
+            continue
+        if j >= n:
+            continue
+        value = argv[j].static
+        if value is None:  # unknown: it may be the command word, or an option
+            if wildcard:
+                stack.append((k + 1, j + 1))
+            stack.append((k, j + 1))
+            continue
+        if value == "--":
+            if j + 1 < n and (argv[j + 1].static is None or argv[j + 1].static in spec[k]):
+                stack.append((k + 1, j + 2))
+            continue
+        if value.startswith("-") and len(value) > 1:
+            kind = options.kind(value)
+            if kind == "value":
+                stack.append((k, j + 2))
+            elif kind == "one":
+                stack.append((k, j + 1))
+            else:
+                stack.append((k, j + 1))
+                stack.append((k, j + 2))
+            continue
+        if value in spec[k]:
+            stack.append((k + 1, j + 1))
+        if any(fnmatchcase(value, g) for g in options.skip_args):
+            stack.append((k, j + 1))
+    return ends
