@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from egress import gateway_github
-from egress.gateway import KeySource
+from egress.gateway import KeySource, read_secret
 from egress.github_policy import Policy, check_repository, render_policy
 
 DEFAULT_API = "https://api.github.com"
@@ -328,31 +328,12 @@ def revoke_token(api_url: str, token: str, timeout: float = 30.0, ca_file: str |
 
 # --- tokens from the user's command or file ------------------------------------------------------
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{20,255}$")
-
-
 def read_token(source: KeySource, timeout: float = 30.0) -> str:
     """A token from a file or a command's standard output; errors never include its text."""
-    origin = source.describe()
-    if source.file is not None:
-        try:
-            text = Path(source.file).read_text()
-        except OSError as error:
-            raise GitHubError(f"{origin}: {error.strerror or error}") from None
-    else:
-        try:
-            done = subprocess.run(list(source.command), capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise GitHubError(f"{origin}: {error}") from None
-        if done.returncode != 0:
-            raise GitHubError(f"{origin}: exited {done.returncode}")
-        text = done.stdout
-    token = text.strip()
-    if not _TOKEN.match(token):
-        raise GitHubError(f"{origin}: not one GitHub token (expected 20 to 255 letters, digits and _.-, "
-                          f"got {len(token)} characters)")
-    return token
+    try:
+        return read_secret(source, "GitHub token", timeout)
+    except ValueError as error:
+        raise GitHubError(str(error)) from None
 
 
 def check_token(token: str, origin: str, allow_long_lived: bool) -> str:

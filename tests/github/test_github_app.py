@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -251,7 +253,7 @@ def test_tokens_are_read_from_a_command_or_a_file_without_echoing_them(tmp_path)
     with pytest.raises(ga.GitHubError, match="exited 1"):
         ga.read_token(KeySource("github", command=("false",)))
     (tmp_path / "bad").write_text("ghs_two words SECRETVALUE\n")
-    with pytest.raises(ga.GitHubError, match="not one GitHub token") as error:
+    with pytest.raises(ga.GitHubError, match="not an API key") as error:
         ga.read_token(KeySource("github", file=tmp_path / "bad"))
     assert "SECRETVALUE" not in str(error.value)
     with pytest.raises(ga.GitHubError, match="timed out"):
@@ -371,3 +373,26 @@ def test_run_pieces_without_a_credential_still_wall_github():
 def test_a_domain_entry_covering_a_walled_host_is_refused():
     with pytest.raises(ValueError, match="'.github.com' would let the proxy reach github.com"):
         _pieces(None, allow=(".github.com",))
+
+
+def test_the_fake_runs_on_its_own_and_writes_its_effects(tmp_path, app_key):
+    """What a namespace or container test starts: the fake as a process, effects in a file."""
+    (tmp_path / "app.pub").write_bytes(app_key[1])
+    key = write_key(tmp_path / "app.pem", app_key[0])
+    fake = subprocess.Popen([sys.executable, str(Path(__file__).parent / "fake_github.py"), "--root", str(tmp_path / "gh"),
+                             "--app-id", str(APP_ID), "--public-key", str(tmp_path / "app.pub"), "--installation", "5",
+                             "--repository", REPOSITORY, "--effects", str(tmp_path / "effects.jsonl")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    try:
+        urls = json.loads(fake.stdout.readline())
+        config = ga.load_app_config(tmp_path / "absent.toml", app_id=str(APP_ID), key_file=key, api_url=urls["api_url"])
+        minted = ga.mint_token(config, REPOSITORY)
+        assert call(f"{urls['git_url']}/{REPOSITORY}.git/info/refs?service=git-upload-pack", token=minted.token,
+                    basic=True)[0] == 200
+        assert call(f"{urls['api_url']}/repos/{REPOSITORY}", "DELETE", minted.token)[0] == 403
+    finally:
+        fake.stdin.close()
+        fake.wait(timeout=20)
+    effects = [json.loads(line) for line in (tmp_path / "effects.jsonl").read_text().splitlines()]
+    assert [e["kind"] for e in effects] == ["token-issued"] and effects[0]["installation"] == 5
