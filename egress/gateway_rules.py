@@ -107,7 +107,7 @@ def check_headers(vendor: str, headers: list[tuple[str, str]], allow_server_tool
             continue
         for beta in (v.strip().lower() for v in value.split(",")):
             if beta.startswith(SERVER_TOOL_BETAS):
-                return refuse(403, "deny_server_tool", "server-side-tools",
+                return refuse(400, "deny_server_tool", "server-side-tools",
                               f"anthropic-beta {_short(beta)!r} enables a tool the vendor runs against URLs "
                               "or remote servers; the profile does not allow them (network.model_server_tools)")
     return None
@@ -179,7 +179,7 @@ def _walk(value):
 
 
 def _server_tool(what: str) -> Refusal:
-    return refuse(403, "deny_server_tool", "server-side-tools",
+    return refuse(400, "deny_server_tool", "server-side-tools",
                   f"{what}: the vendor would fetch URLs or reach servers on its side with the user's key; "
                   "the profile does not allow it (network.model_server_tools)")
 
