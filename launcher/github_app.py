@@ -438,18 +438,20 @@ class GitHubRunPieces:
 
 
 def run_pieces(credential: GitHubCredential | None, *, tripwire, run_id: str, gateway_config_text: str,
-               gateway_address: str, gateway_host: str, allow, registries=("npm",)) -> GitHubRunPieces:
+               gateway_address: str, gateway_host: str, allow, registries=("npm",),
+               upstreams: dict | None = None) -> GitHubRunPieces:
     """Every run walls GitHub and the registries, token or not: without a credential GitHub is read
     anonymously through the gateway and nothing is written. gateway_address: the gateway's address
-    on the agent's network; gateway_host: its name there (agent-gateway)."""
+    on the agent's network; gateway_host: its name there (agent-gateway); upstreams: stand-ins for
+    github.com, api.github.com or a registry (tests)."""
     repository = credential.repository if credential else None
     policy = render_policy(tripwire, repository=repository, run_id=run_id)
     config = gateway_github.add_github_routes(gateway_config_text, policy, with_token=credential is not None,
-                                              registries=registries)
+                                              registries=registries, upstreams=upstreams)
     return GitHubRunPieces(
         gateway_config=config,
         secrets={gateway_github.GITHUB_SECRET: credential.token} if credential else {},
-        agent_env=gateway_github.agent_environment(registry_host=gateway_host, registries=registries,
+        agent_env=gateway_github.agent_environment(gateway_address, registry_host=gateway_host, registries=registries,
                                                    repository=repository),
         agent_add_hosts=gateway_github.gateway_hosts(gateway_address),
         gateway_create_args=["--sysctl", f"net.ipv4.ip_unprivileged_port_start={gateway_github.GITHUB_PORT}"],

@@ -356,6 +356,9 @@ def test_run_pieces_hold_the_token_only_in_the_gateways_secrets():
     assert token not in pieces.gateway_config and token not in json.dumps(pieces.agent_env)
     assert pieces.agent_env["GH_REPO"] == f"github.localhost/{REPOSITORY}"
     assert pieces.agent_env["GIT_CONFIG_VALUE_0"] == "https://github.com/"
+    resolves = [pieces.agent_env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(pieces.agent_env["GIT_CONFIG_COUNT"]))
+                if pieces.agent_env[f"GIT_CONFIG_KEY_{i}"] == "http.curloptResolve"]
+    assert resolves == ["github.localhost:80:10.213.7.3", "api.github.localhost:80:10.213.7.3"]
     assert pieces.agent_env["NPM_CONFIG_REGISTRY"] == "http://agent-gateway:8086/"
     assert pieces.agent_add_hosts == ["github.localhost:10.213.7.3", "api.github.localhost:10.213.7.3"]
     assert pieces.proxy_allow == ["codeload.github.com", "pypi.org"]
