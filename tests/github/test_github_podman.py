@@ -103,12 +103,13 @@ def test_the_github_wall_in_containers(images, tmp_path, app_key):
         credential = ga.GitHubCredential(*(lambda m: (m.token, REPOSITORY, "app", m))(ga.mint_token(config, REPOSITORY)))
 
         base = render_gateway_config(["anthropic"], agent_subnets=[internal], listen_address="0.0.0.0")
-        pieces = ga.run_pieces(credential, tripwire=load("autonomous").tripwire, run_id=RUN_ID,
+        pieces = ga.run_pieces(repository=credential.repository, with_token=True, tripwire=load("autonomous").tripwire,
+                               run_id=RUN_ID,
                                gateway_config_text=base, gateway_address=gateway_ip, gateway_host="agent-gateway",
                                allow=list(load("autonomous").network_allow), registries=(),
                                upstreams={"git": f"http://{fake_ip}:8081", "api": f"http://{fake_ip}:8080"})
         (work / "config.json").write_text(pieces.gateway_config)
-        write_secrets(work / "secrets", {"anthropic": "sk-ant-" + "k" * 30, **pieces.secrets})
+        write_secrets(work / "secrets", {"anthropic": "sk-ant-" + "k" * 30, **credential.secrets()})
         for folder in ("state", "log"):
             os.chown(work / folder, layout.GATEWAY_UID, layout.GATEWAY_GID)
         podman("run", "-d", "--name", names["gateway"], "--network", f"{names['int']}:ip={gateway_ip}",
