@@ -354,6 +354,10 @@ class GitHubCredential:
     source: str
     minted: InstallationToken | None = None     # revoked at teardown when set
 
+    def secrets(self) -> dict:
+        """For egress.gateway.write_secrets, beside the vendor key."""
+        return {gateway_github.GITHUB_SECRET: self.token}
+
     def revoke(self, timeout: float = 10.0, ca_file: str | None = None) -> str | None:
         """Revoke a minted token; a problem is returned as a message (the token expires within the hour anyway)."""
         if self.minted is None:
@@ -427,29 +431,29 @@ def obtain(options: GitHubOptions, workspace: Path, timeout: float = 30.0,
 
 @dataclass(frozen=True)
 class GitHubRunPieces:
-    """What agent-run adds to a run for GitHub and the registries: pure data for its plan."""
+    """What agent-run adds to a run for GitHub and the registries: pure data for its plan (no
+    token: `GitHubCredential.secrets()` goes to the gateway's secrets folder when the run starts)."""
     gateway_config: str           # config.json with the GitHub and registry routes
-    secrets: dict = field(repr=False)   # for egress.gateway.write_secrets, beside the vendor key
-    agent_env: dict               # git's insteadOf, GH_HOST, GH_REPO, npm's registry: no credential
+    agent_env: dict               # git's insteadOf and resolve, GH_HOST, GH_REPO, npm's registry
     agent_add_hosts: list         # --add-host for the agent container
     gateway_create_args: list     # for the gateway container: port 80 without a capability
     proxy_allow: list             # the proxy's allowlist without the hosts the gateway serves
     policy: Policy
 
 
-def run_pieces(credential: GitHubCredential | None, *, tripwire, run_id: str, gateway_config_text: str,
-               gateway_address: str, gateway_host: str, allow, registries=("npm",)) -> GitHubRunPieces:
-    """Every run walls GitHub and the registries, token or not: without a credential GitHub is read
-    anonymously through the gateway and nothing is written. gateway_address: the gateway's address
-    on the agent's network; gateway_host: its name there (agent-gateway)."""
-    repository = credential.repository if credential else None
+def run_pieces(*, repository: str | None, with_token: bool, tripwire, run_id: str, gateway_config_text: str,
+               gateway_address: str, gateway_host: str, allow, registries=("npm",),
+               upstreams: dict | None = None) -> GitHubRunPieces:
+    """Every run walls GitHub and the registries, token or not: without a credential (with_token
+    False, repository None) GitHub is read anonymously through the gateway and nothing is written.
+    gateway_address: the gateway's address on the agent's network; gateway_host: its name there
+    (agent-gateway); upstreams: stand-ins for github.com, api.github.com or a registry (tests)."""
     policy = render_policy(tripwire, repository=repository, run_id=run_id)
-    config = gateway_github.add_github_routes(gateway_config_text, policy, with_token=credential is not None,
-                                              registries=registries)
+    config = gateway_github.add_github_routes(gateway_config_text, policy, with_token=with_token,
+                                              registries=registries, upstreams=upstreams)
     return GitHubRunPieces(
         gateway_config=config,
-        secrets={gateway_github.GITHUB_SECRET: credential.token} if credential else {},
-        agent_env=gateway_github.agent_environment(registry_host=gateway_host, registries=registries,
+        agent_env=gateway_github.agent_environment(gateway_address, registry_host=gateway_host, registries=registries,
                                                    repository=repository),
         agent_add_hosts=gateway_github.gateway_hosts(gateway_address),
         gateway_create_args=["--sysctl", f"net.ipv4.ip_unprivileged_port_start={gateway_github.GITHUB_PORT}"],
