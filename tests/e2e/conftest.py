@@ -25,7 +25,7 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-TAG = os.environ.get("AGENT_SANDBOX_E2E_TAG", "test")
+TAG = os.environ.get("AGENT_IMAGE_TAG", "test")
 IMAGES = {"agent": f"agent-image:{TAG}", "proxy": f"egress-proxy:{TAG}", "gateway": f"agent-gateway:{TAG}"}
 VENDORS = {"claude": "anthropic", "codex": "openai", "gemini": "gemini"}
 VENDOR_HOSTS = {"anthropic": "api.anthropic.com", "openai": "api.openai.com",
@@ -53,9 +53,14 @@ def images():
 @pytest.fixture(scope="session")
 def outside():
     """The run's outside network, --internal: the vendor stand-in lives here, nothing leaves."""
-    octet = 100 + os.getpid() % 100
     name = f"e2e-outside-{os.getpid()}"
-    podman("network", "create", "--internal", "--disable-dns", "--subnet", f"198.18.{octet}.0/24", name)
+    for attempt in range(50):  # a /24 no other network on this machine holds
+        octet = 100 + (os.getpid() + attempt) % 100
+        if podman("network", "create", "--internal", "--disable-dns", "--subnet", f"198.18.{octet}.0/24", name,
+                  check=False).returncode == 0:
+            break
+    else:
+        raise AssertionError("no free 198.18.x.0/24 for the outside network")
     yield {"name": name, "prefix": f"198.18.{octet}", "next": [10]}
     podman("network", "rm", "-f", name, check=False)
 

@@ -25,7 +25,7 @@ from egress_certs import make_ca, make_server_cert
 from repos import git, make_repo, write
 
 HERE = Path(__file__).parent
-TAG = os.environ.get("AGENT_SANDBOX_E2E_TAG", "test")
+TAG = os.environ.get("AGENT_IMAGE_TAG", "test")
 IMAGES = {"agent": f"agent-image:{TAG}", "proxy": f"egress-proxy:{TAG}", "gateway": f"agent-gateway:{TAG}"}
 REAL_KEY = "sk-ant-REAL-podman-0123456789"
 TOKEN = "ghs_SHORTLIVED0123456789abcdef"
@@ -49,11 +49,15 @@ def internet(root: Path):
     out = root / "requests"
     out.mkdir(mode=0o777)
     os.chmod(out, 0o777)
-    octet = 140 + os.getpid() % 50
     name = f"probe-outside-{uuid.uuid4().hex[:6]}"
+    for attempt in range(50):  # a /24 no other network on this machine holds
+        octet = 200 + (os.getpid() + attempt) % 50
+        if podman("network", "create", "--internal", "--disable-dns", "--subnet", f"198.18.{octet}.0/24",
+                  name).returncode == 0:
+            break
+    else:
+        raise AssertionError("no free 198.18.x.0/24 for the outside network")
     upstream = f"198.18.{octet}.10"
-    assert podman("network", "create", "--internal", "--disable-dns", "--subnet", f"198.18.{octet}.0/24",
-                  name).returncode == 0
     try:
         started = podman("run", "-d", "--name", f"{name}-internet", "--network", f"{name}:ip={upstream}",
                          "-v", f"{out}:{out}", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
