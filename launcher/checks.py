@@ -72,8 +72,8 @@ def check_source(folder: Path, home: Path) -> Path:
 
 
 def live_owner(workspace: Path) -> tuple[int, int]:
-    """--mount: the workspace's owner, whom the agent's uid 1000 becomes on the host. Root is
-    refused: files the agent makes would be root's, and a setuid bit on one would be root's too."""
+    """--mount: the workspace's owner, whose uid the agent runs as. Root is refused: files the agent
+    makes would be root's, and a setuid bit on one would be root's too."""
     info = workspace.stat()
     if info.st_uid == 0 or info.st_gid == 0:
         raise RunError(f"--mount: {workspace} belongs to root (uid {info.st_uid}, gid {info.st_gid}); the agent "
@@ -129,3 +129,54 @@ def pinned_folders(workspace: Path, protected: list[str]) -> list[str]:
             folders.add("/".join(parts[:depth]))
     return sorted(f for f in folders if _plain_inside(workspace, f) and (workspace / f).is_dir()
                   and f not in protected)
+
+
+def free_subnet(wanted: str, taken: set[str]) -> str:
+    """The first 10.213.N.0/24 from the wanted one on that no network holds."""
+    start = int(wanted.split(".")[2])
+    for step in range(254):
+        subnet = f"10.213.{(start - 1 + step) % 254 + 1}.0/24"
+        if subnet not in taken:
+            return subnet
+    raise RunError("every 10.213.N.0/24 is taken by a podman network; remove stale agent-sandbox-* networks")
+
+
+def id_range_problem(base: int, size: int, passwd: str = "/etc/passwd",
+                     subordinate: tuple = ("/etc/subuid", "/etc/subgid")) -> str | None:
+    """Why host ids base..base+size-1 are not the run's alone: an account or a subordinate range."""
+    def overlaps(first: int, count: int) -> bool:
+        return first < base + size and base < first + count
+    try:
+        for line in Path(passwd).read_text().splitlines():
+            fields = line.split(":")
+            if len(fields) > 3 and fields[2].isdigit() and overlaps(int(fields[2]), 1):
+                return f"{passwd} has {fields[0]} with uid {fields[2]}"
+    except OSError:
+        pass
+    for path in subordinate:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split(":")
+            if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit() \
+                    and overlaps(int(fields[1]), int(fields[2])):
+                return f"{path} gives {fields[0]} ids {fields[1]}-{int(fields[1]) + int(fields[2]) - 1}"
+    return None
+
+
+def live_leftovers(workspace: Path, protected_before, read_only_globs) -> list[str]:
+    """--mount, after the run: read-only-tier files that were not there at the start, and git
+    folders below the top (what the agent could create there; nothing is opened, no link followed)."""
+    try:
+        now = protected_paths(workspace, read_only_globs)
+    except RunError as error:
+        return [str(error)]
+    found = [f"new read-only-tier path: {rel}" for rel in now if rel not in protected_before]
+    for folder, dirs, files in os.walk(workspace):
+        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and not (folder == str(workspace) and d == ".git")]
+        if ".git" in dirs + files and folder != str(workspace):
+            found.append(f"a git repository the agent may have made: {os.path.relpath(folder, workspace)}/.git")
+            dirs[:] = [d for d in dirs if d != ".git"]
+    return found

@@ -16,12 +16,13 @@ from pathlib import Path
 from egress.gateway import VENDORS, KeySource, read_key, read_secret
 from image import layout
 from launcher import review, safefs, workspace
-from launcher.checks import (check_mount, check_source, live_owner, pinned_folders, protected_paths, within)
+from launcher.checks import (check_mount, check_source, free_subnet, id_range_problem, live_owner, pinned_folders,
+                             protected_paths, within)
 from launcher.execute import execute, write_record
-from launcher.plan import (CLIS, EXIT_USAGE, PROG, Host, Mount, Options, Plan, RunError, build_plan,
-                           copy_mapping, format_plan, live_mapping)
+from launcher.plan import (CLIS, ENGINES, EXIT_USAGE, ID_RANGE, PROG, Host, Mount, Options, Plan, RunError,
+                           build_plan, copy_mapping, format_plan, id_base, subnet_for)
 from launcher.terminal import shown, use_colour
-from launcher.tiers import blocked_paths, read_only_patterns
+from launcher.tiers import blocked_paths, live_read_only, read_only_patterns
 
 VERSION = "0.1.0"
 COMMANDS = ("runs", "review", "apply", "discard")
@@ -35,8 +36,8 @@ MOUNT_HOLES = (
     "  it can create a new git repository (a .git folder with hooks or core.fsmonitor) in a subfolder: "
     "never run git in a folder it made without looking first;",
     "  it can write .git/commondir, .git/info/ and other files under .git that change what git does there;",
-    "  its uid 1000 is your uid on the host (its files must be yours): the kernel keyrings are refused to it "
-    "by seccomp, not by the user namespace.",
+    "  it runs as your uid on the host, with no user namespace (its files must be yours): the kernel keyrings "
+    "are refused to it by seccomp alone, and a setuid bit it sets on a file is yours.",
 )
 
 
@@ -75,7 +76,7 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", type=Path, default=None, help="your repository (default: the current folder)")
     p.add_argument("--mount", action="store_true",
                    help="live edits: mount your folder itself instead of a copy (weaker; see docs/launcher.md)")
-    p.add_argument("--engine", choices=("podman",), default="podman")
+    p.add_argument("--engine", choices=ENGINES, default=ENGINES[0])
     p.add_argument("--image", default=images["agent"].ref)
     p.add_argument("--proxy-image", default=images["proxy"].ref)
     p.add_argument("--gateway-image", default=images["gateway"].ref)
@@ -158,25 +159,32 @@ def prepare(options: Options) -> tuple[Host, workspace.Source | None, list[str],
     run_dir = (options.run_dir or review.runs_root() / options.run_id).absolute()
     if within(run_dir.resolve(), folder):
         raise RunError(f"--run-dir {run_dir} is inside the workspace, where the agent could write")
-    memory_dir = memory_root() / options.run_id
-    seccomp = engine_seccomp()
-    warnings: list[str] = []
+    clash = id_range_problem(id_base(options.run_id), ID_RANGE)
+    if clash:
+        raise RunError(f"the run's host ids {id_base(options.run_id)}+{ID_RANGE} are not its own: {clash}; "
+                       f"start the run again (another run id picks another range)")
+    common = {"run_dir": run_dir, "memory_dir": memory_root() / options.run_id, "engine_seccomp": engine_seccomp()}
     if options.mode == "mount":
-        owner = live_owner(folder)
-        uid_map, gid_map, agent_owner = live_mapping(options.run_id, owner)
-        protected = protected_paths(folder, options.read_only_globs)
-        blocked = [p for p in protected_paths(folder, options.blocked_globs) if (folder / p).is_file()]
-        protected = [p for p in protected if p not in blocked]
-        host = Host(run_dir=run_dir, memory_dir=memory_dir, workspace=folder, workdir=layout.WORKSPACE,
-                    agent_owner=agent_owner, uid_map=uid_map, gid_map=gid_map, engine_seccomp=seccomp,
-                    protected=tuple(protected), blocked=tuple(blocked),
-                    pinned=tuple(pinned_folders(folder, protected + blocked)))
-        return host, None, [f"--mount: {folder} itself is /workspace (no copy)"], list(MOUNT_HOLES)
+        return _live_host(options, folder, common)
+    return _copy_host(options, folder, common)
+
+
+def _live_host(options: Options, folder: Path, common: dict) -> tuple[Host, None, list[str], list[str]]:
+    protected = protected_paths(folder, live_read_only(options.read_only_globs))
+    blocked = [p for p in protected_paths(folder, options.blocked_globs) if (folder / p).is_file()]
+    protected = [p for p in protected if p not in blocked]
+    host = Host(**common, workspace=folder, workdir=layout.WORKSPACE, agent_owner=live_owner(folder),
+                protected=tuple(protected), blocked=tuple(blocked),
+                pinned=tuple(pinned_folders(folder, protected + blocked)))
+    return host, None, [f"--mount: {folder} itself is /workspace (no copy)"], list(MOUNT_HOLES)
+
+
+def _copy_host(options: Options, folder: Path, common: dict) -> tuple[Host, workspace.Source, list[str], list[str]]:
     source = workspace.find_source(folder)
     uid_map, gid_map, agent_owner = copy_mapping(options.run_id)
     workdir = f"{layout.WORKSPACE}/{source.subdir}" if source.subdir else layout.WORKSPACE
-    host = Host(run_dir=run_dir, memory_dir=memory_dir, workspace=run_dir / "workspace", workdir=workdir,
-                agent_owner=agent_owner, uid_map=uid_map, gid_map=gid_map, engine_seccomp=seccomp)
+    host = Host(**common, workspace=common["run_dir"] / "workspace", workdir=workdir, agent_owner=agent_owner,
+                uid_map=uid_map, gid_map=gid_map)
     present = workspace.git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], source.toplevel)
     left_out = blocked_paths({p for p in present.stdout.decode(errors="surrogateescape").split("\0") if p},
                              options.blocked_globs)
@@ -188,7 +196,8 @@ def prepare(options: Options) -> tuple[Host, workspace.Source | None, list[str],
              + (", on HEAD's history (packed in, nothing linked)" if source.head and not in_history else
                 ", with no history"),
              f"the copy is owned by host uid {agent_owner[0]}: the agent's 1000 in this run's user namespace "
-             f"(container 0-65535 -> host {uid_map[0][1]}-{uid_map[0][1] + 65535})"]
+             f"(container 0-65535 -> host {uid_map[0][1]}-{uid_map[0][1] + ID_RANGE - 1})"]
+    warnings = []
     if left_out:
         warnings.append("blocked files left out of the copy: " + ", ".join(shown(p) for p in left_out))
     if in_history:
@@ -226,14 +235,16 @@ def begin(options: Options) -> Launch:
     """Everything before the services start: checks, the images, the secrets, the run folders and
     the copy; the plan is rebuilt once the starting commit exists."""
     host, source, _, warnings = prepare(options)
-    plan = build_plan(options, host)
-    plan.warnings += warnings
+    build_plan(options, host)  # its refusals (a missing key) come before anything is asked of podman
     if os.geteuid() != 0:
         raise RunError("agent-run runs as root (sudo agent-run ...): each run gets its own range of host uids "
                        "for its user namespace, and rootless podman cannot give that yet")
     missing = missing_images(options)
     if missing:
         raise RunError("; ".join(missing))
+    host = replace(host, subnet=free_subnet(subnet_for(options.run_id), taken_subnets(options.engine)))
+    plan = build_plan(options, host)
+    plan.warnings += warnings
     key = read_key(next(s for s in options.key_sources if s.vendor == plan.vendor))
     token = read_secret(options.github_token, "GitHub token") if options.github_token else None
     for warning in plan.warnings:
@@ -262,6 +273,13 @@ def begin(options: Options) -> Launch:
         host = replace(host, start=copy.start)
         plan = build_plan(options, host)
     return Launch(options, plan, host, source, key, token, record)
+
+
+def taken_subnets(engine: str) -> set[str]:
+    done = subprocess.run([engine, "network", "ls", "--format", "json"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RunError(f"{engine} network ls failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+    return {s.get("subnet") for n in json.loads(done.stdout or "[]") for s in (n.get("subnets") or [])}
 
 
 def start_run(options: Options) -> int:

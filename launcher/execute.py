@@ -16,8 +16,9 @@ from pathlib import Path
 
 from egress.gateway import write_secrets
 from image import layout
-from launcher import audit, safefs, workspace
+from launcher import audit, checks, safefs, workspace
 from launcher.terminal import shown
+from launcher.tiers import live_read_only
 from launcher.plan import (BUNDLE_NAME, COLLECT_NOTHING_NEW, EXIT_TIMEOUT, PROG, REPORT_NAME, TOKEN_NAME, Host,
                            Options, Plan, RunError)
 
@@ -216,6 +217,12 @@ def execute(plan: Plan, options: Options, host: Host, source: workspace.Source |
                 if problems and not refs:
                     print(f"{PROG}: the agent's work was not brought back; its copy is kept in {host.workspace} "
                           f"(never run git there: it holds the agent's .git)", file=sys.stderr)
+            if options.mode == "mount":
+                for leftover in checks.live_leftovers(host.workspace, host.protected + host.blocked,
+                                                            live_read_only(options.read_only_globs)):
+                    print(f"{PROG}: warning: --mount: {shown(leftover)}; look at it before anything reads it",
+                          file=sys.stderr)
+                    problems.append(f"--mount: {leftover}")
             report, problem = bring_report(host)
             if problem:
                 problems.append(problem)

@@ -29,7 +29,8 @@ VENDOR_TITLES = {"anthropic": "an Anthropic", "openai": "an OpenAI", "gemini": "
 PROXY_PORT = 3128
 PROXY_HOST, GATEWAY_HOST = "agent-proxy", "agent-gateway"
 AGENT_UID, AGENT_GID = layout.AGENT_UID, layout.AGENT_GID
-# What the agent and the collector see of the run folder (in-memory host folders, never disk).
+# Where the agent and the collector see the run's folders (the report and the secrets are in
+# memory on the host, the collector's output in the run folder).
 REPORT_DIR = "/var/lib/agent-run/report"
 REPORT_NAME = "report.json"
 SECRETS_DIR = "/var/lib/agent-run/secrets"
@@ -77,7 +78,6 @@ class Options:
     mounts: list = field(default_factory=list)               # [Mount], always read-only
     run_id: str = ""
     run_dir: Path | None = None
-    rootless: bool = False
     outside_subnet: str | None = None     # default: the engine picks one
     outside_network: str | None = None    # tests: an existing network (not created nor removed)
     upstreams: dict = field(default_factory=dict)   # tests: vendor -> URL of a stand-in
@@ -101,14 +101,15 @@ class Host:
     memory_dir: Path              # on a tmpfs, root's, 0700: secrets and the run report
     workspace: Path               # what /workspace is: the copy, or with --mount the user's folder
     workdir: str                  # the agent's working folder in the container
-    agent_owner: tuple            # (uid, gid) on the host of the agent's 1000:1000
-    uid_map: tuple = ()           # ((container, host, size), ...); () with the engine's default
+    agent_owner: tuple            # (uid, gid) of the agent on the host
+    uid_map: tuple = ()           # ((container, host, size), ...); () runs as agent_owner, no namespace
     gid_map: tuple = ()
     engine_seccomp: dict | None = None   # the engine's default profile, to derive the run's from
     protected: tuple = ()         # --mount: read-only over the workspace
     blocked: tuple = ()           # --mount: masked with an empty file
     pinned: tuple = ()            # --mount: folders bound onto themselves (cannot be renamed)
     start: str | None = None      # the starting commit (copy mode; None before it is made)
+    subnet: str | None = None     # the internal network's /24 (None: the one the run id picks)
 
     @property
     def report_dir(self) -> Path:
@@ -162,16 +163,6 @@ def copy_mapping(run_id: str) -> tuple[tuple, tuple, tuple]:
     return mapping, mapping, (base + AGENT_UID, base + AGENT_GID)
 
 
-def live_mapping(run_id: str, owner: tuple[int, int]) -> tuple[tuple, tuple, tuple]:
-    """--mount: the agent's 1000 is the workspace's owner (its files stay the user's); every other
-    container id is one of the run's own."""
-    base = id_base(run_id)
-
-    def around(host_id: int, inside: int) -> tuple:
-        return ((0, base, inside), (inside, host_id, 1), (inside + 1, base + inside + 1, ID_RANGE - inside - 1))
-    return around(owner[0], AGENT_UID), around(owner[1], AGENT_GID), owner
-
-
 def derive_seccomp(default: dict) -> dict:
     """The engine's default profile, with keyctl, add_key and request_key refused (EPERM): the
     kernel's keyrings are shared across containers by uid and hold other sessions' secrets."""
@@ -213,12 +204,13 @@ def _networks(names: dict, address: str, outside: bool) -> list[str]:
     return ["--network", f"{names['internal']}:ip={address}", *(["--network", names["outside"]] if outside else [])]
 
 
-def _identity(host: Host, options: Options) -> list[str]:
+def _identity(host: Host) -> list[str]:
+    """Copy mode: uid 1000 of the run's own id range. --mount: the folder's owner, with no user
+    namespace (podman with runc cannot map one host uid into a run's range: its storage refuses a
+    split mapping), so that the agent's files are the user's."""
+    if not host.uid_map:
+        return ["--user", f"{host.agent_owner[0]}:{host.agent_owner[1]}"]
     args = ["--user", f"{AGENT_UID}:{AGENT_GID}"]
-    if options.rootless:
-        # rootless podman: container ids are the user's subordinate ids, except with keep-id,
-        # which --mount needs so that the agent's files are the user's.
-        return args + (["--userns", f"keep-id:uid={AGENT_UID},gid={AGENT_GID}"] if options.mode == "mount" else [])
     for flag, mapping in (("--uidmap", host.uid_map), ("--gidmap", host.gid_map)):
         args += [a for inside, outside, size in mapping for a in (flag, f"{inside}:{outside}:{size}")]
     return args
@@ -344,7 +336,7 @@ def agent_container(options: Options, host: Host, names: dict, addresses: dict) 
     return [options.engine, "create", "--name", names["agent"],
             *_networks(names, addresses["agent"], False),
             "--add-host", f"{PROXY_HOST}:{addresses['proxy']}", "--add-host", f"{GATEWAY_HOST}:{addresses['gateway']}",
-            *HARDENING, *_confinement(host), *_identity(host, options),
+            *HARDENING, *_confinement(host), *_identity(host),
             *_limits(options.pids), "--memory", options.memory, "--cpus", options.cpus,
             "--stop-timeout", "10", *(["--interactive", "--tty"] if options.interactive else []),
             *_tmpfs("/tmp", ",exec,size=2g"),
@@ -390,7 +382,7 @@ g bundle create -q /var/lib/agent-run/out/result.bundle "$@" || exit 72
 
 def collector_container(options: Options, host: Host, names: dict) -> list[str]:
     return [options.engine, "run", "--rm", "--name", names["collector"], "--network", "none",
-            *HARDENING, *_confinement(host), *_identity(host, options),
+            *HARDENING, *_confinement(host), *_identity(host),
             *_limits(256), "--memory", "1g", *_tmpfs("/tmp", ",size=1g"),
             *_bind(host.workspace, layout.WORKSPACE), *_bind(host.out_dir, OUT_DIR),
             "--env", f"AGENT_RUN_START={host.start or '<the starting commit>'}", "--workdir", layout.WORKSPACE,
@@ -399,7 +391,7 @@ def collector_container(options: Options, host: Host, names: dict) -> list[str]:
 
 def build_plan(options: Options, host: Host) -> Plan:
     names = names_for(options.run_id, options)
-    subnet = subnet_for(options.run_id)
+    subnet = host.subnet or subnet_for(options.run_id)
     prefix = subnet.rsplit(".", 1)[0]
     addresses = {"proxy": f"{prefix}.2", "gateway": f"{prefix}.3", "agent": f"{prefix}.10"}
     if not any(s.vendor == options.vendor for s in options.key_sources):

@@ -42,5 +42,11 @@ def read_only_patterns(profile_read_only) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*patterns, *BUILT_IN_READ_ONLY]))
 
 
+def live_read_only(profile_read_only) -> tuple[str, ...]:
+    """--mount: the profile's files.read_only (its .git/config and .git/hooks too: there the
+    user's own .git is mounted) and the built-in list."""
+    return tuple(dict.fromkeys([*profile_read_only, *BUILT_IN_READ_ONLY]))
+
+
 def blocked_paths(paths, blocked_patterns) -> list[str]:
     return sorted(p for p in paths if first_match(blocked_patterns, p))

@@ -23,6 +23,7 @@ CLIS = ("claude", "codex", "gemini")
 REPORT_ATTACKS = {"claude": "fifo", "codex": "symlink", "gemini": "escapes"}
 CONTROL = ("\x1b", "\x07", "\u202e")
 RUN_LINE = re.compile(r"agent-run: run (\S+) \(copy mode; folder (\S+)\)")
+RUN_LINE_ANY = re.compile(r"agent-run: run (\S+) \((?:copy|mount) mode")
 
 
 def agent_run(world, *args: str) -> subprocess.CompletedProcess:
@@ -203,6 +204,34 @@ def test_a_setuid_bit_never_reaches_the_users_repository(hostile):
     world, _, run, _, _ = hostile
     entry = git(world.repo, "ls-tree", f"refs/agent/{run.run_id}/uncommitted", "suid-sh").stdout
     assert entry.startswith("100755 ")
+
+
+# --- --mount: live edits ---------------------------------------------------------------------------
+
+def test_mount_mode_edits_live_and_keeps_git_and_instructions_in_place(tmp_path, start_vendor, outside,
+                                                                        host_listener):
+    world = make_world(tmp_path, "claude", False, "none", host_listener["port"])
+    owner = 4242  # an ordinary user's folder: the agent runs as this uid
+    subprocess.run(["chown", "-R", "-h", f"{owner}:{owner}", str(world.repo)], check=True)
+    vendor = start_vendor("claude", "live")
+    done = subprocess.run(agent_run_argv("claude", world, vendor, outside, "--mount"), cwd=world.repo,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "--mount: the agent edits your folder itself" in done.stderr
+    assert (world.repo / "live.txt").stat().st_uid == owner
+    assert git(world.repo, "-c", "safe.directory=*", "log", "-1", "--format=%s", "agent/live").stdout == "Live edit\n"
+    # mount points cannot be renamed (EBUSY); read-only files cannot be written (EROFS)
+    said = vendor.everything()
+    assert "rename .git: [Errno 16]" in said and "rename docs: [Errno 16]" in said, said[-2000:]
+    assert "write CLAUDE.md: [Errno 30]" in said
+    assert (world.repo / ".git").is_dir() and not (world.repo / ".git-moved").exists()
+    assert (world.repo / "docs" / "CLAUDE.md").read_text() == "Docs rules.\n" and not (world.repo / "docs-moved").exists()
+    assert (world.repo / "CLAUDE.md").read_text() == "Be careful.\n"
+    # what --mount cannot stop is named after the run
+    assert "new read-only-tier path: .mcp.json" in done.stderr
+    assert "a git repository the agent may have made: sub/.git" in done.stderr
+    run_id = RUN_LINE_ANY.search(done.stderr).group(1)
+    assert not leftovers(run_id)
 
 
 # --- stopping a run --------------------------------------------------------------------------------

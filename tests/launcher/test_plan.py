@@ -11,7 +11,7 @@ import pytest
 from egress.gateway import PLACEHOLDER_KEY, KeySource
 from image import layout
 from launcher import safefs
-from launcher.checks import check_mount, refusal
+from launcher.checks import check_mount, free_subnet, id_range_problem, refusal
 from launcher.cli import main, prepare
 from launcher.plan import (AGENT_UID, ID_BASE, ID_RANGE, ID_SLOTS, Mount, Options, RunError, build_plan,
                            derive_seccomp, format_plan)
@@ -119,7 +119,7 @@ def test_mount_mode_pins_protects_masks_and_warns(repo, tmp_path):
     order = [m.split("dst=")[1] for m in binds]
     assert order.index("/workspace/.git") < order.index("/workspace/.git/config,readonly")
     assert "/workspace/node_modules/x/CLAUDE.md,readonly" not in targets
-    assert values_of(plan.agent_create, "--uidmap")[1] == "1000:1234:1"  # the agent's files are the owner's
+    assert values_of(plan.agent_create, "--user") == ["1234:1234"] and "--uidmap" not in plan.agent_create
     assert any("--mount: the agent edits your folder itself" in w for w in plan.warnings)
 
 
@@ -283,3 +283,19 @@ def test_image_names_come_from_the_contract(repo, tmp_path):
     assert layout.IMAGES["agent"].ref in plan.agent_create
     assert layout.IMAGES["proxy"].ref in plan.setup[2] and layout.IMAGES["gateway"].ref in plan.setup[3]
     assert "# copy:" in format_plan(plan, opts, host, steps)
+
+
+def test_a_taken_subnet_is_skipped():
+    assert free_subnet("10.213.7.0/24", {"10.213.7.0/24", "10.213.8.0/24"}) == "10.213.9.0/24"
+    assert free_subnet("10.213.254.0/24", {"10.213.254.0/24"}) == "10.213.1.0/24"
+    with pytest.raises(RunError, match="every 10.213.N.0/24 is taken"):
+        free_subnet("10.213.1.0/24", {f"10.213.{n}.0/24" for n in range(1, 255)})
+
+
+def test_the_runs_id_range_must_be_no_accounts(tmp_path):
+    (tmp_path / "passwd").write_text("root:x:0:0::/root:/bin/sh\nodd:x:1700000500:1::/:/bin/sh\n")
+    (tmp_path / "subuid").write_text("alice:1700065000:65536\n")
+    assert "odd with uid 1700000500" in id_range_problem(ID_BASE, ID_RANGE, tmp_path / "passwd", ())
+    assert "subuid gives alice" in id_range_problem(ID_BASE + ID_RANGE, ID_RANGE, tmp_path / "none",
+                                                    (tmp_path / "subuid",))
+    assert id_range_problem(ID_BASE + 4 * ID_RANGE, ID_RANGE, tmp_path / "passwd", (tmp_path / "subuid",)) is None
