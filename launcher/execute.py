@@ -191,10 +191,9 @@ def teardown(plan: Plan, host: Host) -> list[str]:
 
 def execute(plan: Plan, options: Options, host: Host, source: workspace.Source | None, key: str,
             token: str | None, record) -> int:
-    """record(**fields) updates the run's run.json."""
+    """Run the plan; whatever happens, wrap up. record(**fields) updates the run's run.json."""
     code: int | None = None
     problems: list[str] = []
-    refs: list[str] = []
     with Signals() as signals:
         try:
             prepare_folders(plan, options, host, key, token)
@@ -207,43 +206,48 @@ def execute(plan: Plan, options: Options, host: Host, source: workspace.Source |
             problems.append(str(error))
         finally:
             signals.tearing_down = True
-            problems += teardown(plan, host)
-            if options.mode == "copy" and plan.collect and code is not None:
-                try:
-                    refs, collect_problems = collect(plan, options, host, source)
-                    problems += collect_problems
-                except RunError as error:
-                    problems.append(str(error))
-                if problems and not refs:
-                    print(f"{PROG}: the agent's work was not brought back; its copy is kept in {host.workspace} "
-                          f"(never run git there: it holds the agent's .git)", file=sys.stderr)
-            if options.mode == "mount":
-                for leftover in checks.live_leftovers(host.workspace, host.protected + host.blocked,
-                                                            live_read_only(options.read_only_globs)):
-                    print(f"{PROG}: warning: --mount: {shown(leftover)}; look at it before anything reads it",
-                          file=sys.stderr)
-                    problems.append(f"--mount: {leftover}")
-            report, problem = bring_report(host)
-            if problem:
-                problems.append(problem)
-            shutil.rmtree(host.memory_dir, ignore_errors=True)
-            result = audit.build_audit(host.run_dir / "proxy-log" / "access.log",
-                                       host.run_dir / "gateway-log" / "access.log", report)
-            result["problems"] = list(result.get("problems", [])) + problems
-            audit.write_audit(host.run_dir / "audit.json", result)
-            # Whatever the audit quotes (hosts, paths, the report) came from the agent: escaped here too.
-            summary = "".join(shown(line) + "\n" for line in audit.format_audit(result).splitlines())
-            sys.stderr.write(f"{PROG}: audit {host.run_dir / 'audit.json'}\n" + summary)
-            final = code if code is not None else 1
-            if options.mode == "copy" and code is not None and not refs and any("collector" in p or "bundle" in p
-                                                                               for p in problems):
+            final = wrap_up(plan, options, host, source, code, problems, bool(signals.received), record)
+    return final
+
+
+def wrap_up(plan: Plan, options: Options, host: Host, source: workspace.Source | None, code: int | None,
+            problems: list[str], interrupted: bool, record) -> int:
+    """Teardown, the work brought back, the report copied out, the in-memory folder gone, the audit."""
+    problems += teardown(plan, host)
+    refs: list[str] = []
+    final = code if code is not None else 1
+    if plan.collect and code is not None:
+        try:
+            refs, lost = collect(plan, options, host, source)
+        except (RunError, OSError) as error:
+            lost = [str(error)]
+        problems += lost
+        if lost:
+            print(f"{PROG}: the agent's work was not brought back; its copy is kept in {host.workspace} "
+                  f"(never run git there: it holds the agent's .git)", file=sys.stderr)
+            if not refs:
                 final = final or EXIT_NOT_COLLECTED
-            record(status="interrupted" if signals.received else "finished", exit_code=final, refs=refs,
-                   problems=problems, finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-            if refs:
-                print(f"{PROG}: the agent's work is in " + ", ".join(shown(r) for r in refs) + "\n"
-                      f"{PROG}: review it: {PROG} review {options.run_id}; apply it: "
-                      f"{PROG} apply {options.run_id} --branch NAME", file=sys.stderr)
+    if options.mode == "mount":
+        for leftover in checks.live_leftovers(host.workspace, host.protected + host.blocked,
+                                              live_read_only(options.read_only_globs)):
+            print(f"{PROG}: warning: --mount: {shown(leftover)}; look at it before anything reads it", file=sys.stderr)
+            problems.append(f"--mount: {leftover}")
+    report, problem = bring_report(host)
+    problems += [problem] if problem else []
+    shutil.rmtree(host.memory_dir, ignore_errors=True)
+    result = audit.build_audit(host.run_dir / "proxy-log" / "access.log", host.run_dir / "gateway-log" / "access.log",
+                               report)
+    result["problems"] = list(result.get("problems", [])) + problems
+    audit.write_audit(host.run_dir / "audit.json", result)
+    # Whatever the audit quotes (hosts, paths, the report) came from the agent: escaped here too.
+    summary = "".join(shown(line) + "\n" for line in audit.format_audit(result).splitlines())
+    sys.stderr.write(f"{PROG}: audit {host.run_dir / 'audit.json'}\n" + summary)
+    record(status="interrupted" if interrupted else "finished", exit_code=final, refs=refs, problems=problems,
+           finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    if refs:
+        print(f"{PROG}: the agent's work is in " + ", ".join(shown(r) for r in refs) + "\n"
+              f"{PROG}: review it: {PROG} review {options.run_id}; apply it: "
+              f"{PROG} apply {options.run_id} --branch NAME", file=sys.stderr)
     return final
 
 

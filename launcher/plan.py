@@ -238,7 +238,7 @@ def proxy_files(options: Options, host: Host) -> dict:
 
 
 def gateway_files(options: Options, host: Host, subnet: str) -> dict:
-    ca = f"/etc/agent-gateway/upstream-ca.pem" if options.upstream_ca else None
+    ca = "/etc/agent-gateway/upstream-ca.pem" if options.upstream_ca else None
     config = render_gateway_config([options.vendor], agent_subnets=[subnet],
                                    model_server_tools=options.model_server_tools,
                                    upstreams={options.vendor: options.upstreams[options.vendor]}
@@ -443,11 +443,12 @@ def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str])
     lines.append(q(plan.start_agent))
     lines.append(f"# after {options.timeout} s: {q(plan.stop_agent)} (exit {EXIT_TIMEOUT}); on SIGINT, SIGTERM "
                  f"or SIGHUP: the teardown below, then the audit")
+    lines += [q(a) for a in plan.teardown]
     if plan.collect:
+        lines.append("# then, whatever ended the run, the collector on the copy:")
         lines.append(q(plan.collect))
         lines.append(f"# copy {host.out_dir}/{BUNDLE_NAME} out (no link, regular file), git bundle verify, "
                      f"git fetch it (fsck) into refs/agent/{options.run_id}/...")
-    lines += [q(a) for a in plan.teardown]
     lines.append(f"# delete {host.memory_dir}; audit: {host.run_dir}/audit.json from the proxy log, the gateway "
                  f"log and the run report")
     return "\n".join(lines) + "\n"

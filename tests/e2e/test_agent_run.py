@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (REAL_KEY, VENDOR_HOSTS, VENDORS, agent_run_argv, git, leftovers, make_world, owners,
+from e2e_world import (REAL_KEY, VENDOR_HOSTS, VENDORS, agent_run_argv, git, leftovers, make_world, owners,
                       podman, run_agent, snapshot)
 
 CLIS = ("claude", "codex", "gemini")
