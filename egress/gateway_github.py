@@ -5,8 +5,9 @@ One GitHub listener (port 80 by default) serves both hosts by name, as gh expect
 `GH_HOST=github.localhost`: `github.localhost` is git smart HTTP (to https://github.com) and
 `api.github.localhost` the REST and GraphQL API (to https://api.github.com). Inside the container
 git reaches it through `url.http://github.localhost/.insteadOf https://github.com/` (and the ssh
-forms), gh through GH_HOST; both hosts resolve to the gateway (`--add-host`). Plain HTTP on the
-run's internal network, which only the agent and the gateway are on: no CA to make or trust.
+forms) with `http.curloptResolve` naming the gateway's address (libcurl sends *.localhost to its own
+loopback), gh through GH_HOST and `--add-host`. Plain HTTP on the run's internal network, which only
+the agent and the gateway are on: no CA to make or trust.
 
 A registry route (npm by default) forwards GET and HEAD (and npm's audit query) to the registry
 with no credential at all.

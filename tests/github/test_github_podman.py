@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -74,9 +75,9 @@ def images():
 def test_the_github_wall_in_containers(images, tmp_path, app_key):
     agent_image, gateway_image = images
     unique = uuid.uuid4().hex[:8]
-    n = int(unique, 16) % 200 + 20
-    internal, outside = f"10.215.{n}.0/24", f"10.216.{n}.0/24"
-    gateway_ip, agent_ip, fake_ip = f"10.215.{n}.3", f"10.215.{n}.10", f"10.216.{n}.5"
+    a, b = _free_subnets(2)
+    internal, outside = f"198.19.{a}.0/24", f"198.19.{b}.0/24"
+    gateway_ip, agent_ip, fake_ip = f"198.19.{a}.3", f"198.19.{a}.10", f"198.19.{b}.5"
     names = {k: f"ghwall-{unique}-{k}" for k in ("int", "ext", "fake", "gateway", "agent")}
     work = tmp_path / "run"
     for folder in ("fake", "secrets", "state", "log"):
@@ -154,6 +155,19 @@ def test_the_github_wall_in_containers(images, tmp_path, app_key):
             podman("rm", "-f", "-t", "1", names[name], check=False)
         for name in ("int", "ext"):
             podman("network", "rm", names[name], check=False)
+
+
+def _free_subnets(count: int) -> list[int]:
+    """Third octets of 198.19.x.0/24 networks no podman network holds (several checkouts test on
+    one machine; the benchmark range keeps the traffic off every real network)."""
+    names = podman("network", "ls", "--format", "{{.Name}}").stdout.split()
+    taken = set()
+    for info in json.loads(podman("network", "inspect", *names).stdout or "[]"):
+        for subnet in info.get("subnets") or []:
+            taken.add(subnet.get("subnet", ""))
+    free = [n for n in range(1, 255) if f"198.19.{n}.0/24" not in taken]
+    random.shuffle(free)
+    return free[:count]
 
 
 def _steps(output: str) -> dict:
