@@ -286,7 +286,3 @@ def write_secrets(folder: Path, secrets: dict[str, str], uid: int = GATEWAY_UID,
             raise
     os.chown(folder, uid, gid)
     os.chmod(folder, 0o500)
-
-
-# The nginx gateway, while agent-run still starts it (see egress/gateway_nginx.py).
-from egress.gateway_nginx import render_gateway, render_key_include, write_key_includes  # noqa: E402,F401
