@@ -10,6 +10,7 @@ import os
 import sys
 
 from entrypoint import integrity, preflight, tools
+from image.layout import HOME, SHIMS_DIR
 
 EXIT_USAGE = 64  # guards, unknown tool, bad AGENT_PROFILE value
 EXIT_CANT_CHECKPOINT = 73
@@ -20,7 +21,6 @@ EXIT_NOT_INSTALLED = 127
 EXIT_REPORT = 74  # ci: the run report could not be written
 
 DEFAULT_PROFILE = "autonomous"
-SHIMS_DIR = "/usr/lib/agent-sandbox/shims"
 PROFILE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 PROG = "agent-entrypoint"
 
@@ -166,7 +166,7 @@ def prepare(argv: list[str], environ: dict, roots: preflight.Roots, image_root: 
 
     env = run_environment(environ, runtime, verified)
     if tool == "gemini":
-        problems = gemini_hook_problems(env, env.get("HOME") or "/home/agent", workspace)
+        problems = gemini_hook_problems(env, env.get("HOME") or HOME, workspace)
         if problems:
             raise Refusal(EXIT_CONFIG, [f"refused: {problem}" for problem in problems])
     executable = find_executable(tool, env.get("PATH", ""))
@@ -177,7 +177,7 @@ def prepare(argv: list[str], environ: dict, roots: preflight.Roots, image_root: 
     except tools.UsageError as error:
         raise Refusal(EXIT_USAGE, [str(error)])
 
-    home = env.get("HOME") or "/home/agent"
+    home = env.get("HOME") or HOME
     try:
         integrity.seed_home(verified, home)
     except OSError as error:
@@ -190,7 +190,7 @@ def report_path(env: dict, workspace: str) -> str:
     configured = env.get("AGENT_REPORT")
     if configured:
         return configured if os.path.isabs(configured) else os.path.join(workspace, configured)
-    return os.path.join(env.get("HOME") or "/home/agent", "agent-report.json")
+    return os.path.join(env.get("HOME") or HOME, "agent-report.json")
 
 
 def run_ci(tool, profile, runtime, executable, full_argv, env, workspace) -> int:

@@ -18,7 +18,8 @@ from pathlib import Path
 from renderer import install, invariants, paths
 from renderer.forked import Forked
 from renderer.model import CLIS, PACKAGE_ROOT, ProfileError, available_profiles, load
-from renderer.outputs import IMAGES, MANIFEST, Output, committed_name, manifest, render_profile
+from image.layout import MANIFEST
+from renderer.outputs import IMAGES, Output, committed_name, manifest, render_profile
 
 BYPASS_DEFAULT = ("autonomous", "ci")
 

@@ -19,10 +19,11 @@ import jsonschema
 
 from guard.native import DENY_TAG, GEMINI_PREFIX, gemini_matches
 from guard.policy import compile_policy
+from image.layout import HOME, SHIMS_DIR, runtime_profile
 from renderer.agreement import decide_all, gap_problems, load_corpus, regex_disagreements, shim_disagreements
 from renderer.gemini_regex import MAX_LENGTH, unsafe
 from renderer.model import PACKAGE_ROOT, PolicyModel, load
-from renderer.outputs import SHIM_DIR, Output
+from renderer.outputs import Output
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMA_FOR = {
@@ -93,7 +94,7 @@ def check_posture(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
         for path, out in outputs.items():
             if path.startswith("~/"):
                 problems.append(f"{model.name}: bypass profile renders {path} into a home folder; bypass configs go only into an image root")
-        claude_user = json.loads(outputs["/home/agent/.claude/settings.json"].content)
+        claude_user = json.loads(outputs[f"{HOME}/.claude/settings.json"].content)
         if "disableBypassPermissionsMode" in claude_user.get("permissions", {}):
             problems.append(f"{model.name}: disableBypassPermissionsMode in a bypass profile silently downgrades Claude to default mode")
         return problems
@@ -184,7 +185,7 @@ def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output]) -> list
             problems.append(f"{model.name}: deny rule '{rule.id}' missing from the guard's runtime profile")
         if model.bypass:
             for program in rule.command[0]:
-                if f"{SHIM_DIR}/{program}" not in outputs:
+                if f"{SHIMS_DIR}/{program}" not in outputs:
                     problems.append(f"{model.name}: deny rule '{rule.id}' names '{program}' but no shim is rendered for it")
     return problems
 
@@ -217,7 +218,7 @@ def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, see
     except where profiles/corpus/regex_known_gaps.yaml says why a regex cannot."""
     if not model.bypass:
         return []
-    runtime = parse(outputs[f"/etc/agent-sandbox/profiles/{model.name}.json"])
+    runtime = parse(outputs[runtime_profile(model.name)])
     policy_out = outputs["/etc/gemini-cli/policies/agent-sandbox.toml"]
     # autonomous and ci differ in name and output, not in what this compares: check once
     key = (json.dumps([runtime["rules"], runtime["tools"], runtime["fast_path"]], sort_keys=True), policy_out.sha256)
