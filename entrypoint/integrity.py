@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from dataclasses import dataclass
 from hashlib import sha256
 
 from image.layout import MANIFEST, SEED_DIR, runtime_profile
@@ -27,12 +28,12 @@ class IntegrityError(Exception):
         self.problems = problems
 
 
+@dataclass(frozen=True)
 class Verified:
-    def __init__(self, manifest: dict, profile: str, files: dict, contents: dict):
-        self.manifest = manifest
-        self.profile = profile
-        self.files = files  # absolute image path -> manifest entry, only the selected profile's
-        self.contents = contents  # absolute image path -> verified bytes
+    manifest: dict
+    profile: str
+    files: dict  # absolute image path -> manifest entry, only the selected profile's
+    contents: dict  # absolute image path -> verified bytes
 
     def runtime_profile(self) -> dict:
         path = runtime_profile(self.profile)
