@@ -142,11 +142,11 @@ def _git_folder(workspace: str) -> bool:
 def _checkpoint(workspace: str, tool: str) -> None:
     if not _git_folder(workspace):
         return
-    from entrypoint import checkpoint
+    from entrypoint.checkpoint.create import CheckpointError, create
 
     try:
-        name = checkpoint.create(workspace, tool)
-    except checkpoint.CheckpointError as error:
+        name = create(workspace, tool)
+    except CheckpointError as error:
         raise Refusal(EXIT_CANT_CHECKPOINT, [f"refused: cannot checkpoint the workspace {workspace}: {error}; "
                                              "fix the repository (git status must work) and start again"])
     print(f"{PROG}: checkpoint {name} (restore with: agent-checkpoint --checkpoint {name})", file=sys.stderr)

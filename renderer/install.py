@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
-
-import tomli_w
 
 from renderer.model import load
 from renderer.outputs import render_profile, to_json, to_toml

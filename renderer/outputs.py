@@ -16,7 +16,7 @@ from egress.gateway import proxy_allowlist
 from egress.squid import squid_image_files
 from guard.policy import compile_policy
 from guard.runtime import HOME_PROFILES_DIR
-from image.layout import HOME, MANIFEST, SHIMS_DIR, SHIMS_PROFILE_D, runtime_profile
+from image.layout import HOME, SHIMS_DIR, SHIMS_PROFILE_D, runtime_profile
 from renderer import claude, codex, gemini, runtime
 from renderer.model import PolicyModel, ProfileError
 from renderer.shims import render_shim

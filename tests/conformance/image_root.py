@@ -18,7 +18,7 @@ PYTHON_DIR = "usr/lib/agent-sandbox/python"
 COMMANDS = {
     "agent-guard": "from guard.cli import main",
     "agent-entrypoint": "from entrypoint.main import main",
-    "agent-checkpoint": "from entrypoint.checkpoint import main",
+    "agent-checkpoint": "from entrypoint.checkpoint.cli import main",
 }
 
 
