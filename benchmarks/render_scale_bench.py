@@ -34,6 +34,7 @@ RULE_LISTS = (("tripwire",), ("commands", "allow"), ("commands", "ask"), ("comma
 # Run in the child: import first, then time one call of render-profiles' main.
 CHILD = """
 import contextlib, io, json, sys, time
+from pathlib import Path
 from renderer import cli
 from renderer.model import available_profiles, load
 root, mode = sys.argv[1], sys.argv[2]
@@ -44,7 +45,7 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
     elapsed = time.perf_counter() - start
 if code != 0:
     sys.exit(f"render-profiles {mode} failed on {root}: {err.getvalue()}")
-rules = sum(len(load(name, root).rules) for name in available_profiles(root))
+rules = sum(len(load(name, Path(root)).rules) for name in available_profiles(Path(root)))
 print(json.dumps({"seconds": elapsed, "rules": rules}))
 """
 
