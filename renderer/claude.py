@@ -2,7 +2,7 @@
 
 Bypass: deny rules, the file tiers and the guard hook go in the managed layer
 (/etc/claude-code/managed-settings.json), which the agent cannot change; the bypass posture goes
-in the agent's user settings, because bypass in project settings is ignored (CLI-FACTS.md).
+in the agent's user settings, because bypass in project settings is ignored (docs/cli-facts.md).
 Interactive: one user settings file with allow / ask / deny, bypass disabled.
 """
 

@@ -89,7 +89,7 @@ def test_ci_run_report_names_the_rule_of_every_denial_and_the_exit_code_is_non_z
 
 # -- fail closed --------------------------------------------------------------------------------
 # Per CLI, the baked file that holds its policy (and whose corruption the CLI itself would
-# ignore silently or with a warning, CLI-FACTS.md "Fail-open traps").
+# ignore silently or with a warning: docs/cli-facts.md).
 POLICY_FILE = {
     "claude": "/etc/claude-code/managed-settings.json",
     "codex": "/etc/codex/requirements.toml",
