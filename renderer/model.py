@@ -198,10 +198,11 @@ def _check_renderable(rule: Rule, key: str) -> None:
     for word in rule.command[0]:
         if "/" in word:
             raise ProfileError(f"{where}: the program '{word}' must be a name, not a path; paths are matched by their last component")
-    if rule.any_of and all(m.kind == "arg" for m in rule.any_of):
+    if rule.any_of and not rule.literal_forms():
+        kinds = " and ".join(sorted({repr(m.kind) for m in rule.any_of}))
         raise ProfileError(
-            f"{where}: only 'arg' matchers: no CLI's prefix rules can express an argument glob, so the rule "
-            f"would have no native form in claude and codex; add a flag or option matcher, or drop any_of"
+            f"{where}: only {kinds} matchers: no CLI's prefix rules can express them, so the rule would have "
+            f"no native form in claude and codex; add a flag or option matcher, or drop any_of"
         )
     if rule.decision == "allow" and rule.any_of:
         raise ProfileError(
