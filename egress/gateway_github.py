@@ -5,8 +5,9 @@ One GitHub listener (port 80 by default) serves both hosts by name, as gh expect
 `GH_HOST=github.localhost`: `github.localhost` is git smart HTTP (to https://github.com) and
 `api.github.localhost` the REST and GraphQL API (to https://api.github.com). Inside the container
 git reaches it through `url.http://github.localhost/.insteadOf https://github.com/` (and the ssh
-forms), gh through GH_HOST; both hosts resolve to the gateway (`--add-host`). Plain HTTP on the
-run's internal network, which only the agent and the gateway are on: no CA to make or trust.
+forms) with `http.curloptResolve` naming the gateway's address (libcurl sends *.localhost to its own
+loopback), gh through GH_HOST and `--add-host`. Plain HTTP on the run's internal network, which only
+the agent and the gateway are on: no CA to make or trust.
 
 A registry route (npm by default) forwards GET and HEAD (and npm's audit query) to the registry
 with no credential at all.
@@ -44,10 +45,12 @@ MAX_DRAINED_BYTES = 2 * 1024 ** 3       # GitHub's own push limit
 
 # --- config --------------------------------------------------------------------------------------
 
-def add_github_routes(config_text: str, policy: Policy, *, port: int = GITHUB_PORT, registries=("npm",),
-                      registry_ports: dict | None = None, upstreams: dict | None = None,
+def add_github_routes(config_text: str, policy: Policy, *, with_token: bool = True, port: int = GITHUB_PORT,
+                      registries=("npm",), registry_ports: dict | None = None, upstreams: dict | None = None,
                       tls_names: dict | None = None) -> str:
-    """config.json with a "github" section: the policy and the routes (no secret in it)."""
+    """config.json with a "github" section: the policy and the routes (no secret in it).
+    with_token False: a run without a GitHub credential; GitHub is still reached only through the
+    gateway, anonymously (public reads), so no token the agent finds can be used from the run."""
     config = json.loads(config_text)
     used = {route["port"] for route in config["routes"]}
     routes = [{"name": "github", "kind": "github", "port": port}]
@@ -63,7 +66,7 @@ def add_github_routes(config_text: str, policy: Policy, *, port: int = GITHUB_PO
         names = ("git", "api") if route["kind"] == "github" else (route["name"],)
         route["upstreams"] = {n: _https_origin((upstreams or {}).get(n, UPSTREAMS[n]), n) for n in names}
         route["tls_names"] = {n: (tls_names or {}).get(n) for n in names}
-    config["github"] = {"policy": policy.to_json(), "secret": GITHUB_SECRET, "routes": routes}
+    config["github"] = {"policy": policy.to_json(), "secret": GITHUB_SECRET if with_token else None, "routes": routes}
     return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
 
@@ -86,7 +89,7 @@ class GitHubRoute:
 @dataclass(frozen=True)
 class GitHubSection:
     policy: Policy
-    secret: str
+    secret: str | None         # the secret file's name; None: forward without a token
     routes: tuple
 
 
@@ -112,6 +115,8 @@ def parse_github_section(data, origin: str) -> GitHubSection | None:
             routes.append(GitHubRoute(raw["name"], kind, raw["port"], upstreams,
                                       {n: raw.get("tls_names", {}).get(n) for n in names}))
         secret = data["secret"]
+        if secret is not None and not isinstance(secret, str):
+            raise ValueError(f"{origin}: key github/secret must be a name or null")
     except (KeyError, TypeError) as error:
         raise ValueError(f"{origin}: key github/{error} missing or malformed") from None
     return GitHubSection(policy, secret, tuple(routes))
@@ -119,17 +124,22 @@ def parse_github_section(data, origin: str) -> GitHubSection | None:
 
 # --- the agent's side ------------------------------------------------------------------------------
 
-def agent_environment(gateway: str = GIT_HOST, registry_host: str = "agent-gateway",
+def agent_environment(gateway_address: str | None = None, registry_host: str = "agent-gateway",
                       registries=("npm",), registry_ports: dict | None = None, repository: str | None = None) -> dict:
     """What git, gh and npm need inside the container to go through the gateway; no credential
-    (GH_TOKEN is a placeholder: gh will not send a request without one, the gateway replaces it)."""
-    base = f"http://{gateway}/"
-    rewrites = ["https://github.com/", "http://github.com/", "git@github.com:", "ssh://git@github.com/",
-                "git://github.com/"]
-    env = {"GIT_CONFIG_COUNT": str(len(rewrites))}
-    for index, source in enumerate(rewrites):
-        env[f"GIT_CONFIG_KEY_{index}"] = f"url.{base}.insteadOf"
-        env[f"GIT_CONFIG_VALUE_{index}"] = source
+    (GH_TOKEN is a placeholder, which the gateway drops). gateway_address: git (libcurl) resolves
+    every *.localhost name to 127.0.0.1 itself, ignoring /etc/hosts, so git is told the gateway's
+    address for github.localhost (http.curloptResolve); gh reads /etc/hosts (--add-host)."""
+    base = f"http://{GIT_HOST}/"
+    config = [(f"url.{base}.insteadOf", source) for source in
+              ("https://github.com/", "http://github.com/", "git@github.com:", "ssh://git@github.com/",
+               "git://github.com/")]
+    if gateway_address:
+        config += [("http.curloptResolve", f"{host}:{GITHUB_PORT}:{gateway_address}") for host in (GIT_HOST, API_HOST)]
+    env = {"GIT_CONFIG_COUNT": str(len(config))}
+    for index, (key, value) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
     env.update({"GH_HOST": GIT_HOST, "GH_TOKEN": PLACEHOLDER_KEY, "GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1"})
     if repository:
         env["GH_REPO"] = f"{GIT_HOST}/{repository}"
@@ -173,8 +183,9 @@ def listeners(section: GitHubSection | None, config, secrets: dict, log, context
             only = handler(route, route.name, config, section, "", log, context)
             out.append((route.name, route.port, [only], only.handle))
             continue
-        git = handler(route, "git", config, section, secrets[section.secret], log, context)
-        api = handler(route, "api", config, section, secrets[section.secret], log, context)
+        token = secrets[section.secret] if section.secret else ""
+        git = handler(route, "git", config, section, token, log, context)
+        api = handler(route, "api", config, section, token, log, context)
 
         async def by_host(request, git=git, api=api):
             host = (request.host or "").rsplit(":", 1)[0].lower()
@@ -199,9 +210,9 @@ def handler_class():
                          tls_name=route.tls_names.get(upstream), secret=section.secret, header="authorization",
                          prefix="", errors=route.name, endpoints=())
             super().__init__(base, config, secret or PLACEHOLDER_KEY, log, context)
-            if upstream == "git":
+            if secret and upstream == "git":
                 self.credential = "Basic " + base64.b64encode(f"x-access-token:{secret}".encode()).decode()
-            elif upstream == "api":
+            elif secret and upstream == "api":
                 self.credential = f"Bearer {secret}"
             else:
                 self.credential = None
@@ -313,8 +324,8 @@ def handler_class():
                 body = self._rest(request, exchange, [])
             return await self._forward(request, exchange, body)
 
-        def _upstream_headers(self, request: web.Request) -> dict:
-            headers = super()._upstream_headers(request)
+        def _upstream_headers(self, request: web.Request, streamed: bool = False) -> dict:
+            headers = super()._upstream_headers(request, streamed)
             headers.pop("authorization", None)
             if self.credential:
                 headers["Authorization"] = self.credential

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
 from egress import gateway_github, gateway_rules as rules
@@ -57,6 +58,10 @@ DROPPED_RESPONSE_HEADERS = {"connection", "keep-alive", "proxy-connection", "te"
                             "upgrade", "content-length", "set-cookie"}
 
 
+class BodyRefused(Exception):
+    """A streamed request body broke a limit (the refusal is on the exchange)."""
+
+
 class ConfigError(ValueError):
     """The config or a secret is unusable: the message names the file, the key and the fix."""
 
@@ -74,6 +79,7 @@ class Route:
     prefix: str
     errors: str
     endpoints: tuple[rules.Endpoint, ...]
+    kind: str = "model"
 
 
 @dataclass(frozen=True)
@@ -152,7 +158,10 @@ def parse_config(text: str, origin: str = "config") -> Config:
         if not 0 < port < 65536:
             raise ConfigError(f"{where}: key 'port' {port} is not a TCP port")
         errors = route.get("errors", "anthropic")
-        routes.append(Route(name=_need(route, "name", str, where), port=port,
+        kind = route.get("kind", "model")
+        if kind not in ROUTE_KINDS:
+            raise ConfigError(f"{where}: key 'kind' {kind!r}: expected one of {sorted(ROUTE_KINDS)}")
+        routes.append(Route(kind=kind, name=_need(route, "name", str, where), port=port,
                             upstream=upstream.with_path("/"), tls_name=route.get("tls_name"),
                             secret=_need(credential, "secret", str, f"{where}/credential"),
                             header=_need(credential, "header", str, f"{where}/credential").lower(),
@@ -260,10 +269,12 @@ class Exchange:
     reason: str = ""
     bytes_up: int = 0
     bytes_down: int = 0
+    body_refusal: rules.Refusal | None = None
 
     def entry(self) -> dict:
         path = self.path if len(self.path) <= MAX_LOGGED_PATH else self.path[:MAX_LOGGED_PATH] + "..."
-        return {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+        now = time.time()
+        return {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
                 "client": self.client, "vendor": self.route.name, "method": self.method, "path": path,
                 "status": self.status, "decision": self.decision, "rule": self.rule, "reason": self.reason,
                 "bytes_up": self.bytes_up, "bytes_down": self.bytes_down,
@@ -331,24 +342,51 @@ class RouteHandler:
                                           self.config.model_server_tools))
         if refusal:
             return self._refuse(exchange, refusal)
+        exchange.rule = f"{self.route.name}:{endpoint.id}"
+        if endpoint.body is None:
+            # Nothing in the body decides: it streams through as it arrives, within the limits.
+            return await self._forward(request, exchange, self._stream_body(request, exchange), streamed=True)
         encoding = request.headers.get("content-encoding", "identity").strip().lower()
         if encoding != "identity":
             return self._refuse(exchange, rules.refuse(415, "deny_body", "body-format",
                                                        f"content-encoding {rules._short(encoding)!r}: the gateway "
                                                        "reads bodies, send them uncompressed"))
         body, refusal = await self._read_body(request, exchange)
+        if refusal is None:
+            refusal = rules.check_body(endpoint.body, body, self.config.model_server_tools)
         if refusal:
             return self._refuse(exchange, refusal)
-        if endpoint.body is not None:
-            refusal = rules.check_body(endpoint.body, body, self.config.model_server_tools)
-            if refusal:
-                return self._refuse(exchange, refusal)
-        exchange.rule = f"{self.route.name}:{endpoint.id}"
         return await self._forward(request, exchange, body)
+
+    def _too_large(self) -> rules.Refusal:
+        cap = int(self.limits["max_request_bytes"])
+        return rules.refuse(413, "deny_too_large", "request-size", f"the request body is larger than {cap} bytes")
+
+    def _too_slow(self) -> rules.Refusal:
+        return rules.refuse(408, "deny_timeout", "request-time",
+                            f"the request body took longer than {self.limits['client_body_timeout_s']} s")
+
+    async def _stream_body(self, request: web.Request, exchange: Exchange):
+        """The body as it arrives; past a limit, the refusal is noted and the upload cut."""
+        cap = int(self.limits["max_request_bytes"])
+        while True:
+            try:
+                async with asyncio.timeout(self.limits["client_body_timeout_s"]):
+                    chunk = await request.content.read(65536)
+            except TimeoutError:
+                exchange.body_refusal = self._too_slow()
+                raise BodyRefused() from None
+            if not chunk:
+                return
+            exchange.bytes_up += len(chunk)
+            if exchange.bytes_up > cap:
+                exchange.body_refusal = self._too_large()
+                raise BodyRefused()
+            yield chunk
 
     async def _read_body(self, request: web.Request, exchange: Exchange) -> tuple[bytes, rules.Refusal | None]:
         cap = int(self.limits["max_request_bytes"])
-        too_large = rules.refuse(413, "deny_too_large", "request-size", f"the request body is larger than {cap} bytes")
+        too_large = self._too_large()
         if request.content_length is not None and request.content_length > cap:
             return b"", too_large
         chunks, size = [], 0
@@ -361,23 +399,23 @@ class RouteHandler:
                         return b"", too_large
                     chunks.append(chunk)
         except TimeoutError:
-            return b"", rules.refuse(408, "deny_timeout", "request-time",
-                                     f"the request body took longer than {self.limits['client_body_timeout_s']} s")
+            return b"", self._too_slow()
         return b"".join(chunks), None
 
-    def _upstream_headers(self, request: web.Request) -> dict:
+    def _upstream_headers(self, request: web.Request, streamed: bool = False) -> CIMultiDict:
         declared_hop = {h.strip().lower() for h in request.headers.get("connection", "").split(",")}
-        headers = {}
+        headers = CIMultiDict()
         for name, value in request.headers.items():
             lower = name.lower()
-            if lower in DROPPED_REQUEST_HEADERS or lower in declared_hop or lower == self.route.header:
-                continue
-            headers[name] = value if lower not in {k.lower() for k in headers} else headers[name] + ", " + value
+            if lower in DROPPED_REQUEST_HEADERS or lower in declared_hop:
+                if not (streamed and lower == "content-encoding"):  # a streamed body goes as it came
+                    continue
+            headers.add(name, value)
         headers[self.route.header] = self.credential
         headers["Host"] = self.route.tls_name or self.route.upstream.raw_authority
         return headers
 
-    async def _forward(self, request: web.Request, exchange: Exchange, body: bytes) -> web.StreamResponse:
+    async def _forward(self, request: web.Request, exchange: Exchange, body, streamed: bool = False) -> web.StreamResponse:
         target = URL(str(self.route.upstream).rstrip("/") + request.rel_url.raw_path_qs, encoded=True)
         timeout = aiohttp.ClientTimeout(total=None, connect=self.limits["connect_timeout_s"],
                                         sock_read=self.limits["upstream_idle_timeout_s"])
@@ -385,7 +423,7 @@ class RouteHandler:
         try:
             async with asyncio.timeout(self.limits["request_timeout_s"]):
                 async with self.session.request(request.method, target, data=body, timeout=timeout,
-                                                headers=self._upstream_headers(request), allow_redirects=False,
+                                                headers=self._upstream_headers(request, streamed=streamed), allow_redirects=False,
                                                 server_hostname=self.route.tls_name) as upstream:
                     response.set_status(upstream.status, upstream.reason)
                     for name, value in upstream.headers.items():
@@ -400,6 +438,8 @@ class RouteHandler:
                         exchange.bytes_down += len(chunk)
                     await response.write_eof()
                     return response
+        except BodyRefused:
+            return self._refuse(exchange, exchange.body_refusal)
         except ConnectionError:
             if response.prepared:
                 exchange.reason = "the client closed the connection mid-response"
@@ -413,6 +453,8 @@ class RouteHandler:
         except TimeoutError:
             return self._upstream_failure(request, exchange, response, 504, "the vendor did not answer in time")
         except aiohttp.ClientError as error:
+            if exchange.body_refusal is not None and not response.prepared:
+                return self._refuse(exchange, exchange.body_refusal)
             return self._upstream_failure(request, exchange, response, 502,
                                           f"the vendor could not be reached ({type(error).__name__})")
 
@@ -428,6 +470,11 @@ class RouteHandler:
         body = rules.error_body(self.route.errors, rules.refuse(status, "forward", "upstream", reason))
         exchange.bytes_down = len(body)
         return web.Response(status=status, body=body, content_type="application/json")
+
+
+# A route's kind names its handler: "model" for the vendors' APIs. Another kind (GitHub's git and
+# REST, a registry) subclasses RouteHandler and registers here.
+ROUTE_KINDS: dict[str, type[RouteHandler]] = {"model": RouteHandler}
 
 
 # --- the process ---------------------------------------------------------------------------------------
@@ -465,7 +512,7 @@ async def serve(config: Config, secrets: dict[str, str], stop: asyncio.Event) ->
     log = AccessLog(config.access_log)
     context = tls_context(config.ca_file)
     handlers, runners = [], []
-    listeners = [(route.name, route.port, [RouteHandler(route, config, secrets[route.secret], log, context)])
+    listeners = [(route.name, route.port, [ROUTE_KINDS[route.kind](route, config, secrets[route.secret], log, context)])
                  for route in config.routes]
     listeners = [(name, port, route_handlers, route_handlers[0].handle) for name, port, route_handlers in listeners]
     listeners += gateway_github.listeners(config.github, config, secrets, log, context)
@@ -476,7 +523,10 @@ async def serve(config: Config, secrets: dict[str, str], stop: asyncio.Event) ->
                 handlers.append(handler)
             app = web.Application(client_max_size=int(config.limits["max_request_bytes"]) + 1)
             app.router.add_route("*", "/{tail:.*}", handle)
-            runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=75)
+            # auto_decompress off: a body goes upstream as the client sent it (and a compressed
+            # body to an endpoint whose body is judged is refused, not inflated).
+            runner = web.AppRunner(app, access_log=None, handle_signals=False, keepalive_timeout=75,
+                                   auto_decompress=False)
             await runner.setup()
             runners.append(runner)
             site = web.TCPSite(runner, config.listen_address, port, reuse_address=True)
@@ -509,7 +559,7 @@ def load(config_path: str) -> tuple[Config, dict[str, str]]:
         raise ConfigError(f"config {config_path}: {error.strerror}") from None
     config = parse_config(text, f"config {config_path}")
     secrets = {route.secret: read_secret_file(config.secrets_dir, route.secret) for route in config.routes}
-    if config.github and any(route.kind == "github" for route in config.github.routes):
+    if config.github and config.github.secret:
         secrets[config.github.secret] = read_secret_file(config.secrets_dir, config.github.secret)
     return config, secrets
 

@@ -36,7 +36,8 @@ WALL_RULES: dict[str, tuple[str | None, str, str]] = {
                        "every other branch and tag, and so any force push over shared history, is a person's to change."),
     "push-delete": ("git-push-delete", "git-push-delete", "Deleting a remote branch or tag is a person's decision."),
     "push-repository": (None, "github-push-repository",
-                        "Pushes go only to the run's own repository ({repository})."),
+                        "Pushes go only to the run's own repository ({repository}), and only with the token the "
+                        "launcher obtained for it."),
     "push-protocol": (None, "github-git-protocol",
                       "The push's command list could not be read exactly (malformed, truncated, signed or too "
                       "long), so it is refused rather than guessed at."),
@@ -90,7 +91,7 @@ WALL_RULES: dict[str, tuple[str | None, str, str]] = {
 # Which tripwire rules have a wall here. A tripwire rule not listed is a tripwire only, and the
 # rendered policy says so (`tripwire_only`).
 TRIPWIRE_WALLS = {
-    "git-push-force": "push-namespace",
+    "git-push-force": "push-namespace",     # the namespace rule, under its own id: not every update outside is forced
     "git-push-delete": "push-delete",
     "gh-repo-destructive": "repo-destructive",
     "gh-secret": "secret",
@@ -160,7 +161,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class Policy:
-    repository: str                       # "owner/name", the run's repository
+    repository: str | None                # "owner/name", the run's repository; None: no writes at all
     ref_namespace: str                    # "refs/heads/agent/<run-id>"
     rules: Mapping[str, tuple[str, str]]  # wall rule key -> (id, reason)
     mutations: tuple[str, ...] = ALLOWED_MUTATIONS
@@ -178,7 +179,7 @@ class Policy:
         return ref == self.ref_namespace or ref.startswith(self.ref_namespace + "/")
 
     def is_run_repository(self, owner: str, name: str) -> bool:
-        return f"{owner}/{name}".lower() == self.repository.lower()
+        return self.repository is not None and f"{owner}/{name}".lower() == self.repository.lower()
 
     def to_json(self) -> dict:
         return {"repository": self.repository, "ref_namespace": self.ref_namespace,
@@ -199,7 +200,11 @@ class Policy:
         missing = sorted(set(WALL_RULES) - set(rules))
         if missing:
             raise ValueError(f"github policy: rules {missing} missing")
-        check_repository(policy.repository)
+        texts = [*policy.mutations, *policy.registries, *(t for pair in rules.values() for t in pair)]
+        if not all(isinstance(text, str) for text in texts):
+            raise ValueError("github policy: rules, mutations and registries must be strings")
+        if policy.repository is not None:
+            check_repository(policy.repository)
         if not valid_refname(policy.ref_namespace) or not policy.ref_namespace.startswith("refs/heads/"):
             raise ValueError(f"github policy: ref_namespace {policy.ref_namespace!r} is not a branch namespace")
         return policy
@@ -212,15 +217,17 @@ def check_repository(repository: str) -> str:
     return repository
 
 
-def render_policy(tripwire: Iterable, *, repository: str, run_id: str,
+def render_policy(tripwire: Iterable, *, repository: str | None, run_id: str,
                   ref_namespace: str = DEFAULT_NAMESPACE) -> Policy:
     """The run's policy. tripwire: the profile's tripwire rules, as objects with .id and .reason or
     as {"id", "reason"} mappings; a wall rule whose effect has a tripwire rule takes its id and reason.
 
     The walls do not depend on the profile having those rules: a wall is never switched off by
     leaving a tripwire entry out. The tripwire rules with no wall here are listed in tripwire_only.
+    repository None (a run with no GitHub credential): reads only, every write refused.
     """
-    check_repository(repository)
+    if repository is not None:
+        check_repository(repository)
     namespace = ref_namespace.replace("{run_id}", run_id)
     if not run_id or "{" in namespace or not valid_refname(namespace) or not namespace.startswith("refs/heads/"):
         raise ValueError(f"ref namespace {namespace!r} (run id {run_id!r}) is not a valid branch namespace "
@@ -235,10 +242,7 @@ def render_policy(tripwire: Iterable, *, repository: str, run_id: str,
         if tripwire_id and tripwire_id in profile:
             rules[key] = (tripwire_id, profile[tripwire_id])
         else:
-            rules[key] = (own_id, own_reason.format(namespace=namespace, repository=repository))
-    # The namespace rule says where pushes may go, whatever the profile's force-push wording.
-    rules["push-namespace"] = (WALL_RULES["push-namespace"][1],
-                               WALL_RULES["push-namespace"][2].format(namespace=namespace))
+            rules[key] = (own_id, own_reason.format(namespace=namespace, repository=repository or "none in this run"))
     tripwire_only = tuple(sorted(r for r in profile if r not in TRIPWIRE_WALLS))
     return Policy(repository=repository, ref_namespace=namespace, rules=rules, tripwire_only=tripwire_only)
 
@@ -568,15 +572,15 @@ def _segments(path: str) -> list[str] | None:
     return parts
 
 
-def _match(pattern: tuple[str, ...], parts: list[str], repository: str) -> bool:
+def _match(pattern: tuple[str, ...], parts: list[str], repository: str | None) -> bool:
     if not pattern:
         return not parts
     head = pattern[0]
     if head == "**":
         return any(_match(pattern[1:], parts[i:], repository) for i in range(len(parts) + 1))
     if head == "R":
-        return len(parts) >= 3 and parts[0] == "repos" and f"{parts[1]}/{parts[2]}".lower() == repository.lower() \
-            and _match(pattern[1:], parts[3:], repository)
+        return repository is not None and len(parts) >= 3 and parts[0] == "repos" \
+            and f"{parts[1]}/{parts[2]}".lower() == repository.lower() and _match(pattern[1:], parts[3:], repository)
     return bool(parts) and (head == "*" or parts[0].lower() == head) and _match(pattern[1:], parts[1:], repository)
 
 

@@ -1,20 +1,112 @@
 """One audit log per run, from the proxy's access log, the gateway's log and the run report.
 
-Inputs are read defensively: a missing or unreadable source, or a line that does not parse, is
-recorded under "problems" rather than dropped silently or raised.
+Every input is read so that nothing in it can hang, redirect or flood the reader: opened with
+O_NONBLOCK and O_NOFOLLOW (and, below a trusted base folder, without following a symlink at any
+level), checked to be a regular file, read up to a size cap. A missing, odd or unreadable source,
+or a line that does not parse, is recorded under "problems" rather than dropped silently or raised.
+The agent chooses much of what these files hold (host names, paths, commands): every string
+printed to a terminal is escaped, so that no escape sequence or control character reaches it.
 """
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import stat
 import sys
 import tempfile
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
 ALLOW_DECISIONS = {"allow_allowlisted"}
+MAX_LOG_BYTES = 64 * 1024 * 1024
+MAX_REPORT_BYTES = 16 * 1024 * 1024
+MAX_PRINTED = 200
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
+
+# --- reading, never blocking -------------------------------------------------------------------
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _open_below(base: Path, relative: Path) -> int:
+    """Open base/relative without following a symlink at any level below base."""
+    parts = relative.parts
+    if relative.is_absolute() or not parts or ".." in parts:
+        raise OSError(errno.EINVAL, f"not a plain path below {base}")
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            try:
+                next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except NotADirectoryError:
+                # O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR: tell the two apart.
+                if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, "symbolic link") from None
+                raise
+            os.close(fd)
+            fd = next_fd
+        return os.open(parts[-1], _OPEN_FLAGS, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def read_capped(path: Path | None, what: str, problems: list[str], *, limit: int = MAX_LOG_BYTES,
+                base: Path | None = None) -> bytes | None:
+    """The file's bytes (at most limit), or None with the reason in problems."""
+    if path is None:
+        return None
+    path = Path(path)
+    try:
+        if base is not None:
+            fd = _open_below(Path(base), path.relative_to(base) if path.is_absolute() else path)
+        else:
+            fd = os.open(path, _OPEN_FLAGS)
+    except ValueError:
+        problems.append(f"{what} {path}: not below {base}")
+        return None
+    except OSError as error:
+        reason = {errno.ELOOP: "a symbolic link, not followed",
+                  errno.ENOTDIR: "a part of the path is not a folder"}.get(error.errno, error.strerror)
+        problems.append(f"{what} {path}: {reason}")
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(f"{what} {path}: {_kind(info.st_mode)}, not a regular file; not read")
+            return None
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            problems.append(f"{what} {path}: larger than {limit} bytes; only the first {limit} were read")
+            data = data[:limit]
+        return data
+    except OSError as error:
+        problems.append(f"{what} {path}: {error.strerror}")
+        return None
+    finally:
+        os.close(fd)
+
+
+def _lines(data: bytes | None) -> list[str]:
+    return data.decode("utf-8", errors="replace").splitlines() if data else []
+
+
+# --- the proxy log -------------------------------------------------------------------------------
 
 def parse_squid_line(line: str) -> dict | None:
     """A line of the agent_sandbox logformat as a dict, or None if it is not one."""
@@ -24,15 +116,21 @@ def parse_squid_line(line: str) -> dict | None:
     entry = {"time": parts[0]}
     for part in parts[1:]:
         key, sep, value = part.partition("=")
-        if not sep:
+        if not sep or key in entry:
             return None
         entry[key] = value
     if "decision" not in entry or "url" not in entry:
         return None
     code = entry.get("status", "").rpartition("/")[2]
     entry["http_status"] = int(code) if code.isdigit() else 0
+    entry["bytes_up"] = _count(entry.get("bytes_up"))
+    entry["bytes_down"] = _count(entry.get("bytes_down", entry.get("bytes")))
     entry["host"], entry["port"] = _host_port(entry.get("method", ""), entry["url"])
     return entry
+
+
+def _count(text) -> int:
+    return int(text) if isinstance(text, str) and text.isdigit() else 0
 
 
 def _host_port(method: str, url: str) -> tuple[str, int]:
@@ -48,18 +146,24 @@ def _host_port(method: str, url: str) -> tuple[str, int]:
     return authority.strip("[]"), default
 
 
-def _read_lines(path: Path | None, what: str, problems: list[str]) -> list[str]:
-    if path is None:
-        return []
-    try:
-        return Path(path).read_text(errors="replace").splitlines()
-    except OSError as error:
-        problems.append(f"{what} {path}: {error.strerror or error}")
-        return []
+class _Tally:
+    """Requests and bytes per key."""
+
+    def __init__(self):
+        self.requests, self.up, self.down = Counter(), Counter(), Counter()
+
+    def add(self, key, up: int, down: int) -> None:
+        self.requests[key] += 1
+        self.up[key] += up
+        self.down[key] += down
+
+    def rows(self, names: tuple[str, ...]) -> list[dict]:
+        return [{**dict(zip(names, key)), "requests": n, "bytes_up": self.up[key], "bytes_down": self.down[key]}
+                for key, n in sorted(self.requests.items())]
 
 
 def summarize_proxy(lines: list[str], problems: list[str]) -> dict:
-    reached, failed, refused = Counter(), Counter(), Counter()
+    reached, failed, refused, hosts = _Tally(), _Tally(), _Tally(), _Tally()
     unparsed = without_request = 0
     for line in lines:
         if not line.strip():
@@ -72,22 +176,27 @@ def summarize_proxy(lines: list[str], problems: list[str]) -> dict:
             without_request += 1
             continue
         key = (entry["host"], entry["port"])
+        up, down = entry["bytes_up"], entry["bytes_down"]
+        hosts.add(key, up, down)
         if entry["decision"] in ALLOW_DECISIONS:
-            (reached if entry["http_status"] == 200 else failed)[key] += 1
+            (reached if entry["http_status"] == 200 else failed).add(key, up, down)
         else:
-            refused[key + (entry["decision"],)] += 1
+            refused.add(key + (entry["decision"],), up, down)
     if unparsed:
         problems.append(f"proxy log: {unparsed} line(s) not in the agent_sandbox format")
     return {
-        "reached": [{"host": h, "port": p, "requests": n} for (h, p), n in sorted(reached.items())],
-        "allowed_but_failed": [{"host": h, "port": p, "requests": n} for (h, p), n in sorted(failed.items())],
-        "refused": [{"host": h, "port": p, "rule": r, "requests": n} for (h, p, r), n in sorted(refused.items())],
+        "reached": reached.rows(("host", "port")),
+        "allowed_but_failed": failed.rows(("host", "port")),
+        "refused": refused.rows(("host", "port", "rule")),
+        "bytes_by_host": hosts.rows(("host", "port")),
         "connections_without_request": without_request,
     }
 
 
+# --- the gateway log -----------------------------------------------------------------------------
+
 def summarize_gateway(lines: list[str], problems: list[str]) -> dict:
-    forwarded, refused = Counter(), Counter()
+    forwarded, refused, routes = _Tally(), _Tally(), _Tally()
     unparsed = 0
     for line in lines:
         if not line.strip():
@@ -96,33 +205,34 @@ def summarize_gateway(lines: list[str], problems: list[str]) -> dict:
             entry = json.loads(line)
             key = (str(entry["vendor"]), str(entry["method"]), str(entry["path"]))
             status, decision = int(entry["status"]), str(entry.get("decision", ""))
-        except (ValueError, KeyError, TypeError):
+            up, down = int(entry.get("bytes_up", 0)), int(entry.get("bytes_down", 0))
+        except (ValueError, KeyError, TypeError, AttributeError):
             unparsed += 1
             continue
+        routes.add((key[0],), up, down)
         if decision == "forward":
-            forwarded[key + (status,)] += 1
+            forwarded.add(key + (status,), up, down)
         else:
-            refused[key + (decision or "unknown",)] += 1
+            refused.add(key + (decision or "unknown",), up, down)
     if unparsed:
         problems.append(f"gateway log: {unparsed} line(s) not in the agent_sandbox_gateway format")
     return {
-        "forwarded": [{"vendor": v, "method": m, "path": p, "status": s, "requests": n}
-                      for (v, m, p, s), n in sorted(forwarded.items())],
-        "refused": [{"vendor": v, "method": m, "path": p, "rule": r, "requests": n}
-                    for (v, m, p, r), n in sorted(refused.items())],
+        "forwarded": forwarded.rows(("vendor", "method", "path", "status")),
+        "refused": refused.rows(("vendor", "method", "path", "rule")),
+        "bytes_by_route": routes.rows(("vendor",)),
     }
 
 
-def summarize_report(path: Path | None, problems: list[str]) -> dict:
-    if path is None:
+# --- the run report (written inside the sandbox: the agent's side of the story) ------------------
+
+def summarize_report(path: Path | None, problems: list[str], base: Path | None = None) -> dict:
+    data = read_capped(path, "run report", problems, limit=MAX_REPORT_BYTES, base=base)
+    if data is None:
         return {}
     try:
-        report = json.loads(Path(path).read_text())
-    except OSError as error:
-        problems.append(f"run report {path}: {error.strerror or error}")
-        return {}
-    except ValueError as error:
-        problems.append(f"run report {path}: not JSON ({error})")
+        report = json.loads(data)
+    except (ValueError, RecursionError) as error:
+        problems.append(f"run report {path}: not JSON ({type(error).__name__})")
         return {}
     if not isinstance(report, dict):
         problems.append(f"run report {path}: not a JSON object")
@@ -145,47 +255,92 @@ def summarize_report(path: Path | None, problems: list[str]) -> dict:
 
 
 def build_audit(proxy_log: Path | None = None, gateway_log: Path | None = None,
-                run_report: Path | None = None) -> dict:
+                run_report: Path | None = None, *, report_base: Path | None = None) -> dict:
+    """report_base: the folder the agent could write (the workspace) that holds the report; no
+    symlink below it is followed."""
     problems: list[str] = []
     audit = {
-        "format": 1,
-        "network": summarize_proxy(_read_lines(proxy_log, "proxy log", problems), problems),
-        "model_api": summarize_gateway(_read_lines(gateway_log, "gateway log", problems), problems),
-        "run": summarize_report(run_report, problems),
+        "format": 2,
+        "network": summarize_proxy(_lines(read_capped(proxy_log, "proxy log", problems)), problems),
+        "model_api": summarize_gateway(_lines(read_capped(gateway_log, "gateway log", problems)), problems),
+        "run": summarize_report(run_report, problems, report_base),
     }
     audit["problems"] = problems
     return audit
+
+
+# --- printing --------------------------------------------------------------------------------------
+
+_ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def safe(value, limit: int = MAX_PRINTED) -> str:
+    """value as text a terminal shows literally: control characters (C0, DEL, C1), format
+    characters (bidirectional overrides, zero-width) and the like become \\x.., \\u.... escapes,
+    a backslash becomes two; long text is cut."""
+    text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    cut = len(text) > limit
+    out = []
+    for char in text[:limit]:
+        if char == "\\":
+            out.append("\\\\")
+        elif " " <= char <= "~":
+            out.append(char)
+        elif unicodedata.category(char) in _ESCAPED_CATEGORIES or not char.isprintable():
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out) + ("..." if cut else "")
+
+
+def _size(n) -> str:
+    n = int(n) if isinstance(n, int) else 0
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
 
 
 def format_audit(audit: dict) -> str:
     lines = []
     run = audit.get("run") or {}
     if run:
-        lines.append(f"run: tool={run.get('tool')} exit_code={run.get('exit_code')} tool_calls={run.get('tool_calls')}")
-    for item in audit["network"]["reached"]:
-        lines.append(f"reached   {item['host']}:{item['port']} ({item['requests']}x)")
-    for item in audit["network"]["allowed_but_failed"]:
-        lines.append(f"failed    {item['host']}:{item['port']} ({item['requests']}x, allowed but not connected)")
-    for item in audit["network"]["refused"]:
-        lines.append(f"refused   {item['host']}:{item['port']} by {item['rule']} ({item['requests']}x)")
-    for item in audit["model_api"]["forwarded"]:
-        lines.append(f"model     {item['vendor']} {item['method']} {item['path']} -> {item['status']} ({item['requests']}x)")
-    for item in audit["model_api"]["refused"]:
-        lines.append(f"model refused {item['vendor']} {item['method']} {item['path']} by {item['rule']} ({item['requests']}x)")
+        lines.append(f"run: tool={safe(run.get('tool'))} exit_code={safe(run.get('exit_code'))} "
+                     f"tool_calls={safe(run.get('tool_calls'))}")
+    network, model = audit["network"], audit["model_api"]
+    for item in network["reached"]:
+        lines.append(f"reached   {safe(item['host'])}:{item['port']} ({item['requests']}x, "
+                     f"up {_size(item['bytes_up'])}, down {_size(item['bytes_down'])})")
+    for item in network["allowed_but_failed"]:
+        lines.append(f"failed    {safe(item['host'])}:{item['port']} ({item['requests']}x, allowed but not connected)")
+    for item in network["refused"]:
+        lines.append(f"refused   {safe(item['host'])}:{item['port']} by {safe(item['rule'])} ({item['requests']}x)")
+    for item in model["bytes_by_route"]:
+        lines.append(f"model     {safe(item['vendor'])}: {item['requests']} request(s), "
+                     f"up {_size(item['bytes_up'])}, down {_size(item['bytes_down'])}")
+    for item in model["forwarded"]:
+        lines.append(f"model     {safe(item['vendor'])} {safe(item['method'])} {safe(item['path'])} -> "
+                     f"{item['status']} ({item['requests']}x)")
+    for item in model["refused"]:
+        lines.append(f"model refused {safe(item['vendor'])} {safe(item['method'])} {safe(item['path'])} "
+                     f"by {safe(item['rule'])} ({item['requests']}x)")
     for item in run.get("tool_denials", []):
-        lines.append(f"denied    {item['command']!r} by {item['rule']}")
+        lines.append(f"denied    '{safe(item['command'])}' by {safe(item['rule'])}")
     for problem in audit["problems"]:
-        lines.append(f"problem   {problem}")
+        lines.append(f"problem   {safe(problem, 400)}")
     return "\n".join(lines) + "\n"
 
 
 def write_audit(path: Path, audit: dict) -> None:
-    """Write atomically: a reader sees the old file or the whole new one."""
+    """Write atomically: a reader sees the old file or the whole new one. ASCII JSON: every
+    agent-chosen character is escaped in the file too."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as out:
-            json.dump(audit, out, indent=2, sort_keys=True)
+            json.dump(audit, out, indent=2, sort_keys=True, ensure_ascii=True)
             out.write("\n")
         os.replace(tmp, path)
     except BaseException:
@@ -198,9 +353,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy-log", type=Path)
     parser.add_argument("--gateway-log", type=Path)
     parser.add_argument("--report", type=Path)
+    parser.add_argument("--report-base", type=Path, help="the agent-writable folder holding the report")
     parser.add_argument("--out", type=Path, help="write the audit JSON here (atomically)")
     args = parser.parse_args(argv)
-    audit = build_audit(args.proxy_log, args.gateway_log, args.report)
+    audit = build_audit(args.proxy_log, args.gateway_log, args.report, report_base=args.report_base)
     if args.out:
         write_audit(args.out, audit)
     sys.stdout.write(format_audit(audit))

@@ -138,26 +138,33 @@ def parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="re-render in memory, compare with rendered/, check invariants: 0 clean, 1 drift, 2 bad input")
     mode.add_argument("--image-root", metavar="DIR", help="write the tree an image bakes (bypass profiles only) plus its manifest")
-    mode.add_argument("--install", metavar="PROFILE", help="merge an interactive profile into the user's home, with backups")
+    mode.add_argument("--install", metavar="PROFILE", help="merge an interactive profile into the user's files (or, with --system, the CLIs' admin layer)")
+    mode.add_argument("--uninstall", action="store_true", help="take the last --install out again: your own settings, exactly")
     mode.add_argument("--show", metavar="PROFILE", help="print a profile's rendered files")
     p.add_argument("--profile", action="append", help="with --image-root: a profile to bake (repeatable; default autonomous and ci)")
     p.add_argument("--image", choices=IMAGES, default="agent", help="with --image-root: which image's tree (default agent; egress-proxy: Squid)")
     p.add_argument("--cli", help="with --show: only this CLI's files (claude, codex, gemini, guard)")
-    p.add_argument("--home", help="with --install: the home folder (default $HOME)")
+    p.add_argument("--home", help="with --install/--uninstall: the home folder (default $HOME)")
+    p.add_argument("--system", action="store_true", help="with --install/--uninstall: the CLIs' admin layer in /etc (root only)")
+    p.add_argument("--dry-run", action="store_true", help="with --install/--uninstall: print the diff per file, write nothing")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    if (args.system or args.dry_run) and not (args.install or args.uninstall):
+        p.error("--system and --dry-run go with --install or --uninstall")
     try:
         root = find_root(args.root)
         if args.check:
             return cmd_check(root)
         if args.image_root:
             return cmd_image_root(root, args.image_root, args.profile or list(BYPASS_DEFAULT), args.image)
-        if args.install:
+        if args.install or args.uninstall:
             home = Path(args.home) if args.home else Path(os.path.expanduser("~"))
-            return install.install(root, args.install, home)
+            return install.run(root, args.install, home, os.environ, uninstall=args.uninstall,
+                               system=args.system, dry_run=args.dry_run)
         if args.show:
             return cmd_show(root, args.show, args.cli)
         return cmd_write(root)

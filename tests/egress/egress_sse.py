@@ -11,9 +11,9 @@ from pathlib import Path
 
 class SseUpstream:
     def __init__(self, cert: Path | None = None, key: Path | None = None, hold_second_event: bool = True,
-                 delay: float = 0.0):
+                 delay: float = 0.0, cut: bool = False):
         self.requests: list[dict] = []
-        self.delay = delay
+        self.delay, self.cut = delay, cut
         self.release = threading.Event()
         if not hold_second_event:
             self.release.set()
@@ -26,9 +26,25 @@ class SseUpstream:
             def log_message(self, *args):
                 pass
 
-            def do_POST(self):
+            def _body(self) -> bytes:
+                if "chunked" in self.headers.get("transfer-encoding", "").lower():
+                    parts = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(parts)
+                        parts.append(self.rfile.read(size))
+                        self.rfile.readline()
                 length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
+                return self.rfile.read(length) if length else b""
+
+            def do_POST(self):
+                try:
+                    body = self._body()
+                except (ValueError, OSError):  # a cut upload
+                    upstream.requests.append({"method": self.command, "path": self.path, "cut": True})
+                    return
                 upstream.requests.append({"method": self.command, "path": self.path, "body": body,
                                           "headers": {k.lower(): v for k, v in self.headers.items()},
                                           "client_port": self.client_address[1]})
@@ -42,6 +58,10 @@ class SseUpstream:
                 self.end_headers()
                 self._chunk(b"event: message_start\ndata: {\"n\": 1}\n\n")
                 upstream.release.wait(30)
+                if upstream.cut:  # the vendor drops the connection mid-stream
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self._chunk(b"event: message_stop\ndata: {\"n\": 2}\n\n")
                 self._chunk(b"")
 

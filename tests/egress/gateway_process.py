@@ -30,7 +30,7 @@ class GatewayProcess:
     def __init__(self, root: Path, keys: dict[str, str], upstreams: dict[str, str], *,
                  tls_names: dict[str, str] | None = None, ca_file: Path | None = None,
                  agent_subnets: tuple[str, ...] = ("127.0.0.1/32",), model_server_tools: bool = False,
-                 limits: dict | None = None, env: dict | None = None):
+                 limits: dict | None = None, env: dict | None = None, edit_config=None):
         self.root = root
         self.secrets_dir = root / "secrets"
         self.state_dir = root / "state"
@@ -44,6 +44,10 @@ class GatewayProcess:
             listen_address="127.0.0.1", ports=self.ports, upstreams=upstreams, upstream_tls_names=tls_names,
             ca_file=str(ca_file) if ca_file else None, secrets_dir=str(self.secrets_dir),
             ready_file=str(self.ready_file), access_log=str(self.access_log), limits=limits)
+        if edit_config:  # a test's own route or endpoint, as data
+            config = json.loads(self.conf_text)
+            edit_config(config)
+            self.conf_text = json.dumps(config)
         self.conf = root / "config.json"
         self.conf.write_text(self.conf_text)
         write_secrets(self.secrets_dir, keys, uid=os.getuid(), gid=os.getgid())

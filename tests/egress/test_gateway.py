@@ -122,6 +122,38 @@ def test_upstream_connections_are_kept_alive(tmp_path, certs):
     assert len({r["client_port"] for r in upstream.requests}) == 1, upstream.requests
 
 
+def test_a_client_that_leaves_mid_stream_is_logged_and_the_gateway_goes_on(tmp_path):
+    with SseUpstream() as upstream, \
+            GatewayProcess(tmp_path, {"anthropic": REAL_KEYS["anthropic"]}, {"anthropic": upstream.url}) as gateway:
+        conn, response = send(gateway.url("anthropic"), PATHS["anthropic"], CLIENT_HEADERS["anthropic"],
+                              BODIES["anthropic"], read=False)
+        assert response.readline() == b"event: message_start\n"
+        conn.sock.close()
+        conn.close()
+        time.sleep(0.2)
+        upstream.release.set()
+        deadline = time.monotonic() + 5
+        while not gateway.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert send(gateway.url("anthropic"), PATHS["anthropic"], CLIENT_HEADERS["anthropic"],
+                    BODIES["anthropic"])[0] == 200
+    first = gateway.log()[0]
+    assert (first["status"], first["reason"]) == (200, "the client closed the connection mid-response")
+
+
+def test_a_vendor_that_drops_the_stream_cuts_the_client_off(tmp_path):
+    with SseUpstream(cut=True, hold_second_event=False) as upstream, \
+            GatewayProcess(tmp_path, {"anthropic": REAL_KEYS["anthropic"]}, {"anthropic": upstream.url}) as gateway:
+        conn, response = send(gateway.url("anthropic"), PATHS["anthropic"], CLIENT_HEADERS["anthropic"],
+                              BODIES["anthropic"], read=False)
+        assert response.status == 200
+        with pytest.raises(http.client.IncompleteRead):  # no clean end: the CLI sees a broken stream
+            response.read()
+        conn.close()
+    [entry] = gateway.log()
+    assert entry["status"] == 200 and entry["reason"].endswith("(mid-response)")
+
+
 @pytest.mark.parametrize("ca, name", [("other_ca", "api.anthropic.com"), ("ca", "evil.example.com")],
                          ids=["untrusted-certificate", "name-mismatch"])
 def test_a_vendor_that_fails_verification_gets_nothing(tmp_path, certs, ca, name):
@@ -232,14 +264,14 @@ SERVER_TOOL_CASES = {
 def test_bodies_with_server_side_tools_are_refused(three, case):
     vendor, extra = SERVER_TOOL_CASES[case]
     status, entry = _refused(three, vendor, PATHS[vendor], body={**BODIES[vendor], **extra})
-    assert (status, entry["decision"], entry["rule"]) == (403, "deny_server_tool", "server-side-tools")
+    assert (status, entry["decision"], entry["rule"]) == (400, "deny_server_tool", "server-side-tools")
 
 
 @pytest.mark.parametrize("beta", ["mcp-client-2025-11-20", "web-fetch-2025-09-10", "mcp-servers-2025-12-04"])
 def test_beta_headers_that_enable_server_side_tools_are_refused(three, beta):
     status, entry = _refused(three, "anthropic", PATHS["anthropic"],
                              headers={"anthropic-beta": f"claude-code-20250219,{beta}"})
-    assert (status, entry["decision"]) == (403, "deny_server_tool")
+    assert (status, entry["decision"]) == (400, "deny_server_tool")
     assert beta in entry["reason"]
 
 
@@ -327,6 +359,30 @@ def test_clients_outside_the_agent_subnets_are_refused(tmp_path):
     assert len(upstream.requests) == 1
     assert [(e["client"], e["decision"]) for e in gateway.log()] == [("127.0.0.1", "deny_source"),
                                                                      ("127.0.0.2", "forward")]
+
+
+def _with_upload_endpoint(config):
+    # An endpoint whose body nothing decides (as git's pack uploads will be): it streams through.
+    config["routes"][0]["endpoints"].append({"id": "upload", "method": "PUT", "path": "/upload", "query": {},
+                                              "body": None})
+
+
+def test_a_body_no_rule_reads_streams_through_within_the_limit(tmp_path):
+    with SseUpstream(hold_second_event=False) as upstream, \
+            GatewayProcess(tmp_path, {"anthropic": REAL_KEYS["anthropic"]}, {"anthropic": upstream.url},
+                           limits={"max_request_bytes": 3_000_000}, edit_config=_with_upload_endpoint) as gateway:
+        upload = os.urandom(2_500_000)
+        status, _ = send(gateway.url("anthropic"), "/upload", {"content-encoding": "gzip"}, upload, method="PUT")
+        assert status == 200
+        status, payload = send(gateway.url("anthropic"), "/upload", {}, os.urandom(3_500_000), method="PUT")
+        assert status == 413 and refusal_of(payload)["decision"] == "deny_too_large"
+    first = upstream.requests[0]
+    assert first["body"] == upload and first["headers"]["content-encoding"] == "gzip"
+    assert first["headers"]["x-api-key"] == REAL_KEYS["anthropic"]
+    forwarded, refused = gateway.log()
+    assert (forwarded["decision"], forwarded["rule"], forwarded["bytes_up"]) == ("forward", "anthropic:upload", len(upload))
+    assert (refused["decision"], refused["rule"]) == ("deny_too_large", "request-size")
+    assert refused["bytes_up"] > 3_000_000
 
 
 # --- time limits ---------------------------------------------------------------------------------

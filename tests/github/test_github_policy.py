@@ -469,3 +469,15 @@ def test_registry_writes_are_refused(policy, registry, method, path, rule):
 def test_an_unknown_registry_is_an_error(policy):
     with pytest.raises(ValueError, match="registry 'rubygems'"):
         gp.check_registry(policy, "rubygems", "GET", "/")
+
+
+def test_a_run_without_a_github_credential_reads_only(tripwire):
+    readonly = gp.render_policy(tripwire, repository=None, run_id=RUN)
+    assert gp.Policy.from_json(json.loads(json.dumps(readonly.to_json()))) == readonly
+    decision = gp.check_git(readonly, "POST", "/octo/widgets.git/git-receive-pack", "", {})
+    assert decision.rule == "github-push-repository" and "none in this run" in decision.reason
+    assert gp.check_api(readonly, "POST", f"{R}/pulls").rule == "github-api-allowlist"
+    assert gp.check_api(readonly, "POST", f"{R}/git/refs", {}, json.dumps({"ref": f"{NS}/x"}).encode()).rule \
+        == "github-api-allowlist"
+    assert gp.check_api(readonly, "GET", f"{R}/pulls").allowed
+    assert gp.check_git(readonly, "POST", "/octo/widgets.git/git-upload-pack", "", {}).allowed

@@ -156,7 +156,7 @@ def test_a_run_through_podman(world):
     assert [r["headers"]["x-api-key"] for r in posts] == [REAL_KEY]
     # the audit
     result = json.loads((run_dir / "audit.json").read_text())
-    assert {"host": "github.com", "port": 443, "requests": 1} in result["network"]["reached"]
+    assert [(r["host"], r["port"], r["requests"]) for r in result["network"]["reached"]] == [("github.com", 443, 1)]
     refused = {(r["host"], r["rule"]) for r in result["network"]["refused"]}
     assert refused >= {("evil.example.com", "deny_not_allowlisted"), ("api.anthropic.com", "deny_model_api")}
     assert result["model_api"]["forwarded"][0]["path"] == "/v1/messages"
