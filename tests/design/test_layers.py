@@ -18,8 +18,6 @@ RUNTIME = ("image.layout", "guard", "entrypoint")  # run in the image: the stand
 # Circles that exist and have an owner to open them; each must still exist (a stale entry fails),
 # and any other circle fails. Like profiles/corpus/regex_known_gaps.yaml, a list with reasons.
 KNOWN_CIRCLES = {
-    ("egress.gateway", "egress.gateway_nginx"):
-        "egress/gateway.py re-exports the nginx gateway's functions for its old importers (gateway helper)",
     ("egress.gateway_github", "egress.gateway_server"):
         "the GitHub routes and the gateway server import each other (gateway helper, GitHub wall)",
 }
