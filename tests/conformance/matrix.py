@@ -366,7 +366,7 @@ def effect_seen(row: Row, sandbox, commits: dict[str, str]) -> bool:
     raise ValueError(f"row {row.id}: unknown effect kind {effect.kind!r}")
 
 
-# Refusal texts, as each CLI hands them to the model (docs/hooks.md, CLI-FACTS.md).
+# Refusal texts, as each CLI hands them to the model (docs/hooks.md, docs/cli-facts.md).
 SHIM_REFUSAL = "agent-guard: refused"
 HOOK_REFUSAL = {"claude": "PreToolUse:Bash hook error", "codex": "blocked by PreToolUse hook",
                 "gemini": "Tool execution blocked:"}

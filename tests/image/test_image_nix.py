@@ -161,7 +161,7 @@ def test_image_python_and_renderer_wiring(flake: StubFlake) -> None:
     package = flake.eval("packages.x86_64-linux.agent-sandbox",
                          "p: { inherit (p) dependencyNames srcEntries; imports = p.stubArgs.pythonImportsCheck; }")
     assert package["dependencyNames"] == PYPROJECT_DEPS
-    assert package["imports"] == ["renderer", "entrypoint", "guard", "image", "egress", "launcher"]
+    assert package["imports"] == ["renderer", "entrypoint", "entrypoint.checkpoint", "guard", "image", "egress", "launcher"]
     assert sorted(package["srcEntries"]) == ["image", "profiles", "pyproject.toml", "renderer"]
     root = flake.eval("packages.x86_64-linux.agent-image-root", "r: r.stubScript")
     assert "render-profiles --image-root \"$out\" '--profile' 'autonomous' '--profile' 'ci'" in root
