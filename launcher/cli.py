@@ -185,7 +185,7 @@ def _copy_host(options: Options, folder: Path, common: dict) -> tuple[Host, work
     workdir = f"{layout.WORKSPACE}/{source.subdir}" if source.subdir else layout.WORKSPACE
     host = Host(**common, workspace=common["run_dir"] / "workspace", workdir=workdir, agent_owner=agent_owner,
                 uid_map=uid_map, gid_map=gid_map)
-    present = workspace.git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"], source.toplevel)
+    present = source.git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
     left_out = blocked_paths({p for p in present.stdout.decode(errors="surrogateescape").split("\0") if p},
                              options.blocked_globs)
     in_history = workspace.blocked_in_history(source, options.blocked_globs)
@@ -265,8 +265,8 @@ def begin(options: Options) -> Launch:
            read_only_patterns=list(read_only_patterns(options.read_only_globs)))
     print(f"{PROG}: run {options.run_id} ({options.mode} mode; folder {host.run_dir})", file=sys.stderr)
     if source is not None:
-        copy = workspace.starting_commit(source, options.run_id, options.blocked_globs, host.run_dir)
-        workspace.make_copy(source, copy, host.workspace, host.run_dir, host.agent_owner,
+        copy = workspace.starting_commit(source, options.run_id, options.blocked_globs)
+        workspace.make_copy(source, copy, host.workspace, host.agent_owner,
                             (f"{options.cli} (agent-run)", "agent-run@localhost"))
         record(start=copy.start, base=copy.base, branch=copy.branch, history=copy.history,
                left_out=copy.left_out, blocked_in_history=copy.blocked_in_history)
@@ -317,22 +317,22 @@ def command_parser(command: str) -> argparse.ArgumentParser:
 def manage(command: str, argv: list[str], default_workspace: Path | None) -> int:
     args = command_parser(command).parse_args(argv)
     folder = args.workspace or default_workspace or Path.cwd()
-    toplevel = workspace.find_source(folder).toplevel
+    repo = workspace.find_source(folder)
     if command == "runs":
-        sys.stdout.write(review.format_runs(review.find_runs(toplevel)))
+        sys.stdout.write(review.format_runs(review.find_runs(repo)))
         return 0
-    run = review.resolve_run(toplevel, args.run)
+    run = review.resolve_run(repo, args.run)
     if command == "discard":
-        sys.stdout.write(review.discard(toplevel, run))
+        sys.stdout.write(review.discard(repo, run))
         return 0
     read_only = ()
     if not run.record.get("read_only_patterns"):
         from renderer.model import load
         read_only = load(args.profile).read_only_files
     if command == "review":
-        sys.stdout.write(review.review(toplevel, run, read_only, colour=use_colour()))
+        sys.stdout.write(review.review(repo, run, read_only, colour=use_colour()))
         return 0
-    sys.stdout.write(review.apply(toplevel, run, args.branch, ref=args.ref, allow_protected=args.allow_protected,
+    sys.stdout.write(review.apply(repo, run, args.branch, ref=args.ref, allow_protected=args.allow_protected,
                                   checked_out=args.checked_out, profile_read_only=read_only))
     return 0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,18 +53,25 @@ class Run:
         return {name: sha for name, sha in self.refs.items() if name not in ("start", "base")}
 
 
-def find_runs(toplevel: Path, root: Path | None = None) -> list[Run]:
+def find_runs(repo: workspace.Source, root: Path | None = None) -> list[Run]:
+    """The runs of a repository: those with refs in it, and those whose record names it (--mount
+    runs and runs that brought nothing back have no refs)."""
     grouped: dict[str, dict] = {}
-    for name, sha in workspace.run_refs(toplevel).items():
+    for name, sha in workspace.run_refs(repo).items():
         run_id, _, short = name.removeprefix(workspace.REFS_ROOT + "/").partition("/")
         grouped.setdefault(run_id, {})[short] = sha
+    folder = root or runs_root()
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.name not in grouped and load_record(entry.name, folder).get("repository") == str(repo.toplevel):
+                grouped[entry.name] = {}
     return [Run(run_id, refs, load_record(run_id, root)) for run_id, refs in sorted(grouped.items())]
 
 
-def resolve_run(toplevel: Path, wanted: str, root: Path | None = None) -> Run:
-    runs = find_runs(toplevel, root)
+def resolve_run(repo: workspace.Source, wanted: str, root: Path | None = None) -> Run:
+    runs = find_runs(repo, root)
     if not runs:
-        raise RunError(f"no agent-run runs in {toplevel} (no refs under {workspace.REFS_ROOT}/)")
+        raise RunError(f"no agent-run runs in {repo.toplevel} (no refs under {workspace.REFS_ROOT}/, no run records)")
     if wanted in ("last", "latest"):
         return runs[-1]
     matches = [r for r in runs if r.run_id == wanted] or [r for r in runs if r.run_id.startswith(wanted)]
@@ -99,10 +105,10 @@ class Change:
     new_mode: str
 
 
-def _raw_changes(toplevel: Path, old: str | None, new: str) -> list[Change]:
+def _raw_changes(repo: workspace.Source, old: str | None, new: str) -> list[Change]:
     args = ["diff-tree", "-r", "-z", "--raw", "--no-renames", "--no-ext-diff"]
     args += [old, new] if old else ["--root", new]
-    raw = workspace.git(args, toplevel).stdout.decode(errors="surrogateescape").split("\0")
+    raw = repo.git(args).stdout.decode(errors="surrogateescape").split("\0")
     changes, i = [], 0
     if not old and raw and raw[0] and not raw[0].startswith(":"):
         i = 1  # diff-tree --root NEW prints the commit id first
@@ -116,10 +122,10 @@ def _raw_changes(toplevel: Path, old: str | None, new: str) -> list[Change]:
     return changes
 
 
-def commits_between(toplevel: Path, start: str, ref: str) -> list[tuple[str, list[str], str]]:
+def commits_between(repo: workspace.Source, start: str, ref: str) -> list[tuple[str, list[str], str]]:
     """(commit, parents, subject), oldest first."""
-    out = workspace.git(["log", "--reverse", "--topo-order", "--format=%H %P%x00%s%x00", f"{start}..{ref}"],
-                        toplevel).stdout.decode(errors="replace")
+    out = repo.git(["log", "--reverse", "--topo-order", "--format=%H %P%x00%s%x00",
+                    f"{start}..{ref}"]).stdout.decode(errors="replace")
     commits = []
     parts = out.split("\0")
     for i in range(0, len(parts) - 1, 2):
@@ -128,12 +134,12 @@ def commits_between(toplevel: Path, start: str, ref: str) -> list[tuple[str, lis
     return commits
 
 
-def protected_changes(toplevel: Path, start: str, ref: str, patterns) -> dict[str, str]:
+def protected_changes(repo: workspace.Source, start: str, ref: str, patterns) -> dict[str, str]:
     """Every read-only-tier path that the net change or any single commit touches -> the pattern."""
-    touched = {c.path for c in _raw_changes(toplevel, start, ref)}
-    for commit, parents, _ in commits_between(toplevel, start, ref):
+    touched = {c.path for c in _raw_changes(repo, start, ref)}
+    for commit, parents, _ in commits_between(repo, start, ref):
         for parent in parents or [None]:
-            touched |= {c.path for c in _raw_changes(toplevel, parent, commit)}
+            touched |= {c.path for c in _raw_changes(repo, parent, commit)}
     found = {}
     for path in sorted(touched):
         pattern = first_match(patterns, path)
@@ -147,8 +153,11 @@ def _patterns(run: Run, profile_read_only) -> tuple:
     return tuple(recorded) if recorded else read_only_patterns(profile_read_only)
 
 
-def review(toplevel: Path, run: Run, profile_read_only=(), colour: bool = False) -> str:
+def review(repo: workspace.Source, run: Run, profile_read_only=(), colour: bool = False) -> str:
     if not run.start:
+        if run.record.get("mode") == "mount":
+            raise RunError(f"run {run.run_id} was a --mount run: its work is in your folder itself (git status, "
+                           f"git diff); there is nothing to review here")
         raise RunError(f"run {run.run_id} has no {workspace.REFS_ROOT}/{run.run_id}/start ref; it cannot be reviewed")
     patterns = _patterns(run, profile_read_only)
     record = run.record
@@ -165,14 +174,14 @@ def review(toplevel: Path, run: Run, profile_read_only=(), colour: bool = False)
     flagged_total = 0
     for sha, names in by_commit.items():
         refs = ", ".join(f"{workspace.REFS_ROOT}/{run.run_id}/{shown(n)}" for n in names)
-        commits = commits_between(toplevel, run.start, sha)
+        commits = commits_between(repo, run.start, sha)
         lines.append(f"{refs}: {len(commits)} commit{'s' if len(commits) != 1 else ''} since the start")
         for commit, parents, subject in commits:
             merge = " (merge)" if len(parents) > 1 else ""
             lines.append(f"  {commit[:12]} {shown(subject)}{merge}")
-        numbers = _numstat(toplevel, run.start, sha)
-        protected = protected_changes(toplevel, run.start, sha, patterns)
-        for change in _raw_changes(toplevel, run.start, sha):
+        numbers = _numstat(repo, run.start, sha)
+        protected = protected_changes(repo, run.start, sha, patterns)
+        for change in _raw_changes(repo, run.start, sha):
             added, deleted = numbers.get(change.path, ("-", "-"))
             note = ""
             if change.new_mode == "120000":
@@ -194,9 +203,9 @@ def review(toplevel: Path, run: Run, profile_read_only=(), colour: bool = False)
     return "\n".join(lines) + "\n"
 
 
-def _numstat(toplevel: Path, old: str, new: str) -> dict[str, tuple[str, str]]:
-    out = workspace.git(["diff", "--numstat", "-z", "--no-renames", "--no-ext-diff", "--no-textconv", old, new],
-                        toplevel).stdout.decode(errors="surrogateescape")
+def _numstat(repo: workspace.Source, old: str, new: str) -> dict[str, tuple[str, str]]:
+    out = repo.git(["diff", "--numstat", "-z", "--no-renames", "--no-ext-diff", "--no-textconv", old,
+                    new]).stdout.decode(errors="surrogateescape")
     numbers = {}
     for entry in out.split("\0"):
         fields = entry.split("\t", 2)
@@ -219,8 +228,8 @@ def result_ref(run: Run, wanted: str | None) -> tuple[str, str]:
     raise RunError(f"run {run.run_id} has no ref {wanted!r}; it has: {', '.join(sorted(run.results)) or 'none'}")
 
 
-def _checked_out(toplevel: Path, branch_ref: str) -> Path | None:
-    out = workspace.git(["worktree", "list", "--porcelain", "-z"], toplevel).stdout.decode(errors="surrogateescape")
+def _checked_out(repo: workspace.Source, branch_ref: str) -> Path | None:
+    out = repo.git(["worktree", "list", "--porcelain", "-z"]).stdout.decode(errors="surrogateescape")
     current = None
     for field in out.split("\0"):
         if field.startswith("worktree "):
@@ -230,71 +239,72 @@ def _checked_out(toplevel: Path, branch_ref: str) -> Path | None:
     return None
 
 
-def apply(toplevel: Path, run: Run, branch: str, *, ref: str | None = None, allow_protected: bool = False,
+def apply(repo: workspace.Source, run: Run, branch: str, *, ref: str | None = None, allow_protected: bool = False,
           checked_out: bool = False, profile_read_only=()) -> str:
     name, tip = result_ref(run, ref)
     if not run.start:
         raise RunError(f"run {run.run_id} has no start ref; apply by hand: git cherry-pick ...")
-    if workspace.git(["check-ref-format", "--branch", branch], toplevel, check=False).returncode != 0:
+    if repo.git(["check-ref-format", "--branch", branch], check=False).returncode != 0:
         raise RunError(f"--branch {branch!r} is not a valid branch name")
-    commits = commits_between(toplevel, run.start, tip)
+    commits = commits_between(repo, run.start, tip)
     if not commits:
         return f"{name}: nothing to apply (no commit after the start)\n"
     merges = [c for c, parents, _ in commits if len(parents) > 1]
     if merges:
         raise RunError(f"{name} holds merge commits ({', '.join(m[:12] for m in merges)}); apply them by hand: "
                        f"git merge {workspace.REFS_ROOT}/{run.run_id}/{name}")
-    protected = protected_changes(toplevel, run.start, tip, _patterns(run, profile_read_only))
+    protected = protected_changes(repo, run.start, tip, _patterns(run, profile_read_only))
     if protected and not allow_protected:
         listed = "; ".join(f"{shown(p)} ({pattern})" for p, pattern in protected.items())
         raise RunError(f"{name} changes read-only-tier paths: {listed}. Review them (agent-run review "
                        f"{run.run_id}) and pass --allow-protected to apply anyway")
     branch_ref = f"refs/heads/{branch}"
-    old = workspace.git(["rev-parse", "-q", "--verify", branch_ref + "^{commit}"], toplevel,
-                        check=False).stdout.decode().strip() or None
+    old = repo.git(["rev-parse", "-q", "--verify", branch_ref + "^{commit}"], check=False).stdout.decode().strip() \
+        or None
     picks = [c for c, _, _ in commits]
-    where = _checked_out(toplevel, branch_ref) if old else None
+    where = _checked_out(repo, branch_ref) if old else None
     if where is not None:
         if not checked_out:
             raise RunError(f"branch {branch} is checked out in {where}; apply to another branch, or pass "
                            f"--checked-out to cherry-pick into it and its working tree")
-        _cherry_pick(where, picks)
+        _cherry_pick(repo, where, picks)
         return f"applied {len(picks)} commit(s) of {name} to {branch} (checked out in {where})\n"
     onto = old or run.refs.get("base") or run.start
-    scratch = Path(tempfile.mkdtemp(prefix="agent-run-apply-"))
+    scratch = repo.scratch()
     tree = scratch / "worktree"
     try:
-        workspace.git([*NO_HOOKS, "worktree", "add", "-q", "--detach", str(tree), onto], toplevel)
-        _cherry_pick(tree, picks)
-        new = workspace.git(["rev-parse", "HEAD"], tree).stdout.decode().strip()
-        workspace.git(["update-ref", "-m", f"agent-run apply {run.run_id}", branch_ref, new,
-                       old or "0" * len(new)], toplevel)
+        repo.git([*NO_HOOKS, "worktree", "add", "-q", "--detach", str(tree), onto])
+        _cherry_pick(repo, tree, picks)
+        new = repo.out(["rev-parse", "HEAD"], cwd=tree)
+        repo.git(["update-ref", "-m", f"agent-run apply {run.run_id}", branch_ref, new, old or "0" * len(new)])
     finally:
-        workspace.git(["worktree", "remove", "--force", str(tree)], toplevel, check=False)
-        workspace.git(["worktree", "prune"], toplevel, check=False)
+        repo.git(["worktree", "remove", "--force", str(tree)], check=False)
+        repo.git(["worktree", "prune"], check=False)
         shutil.rmtree(scratch, ignore_errors=True)
     made = "updated" if old else f"created at {onto[:12]} and"
     return f"branch {branch} {made} given {len(picks)} commit(s) of {name}\n"
 
 
-def _cherry_pick(tree: Path, commits: list[str]) -> None:
-    done = workspace.git([*NO_HOOKS, "cherry-pick", "--allow-empty", "--keep-redundant-commits", *commits],
-                         tree, check=False)
+def _cherry_pick(repo: workspace.Source, tree: Path, commits: list[str]) -> None:
+    done = repo.git([*NO_HOOKS, "cherry-pick", "--allow-empty", "--keep-redundant-commits", *commits], cwd=tree,
+                    check=False)
     if done.returncode != 0:
-        conflicts = workspace.git(["diff", "--name-only", "--diff-filter=U"], tree, check=False).stdout.decode(
+        conflicts = repo.git(["diff", "--name-only", "--diff-filter=U"], cwd=tree, check=False).stdout.decode(
             errors="replace").split()
-        workspace.git(["cherry-pick", "--abort"], tree, check=False)
-        detail = f"conflicts in {', '.join(shown(c) for c in conflicts)}" if conflicts else \
-            done.stderr.decode(errors="replace").strip()[-400:]
-        raise RunError(f"cherry-pick failed ({detail}); nothing was changed. If the agent built on your uncommitted "
-                       f"changes, commit them to a branch first and apply onto it (--branch that-branch)")
+        repo.git(["cherry-pick", "--abort"], cwd=tree, check=False)
+        if not conflicts:
+            raise RunError(f"cherry-pick failed ({shown(done.stderr.decode(errors='replace').strip()[-400:])}); "
+                           f"nothing was changed")
+        raise RunError(f"cherry-pick failed (conflicts in {', '.join(shown(c) for c in conflicts)}); nothing was "
+                       f"changed. If the agent built on your uncommitted changes, commit them to a branch first and "
+                       f"apply onto it (--branch that-branch)")
 
 
-def discard(toplevel: Path, run: Run, root: Path | None = None) -> str:
-    workspace.delete_refs(toplevel, workspace.run_refs(toplevel, run.run_id))
+def discard(repo: workspace.Source, run: Run, root: Path | None = None) -> str:
+    workspace.delete_refs(repo, workspace.run_refs(repo, run.run_id))
     folder = (root or runs_root()) / run.run_id
     removed = ""
-    if (folder / "run.json").is_file() and Path(run.record.get("repository", "")) == toplevel:
+    if (folder / "run.json").is_file() and Path(run.record.get("repository", "")) == repo.toplevel:
         shutil.rmtree(folder)
         removed = f" and {folder}"
     return f"discarded {workspace.REFS_ROOT}/{run.run_id}/*{removed}\n"

@@ -427,8 +427,9 @@ def copy_project_source(target: Path) -> None:
         raise BuildError(f"{REPO / 'pyproject.toml'}: no [tool.setuptools] packages list; the builder copies those")
     target.mkdir()
     shutil.copy2(REPO / "pyproject.toml", target / "pyproject.toml")
-    for package in packages:
-        shutil.copytree(REPO / package, target / package,
+    for package in packages:  # a subpackage ("entrypoint.checkpoint") is a folder inside its parent's
+        folder = package.replace(".", "/")
+        shutil.copytree(REPO / folder, target / folder, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
 
 

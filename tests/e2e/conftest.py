@@ -6,9 +6,11 @@ import ctypes
 import os
 import platform
 import secrets
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -116,3 +118,18 @@ def host_listener():
     threading.Thread(target=listen, daemon=True).start()
     yield {"port": sock.getsockname()[1], "received": received}
     sock.close()
+
+
+@pytest.fixture(scope="session")
+def new_root():
+    """Folders everyone can reach, for the worlds (pytest's own live in root's 0700 folder)."""
+    made = []
+
+    def make(name: str) -> Path:
+        folder = Path(tempfile.mkdtemp(prefix=f"agent-run-e2e-{name}-"))
+        os.chmod(folder, 0o755)
+        made.append(folder)
+        return folder
+    yield make
+    for folder in made:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -23,6 +23,8 @@ VENDOR_HOSTS = {"anthropic": "api.anthropic.com", "openai": "api.openai.com",
 GATEWAY_PORTS = {"anthropic": 8081, "openai": 8082, "gemini": 8083}
 REAL_KEY = "sk-e2e-REAL-" + secrets.token_hex(8)
 HOST_UID = 1000  # the uid the agent had on the host before it got a user namespace
+USER_UID = 4242  # the user who owns the repository and runs `sudo agent-run` in it
+USER_HOME = "/nonexistent"
 
 
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -48,7 +50,12 @@ class Vendor:
 
 
 def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, errors="replace")
+    """git as the user who owns the repository: what they would run."""
+    info = repo.stat()
+    switch = {"user": info.st_uid, "group": info.st_gid, "extra_groups": []} if info.st_uid != os.geteuid() else {}
+    env = {**os.environ, "HOME": USER_HOME} if switch else None
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, errors="replace", env=env,
+                          **switch)
     if check:
         assert done.returncode == 0, done.stderr
     return done
@@ -67,14 +74,19 @@ class World:
 
 
 def make_world(root: Path, cli: str, hostile: bool, report_attack: str, udp_port: int) -> World:
+    """root: a folder everyone can reach. The repository is the user's (uid 4242); the victim
+    folder and its file are root's; anything the user's git ran for the agent would leave a file
+    in markers (writable by the user)."""
     os.chmod(root, 0o755)
     victim = root / "victim"
     victim.mkdir()
     (victim / "file").write_text("root's\n")
     markers = root / "markers"
-    markers.mkdir()
+    markers.mkdir(mode=0o777)
+    os.chmod(markers, 0o777)
     repo = root / "project"
     repo.mkdir()
+    os.chown(repo, USER_UID, USER_UID)
     secret = "hunter2-" + secrets.token_hex(6)
     files = {"README.md": "# project\n", "src/app.py": "print('v1')\n", "CLAUDE.md": "Be careful.\n",
              "docs/CLAUDE.md": "Docs rules.\n", ".github/workflows/ci.yml": "on: push\n",
@@ -83,12 +95,14 @@ def make_world(root: Path, cli: str, hostile: bool, report_attack: str, udp_port
     for rel, text in files.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_text(text)
+    give_to_user(repo)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.name", "User")
     git(repo, "config", "user.email", "user@example.com")
     if hostile:
         (repo / ".env").write_text(f"SECRET={secret}\n")
         os.symlink(victim, repo / ".agent-sandbox")  # a repository that carries a link to a host folder
+        give_to_user(repo)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "the user's work")
     if not hostile:
@@ -100,10 +114,15 @@ def make_world(root: Path, cli: str, hostile: bool, report_attack: str, udp_port
                "gateway_port": GATEWAY_PORTS[VENDORS[cli]],
                "other_vendor_hosts": [h for v, h in VENDOR_HOSTS.items() if v != VENDORS[cli]]}
     (repo / "e2e-targets.json").write_text(json.dumps(targets))
+    give_to_user(repo)
     key_file = root / "api-key"
     key_file.write_text(REAL_KEY + "\n")
     os.chmod(key_file, 0o600)
     return World(root, repo, victim, markers, secret, token, key_file)
+
+
+def give_to_user(repo: Path) -> None:
+    subprocess.run(["chown", "-R", "-h", f"{USER_UID}:{USER_UID}", str(repo)], check=True)
 
 
 # Codex offers its classic exec_command tool (what the scripted model calls) to models it does not

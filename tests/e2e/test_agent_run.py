@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e_world import (REAL_KEY, VENDOR_HOSTS, VENDORS, agent_run_argv, git, leftovers, make_world, owners,
+from e2e_world import (REAL_KEY, USER_UID, VENDOR_HOSTS, VENDORS, agent_run_argv, git, leftovers, make_world, owners,
                       podman, run_agent, snapshot)
 
 CLIS = ("claude", "codex", "gemini")
@@ -34,9 +34,9 @@ def agent_run(world, *args: str) -> subprocess.CompletedProcess:
 # --- a normal run ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=CLIS)
-def normal(request, tmp_path_factory, start_vendor, outside, host_listener):
+def normal(request, new_root, start_vendor, outside, host_listener):
     cli = request.param
-    world = make_world(tmp_path_factory.mktemp(f"normal-{cli}"), cli, False, "none", host_listener["port"])
+    world = make_world(new_root(f"normal-{cli}"), cli, False, "none", host_listener["port"])
     vendor = start_vendor(cli, "normal")
     before = snapshot(world.repo)
     run = run_agent(cli, world, vendor, outside)
@@ -82,10 +82,9 @@ def test_apply_brings_the_work_to_a_branch(normal):
 # --- a hostile run ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module", params=CLIS)
-def hostile(request, tmp_path_factory, start_vendor, outside, host_keyring, host_listener):
+def hostile(request, new_root, start_vendor, outside, host_keyring, host_listener):
     cli = request.param
-    world = make_world(tmp_path_factory.mktemp(f"hostile-{cli}"), cli, True, REPORT_ATTACKS[cli],
-                       host_listener["port"])
+    world = make_world(new_root(f"hostile-{cli}"), cli, True, REPORT_ATTACKS[cli], host_listener["port"])
     vendor = start_vendor(cli, "hostile")
     before, victim_owners = snapshot(world.repo), owners(world.victim)
     run = run_agent(cli, world, vendor, outside)
@@ -208,18 +207,17 @@ def test_a_setuid_bit_never_reaches_the_users_repository(hostile):
 
 # --- --mount: live edits ---------------------------------------------------------------------------
 
-def test_mount_mode_edits_live_and_keeps_git_and_instructions_in_place(tmp_path, start_vendor, outside,
+def test_mount_mode_edits_live_and_keeps_git_and_instructions_in_place(new_root, start_vendor, outside,
                                                                         host_listener):
-    world = make_world(tmp_path, "claude", False, "none", host_listener["port"])
-    owner = 4242  # an ordinary user's folder: the agent runs as this uid
-    subprocess.run(["chown", "-R", "-h", f"{owner}:{owner}", str(world.repo)], check=True)
+    world = make_world(new_root("mount"), "claude", False, "none", host_listener["port"])
+    owner = USER_UID  # an ordinary user's folder: the agent runs as this uid
     vendor = start_vendor("claude", "live")
     done = subprocess.run(agent_run_argv("claude", world, vendor, outside, "--mount"), cwd=world.repo,
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "--mount: the agent edits your folder itself" in done.stderr
     assert (world.repo / "live.txt").stat().st_uid == owner
-    assert git(world.repo, "-c", "safe.directory=*", "log", "-1", "--format=%s", "agent/live").stdout == "Live edit\n"
+    assert git(world.repo, "log", "-1", "--format=%s", "agent/live").stdout == "Live edit\n"
     # mount points cannot be renamed (EBUSY); read-only files cannot be written (EROFS)
     said = vendor.everything()
     assert "rename .git: [Errno 16]" in said and "rename docs: [Errno 16]" in said, said[-2000:]
@@ -232,12 +230,15 @@ def test_mount_mode_edits_live_and_keeps_git_and_instructions_in_place(tmp_path,
     assert "a git repository the agent may have made: sub/.git" in done.stderr
     run_id = RUN_LINE_ANY.search(done.stderr).group(1)
     assert not leftovers(run_id)
+    assert "--mount run" in agent_run(world, "review", run_id).stderr
+    discarded = agent_run(world, "discard", run_id)
+    assert discarded.returncode == 0 and run_id not in agent_run(world, "runs").stdout, discarded.stderr
 
 
 # --- stopping a run --------------------------------------------------------------------------------
 
-def test_sigterm_tears_everything_down_and_still_writes_the_audit(tmp_path, start_vendor, outside, host_listener):
-    world = make_world(tmp_path, "claude", False, "none", host_listener["port"])
+def test_sigterm_tears_everything_down_and_still_writes_the_audit(new_root, start_vendor, outside, host_listener):
+    world = make_world(new_root("sigterm"), "claude", False, "none", host_listener["port"])
     vendor = start_vendor("claude", "slow")
     process = subprocess.Popen(agent_run_argv("claude", world, vendor, outside), cwd=world.repo,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

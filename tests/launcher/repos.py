@@ -14,25 +14,40 @@ def git(repo: Path, *args: str, input: bytes | None = None) -> str:
 
 
 def git_bytes(repo: Path, *args: str, input: bytes | None = None) -> bytes:
+    """git as the repository's owner (a user's repository stays the user's)."""
+    owner = repo.stat()
+    switch = {"user": owner.st_uid, "group": owner.st_gid, "extra_groups": []} if owner.st_uid != os.geteuid() else {}
     env = {**os.environ, **IDENTITY, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "safe.directory", "GIT_CONFIG_VALUE_0": "*"}
-    done = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, input=input)
+    done = subprocess.run(["git", *args], cwd=repo, env={**env, "HOME": "/nonexistent"} if switch else env,
+                          capture_output=True, input=input, **switch)
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout
 
 
 def write(repo: Path, files: dict[str, str]) -> None:
+    owner = repo.stat()
     for rel, text in files.items():
         path = repo / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        for folder in reversed([p for p in path.parents if repo in p.parents and not p.exists()]):
+            folder.mkdir()
+            os.chown(folder, owner.st_uid, owner.st_gid)
         path.write_text(text)
+        os.chown(path, owner.st_uid, owner.st_gid)
 
 
-def make_repo(root: Path, files: dict[str, str], name: str = "project") -> Path:
-    """A repository with one commit holding `files`, on branch main."""
+USER = 4242  # an ordinary user who owns the repository; agent-run runs as root
+
+
+def make_repo(root: Path, files: dict[str, str], name: str = "project", owner: int = 0) -> Path:
+    """A repository with one commit holding `files`, on branch main, owned by `owner`."""
     repo = root / name
     repo.mkdir()
+    os.chmod(root, 0o755)
+    os.chown(repo, owner, owner)
     git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "User")  # the user's identity, as their own config gives it
+    git(repo, "config", "user.email", "user@example.com")
     write(repo, files)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "first")

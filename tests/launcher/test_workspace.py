@@ -8,7 +8,7 @@ import pytest
 
 from launcher import workspace
 from launcher.plan import RunError
-from repos import git, git_bytes, make_repo, snapshot, write
+from repos import USER, git, git_bytes, make_repo, snapshot, write
 
 BLOCKED = (".env", "**/.env", "**/*.pem")
 OWNER = (1_700_001_000, 1_700_001_000)
@@ -19,8 +19,10 @@ def without_git(snap: dict) -> dict:
 
 
 @pytest.fixture
-def user_repo(tmp_path):
-    repo = make_repo(tmp_path, {"src/app.py": "print(1)\n", ".gitignore": "build/\n", "README.md": "hi\n"})
+def user_repo(user_tmp):
+    """A user's repository (uid 4242's) with staged, unstaged, untracked, ignored and blocked changes."""
+    repo = make_repo(user_tmp, {"src/app.py": "print(1)\n", ".gitignore": "build/\n", "README.md": "hi\n"},
+                     owner=USER)
     write(repo, {"src/app.py": "print(2)\n", "staged.txt": "staged\n"})
     git(repo, "add", "staged.txt")
     write(repo, {"untracked.txt": "new\n", "build/out.bin": "ignored\n", ".env": "SECRET=1\n",
@@ -43,7 +45,7 @@ def test_the_starting_commit_is_what_the_user_sees_and_touches_nothing(user_repo
     status = git(user_repo, "status", "--porcelain")
     source = workspace.find_source(user_repo / "src")
     assert (source.subdir, source.branch) == ("src", "main")
-    copy = workspace.starting_commit(source, "run1", BLOCKED, tmp_path)
+    copy = workspace.starting_commit(source, "run1", BLOCKED)
     assert tree_of(user_repo, copy.start) == {".gitignore", "README.md", "src/app.py", "staged.txt", "untracked.txt"}
     assert git(user_repo, "show", f"{copy.start}:src/app.py") == "print(2)"
     assert copy.left_out == [".env", "certs/key.pem"] and copy.history and copy.base == source.head
@@ -54,31 +56,33 @@ def test_the_starting_commit_is_what_the_user_sees_and_touches_nothing(user_repo
     assert without_git(snapshot(user_repo)) == without_git(before)
     assert (user_repo / ".git" / "index").read_bytes() == index
     assert git(user_repo, "status", "--porcelain") == status
+    # what agent-run (root) wrote into .git, git wrote as the repository's owner
+    assert not [p for p in (user_repo / ".git").rglob("*") if p.lstat().st_uid != USER]
 
 
-def test_a_blocked_file_in_history_means_no_history(user_repo, tmp_path):
+def test_a_blocked_file_in_history_means_no_history(user_repo, user_tmp):
     git(user_repo, "add", "-f", ".env")
     git(user_repo, "commit", "-q", "-m", "oops")
     git(user_repo, "rm", "-q", "--cached", ".env")
     git(user_repo, "commit", "-q", "-m", "untrack")
     source = workspace.find_source(user_repo)
-    copy = workspace.starting_commit(source, "run2", BLOCKED, tmp_path)
+    copy = workspace.starting_commit(source, "run2", BLOCKED)
     assert copy.blocked_in_history == [".env"] and not copy.history
     assert git(user_repo, "rev-list", "--count", copy.start) == "1"  # a root commit
-    target = tmp_path / "copy"
-    workspace.make_copy(source, copy, target, tmp_path, OWNER, ("claude (agent-run)", "agent-run@localhost"))
+    target = user_tmp / "copy"
+    workspace.make_copy(source, copy, target, OWNER, ("claude (agent-run)", "agent-run@localhost"))
     assert git(target, "rev-list", "--count", "--all") == "1"
     assert b"SECRET" not in git_bytes(target, "cat-file", "--batch-all-objects", "--batch")
 
 
-def test_the_copy_is_self_contained_owned_by_the_agent_and_links_nothing(user_repo, tmp_path):
+def test_the_copy_is_self_contained_owned_by_the_agent_and_links_nothing(user_repo, user_tmp, tmp_path):
     outside = tmp_path / "host-file"
     outside.write_text("host\n")
     os.symlink(outside, user_repo / "link-out")
     source = workspace.find_source(user_repo)
-    copy = workspace.starting_commit(source, "run3", BLOCKED, tmp_path)
-    target = tmp_path / "copy"
-    workspace.make_copy(source, copy, target, tmp_path, OWNER, ("claude (agent-run)", "agent-run@localhost"))
+    copy = workspace.starting_commit(source, "run3", BLOCKED)
+    target = user_tmp / "copy"
+    workspace.make_copy(source, copy, target, OWNER, ("claude (agent-run)", "agent-run@localhost"))
     for folder, dirs, files in os.walk(target):  # before any git below writes as root
         for name in [folder, *[os.path.join(folder, n) for n in dirs + files]]:
             assert os.lstat(name).st_uid == OWNER[0], name
@@ -93,24 +97,24 @@ def test_the_copy_is_self_contained_owned_by_the_agent_and_links_nothing(user_re
     assert outside.stat().st_uid == 0  # the link's target kept its owner
 
 
-def _bundle_from(copy_repo: Path, out: Path, *refs: str, exclude: str) -> Path:
-    bundle = out / "result.bundle"
+def _bundle_from(copy_repo: Path, *refs: str, exclude: str) -> Path:
+    bundle = copy_repo / ".git" / "result.bundle"  # written by the copy's owner, as the collector would
     git(copy_repo, "bundle", "create", "-q", str(bundle), *refs, "--not", exclude)
     return bundle
 
 
-def test_results_come_back_as_refs_and_odd_names_are_refused(user_repo, tmp_path):
+def test_results_come_back_as_refs_and_odd_names_are_refused(user_repo, user_tmp):
     source = workspace.find_source(user_repo)
-    copy = workspace.starting_commit(source, "run4", BLOCKED, tmp_path)
-    target = tmp_path / "copy"
-    workspace.make_copy(source, copy, target, tmp_path, OWNER, ("claude (agent-run)", "agent-run@localhost"))
+    copy = workspace.starting_commit(source, "run4", BLOCKED)
+    target = user_tmp / "copy"
+    workspace.make_copy(source, copy, target, OWNER, ("claude (agent-run)", "agent-run@localhost"))
     git(target, "switch", "-q", "-c", "feature")
     write(target, {"feature.txt": "done\n"})
     git(target, "add", "feature.txt")
     git(target, "commit", "-q", "-m", "feature")
     git(target, "update-ref", "refs/agent-run/HEAD", "HEAD")
     git(target, "update-ref", "refs/remotes/origin/evil", "HEAD")
-    bundle = _bundle_from(target, tmp_path, "--branches", "refs/agent-run/HEAD", "refs/remotes/origin/evil",
+    bundle = _bundle_from(target, "--branches", "refs/agent-run/HEAD", "refs/remotes/origin/evil",
                           exclude=copy.start)
     before = without_git(snapshot(user_repo))
     refs, refused = workspace.fetch_results(source, "run4", bundle)
@@ -120,7 +124,8 @@ def test_results_come_back_as_refs_and_odd_names_are_refused(user_repo, tmp_path
     assert git(user_repo, "show", "refs/agent/run4/heads/feature:feature.txt") == "done"
     assert without_git(snapshot(user_repo)) == before
     assert not (user_repo / ".git" / "FETCH_HEAD").exists()
-    assert set(workspace.run_refs(user_repo, "run4")) == {*refs, "refs/agent/run4/start", "refs/agent/run4/base"}
+    assert not [p for p in (user_repo / ".git").rglob("*") if p.lstat().st_uid != USER]
+    assert set(workspace.run_refs(source, "run4")) == {*refs, "refs/agent/run4/start", "refs/agent/run4/base"}
 
 
 def test_a_bundle_that_does_not_verify_is_refused(user_repo, tmp_path):
@@ -131,7 +136,7 @@ def test_a_bundle_that_does_not_verify_is_refused(user_repo, tmp_path):
     git(other, "bundle", "create", "-q", str(bundle), "main", "--not", "HEAD^")
     with pytest.raises(RunError, match="does not verify"):
         workspace.fetch_results(workspace.find_source(user_repo), "run5", bundle)
-    assert workspace.run_refs(user_repo, "run5") == {}
+    assert workspace.run_refs(workspace.find_source(user_repo), "run5") == {}
 
 
 def test_an_empty_repository_gets_a_root_start(tmp_path):
@@ -141,8 +146,8 @@ def test_an_empty_repository_gets_a_root_start(tmp_path):
     write(repo, {"a.txt": "a\n"})
     source = workspace.find_source(repo)
     assert source.head is None
-    copy = workspace.starting_commit(source, "run6", BLOCKED, tmp_path)
+    copy = workspace.starting_commit(source, "run6", BLOCKED)
     assert tree_of(repo, copy.start) == {"a.txt"} and copy.base is None and not copy.history
     target = tmp_path / "copy"
-    workspace.make_copy(source, copy, target, tmp_path, OWNER, ("codex (agent-run)", "agent-run@localhost"))
+    workspace.make_copy(source, copy, target, OWNER, ("codex (agent-run)", "agent-run@localhost"))
     assert (target / "a.txt").read_text() == "a\n"
