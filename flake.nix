@@ -56,6 +56,19 @@
           );
       };
 
+      # The CLIs' one list of versions: package.json and the lockfile `npm install` writes.
+      npmRoot = builtins.path {
+        name = "agent-sandbox-clis-npm";
+        path = ./.;
+        filter =
+          path: _type:
+          dirOf path == toString ./.
+          && builtins.elem (baseNameOf path) [
+            "package.json"
+            "package-lock.json"
+          ];
+      };
+
       partsFor =
         system: pkgs:
         let
@@ -67,17 +80,19 @@
             inherit agentSandbox contract;
             src = packageSrc;
           };
+          cliBuild = pkgs.callPackage ./nix/clis.nix { inherit contract npmRoot; };
         in
         {
-          inherit agentSandbox imageRoot;
+          inherit agentSandbox imageRoot cliBuild;
           app = pkgs.python3Packages.toPythonApplication agentSandbox;
-          clis = lib.mapAttrs (_: attr: pkgs.${attr}) contract.nix.cli_packages;
+          inherit (cliBuild) clis;
           image = pkgs.callPackage ./nix/image.nix {
             inherit
               contract
               agentSandbox
               imageRoot
               revision
+              cliBuild
               ;
           };
           egressProxyImage = pkgs.callPackage ./nix/egress-proxy-image.nix {
@@ -191,7 +206,7 @@
               name = "${contract.images.${role}.flake_package}-verify";
               value = pkgs.runCommand "${contract.images.${role}.flake_package}-verify" { } ''
                 ${image} > image.tar
-                ${parts.app}/bin/image-verify --image ${role} image.tar
+                ${parts.app}/bin/image-verify --image ${role} --lockfile ${npmRoot}/package-lock.json image.tar
                 touch "$out"
               '';
             };
@@ -201,6 +216,16 @@
             (verify "proxy" parts.egressProxyImage)
             (verify "gateway" parts.gatewayImage)
           ]
+          // {
+            # the matrix inside the built image, in a NixOS VM with podman (needs KVM)
+            agent-image-conformance = pkgs.callPackage ./nix/image-conformance.nix {
+              inherit contract;
+              inherit (parts) cliBuild;
+              image = parts.image;
+              python = pkgs.python3;
+              src = self;
+            };
+          }
         )
       );
 

@@ -190,22 +190,16 @@ def bench_gateway(rounds: int) -> dict:
 
 
 def bench_agent_run() -> dict:
-    """agent-run with podman and the --rootfs stand-in images (tests/egress/test_run_podman.py):
-    from the start of the run to the first model request reaching the stand-in vendor."""
-    import os
-    from launcher.execute import execute
-    from test_run_podman import HERE, REAL_KEY, TOKEN, make_world, stand_in_run
-    os.environ["CONTAINERS_CONF"] = str(HERE.parent / "egress" / "containers.conf")
+    """agent-run with podman and the images CI builds, a probe in place of the CLI
+    (tests/launcher/test_run_podman.py): from the start of the run to the first model request
+    reaching the stand-in vendor."""
+    from test_run_podman import internet, probe_run
     with tempfile.TemporaryDirectory() as tmp:
-        world = make_world(Path(tmp))
-        plan, options, run_dir, host_service = stand_in_run(world)
-        started = time.time()
-        try:
-            execute(plan, options, run_dir, {"anthropic": REAL_KEY}, TOKEN)
-        finally:
+        with internet(Path(tmp) / "internet") as outside:
+            started = time.time()
+            probe_run(Path(tmp), outside)
             ended = time.time()
-            host_service.close()
-        requests = [json.loads(line) for line in (world["out"] / "requests.jsonl").read_text().splitlines()]
+            requests = [json.loads(line) for line in (outside["out"] / "requests.jsonl").read_text().splitlines()]
         first_model = min(r["time"] for r in requests if r["method"] == "POST")
     return {"to_first_model_request_s": round(first_model - started, 3), "whole_run_s": round(ended - started, 3)}
 

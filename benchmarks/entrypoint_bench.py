@@ -26,7 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "entrypoint"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from entrypoint import checkpoint  # noqa: E402
+from entrypoint.checkpoint import fastpath  # noqa: E402
+from entrypoint.checkpoint.create import create as create_checkpoint  # noqa: E402
 from entrypoint_world import AGENT_UID, PY, World  # noqa: E402
 
 DRIVER = r'''
@@ -153,17 +154,17 @@ def bench_checkpoint(files: int, changed: int, runs: int) -> dict:
             "status": lambda: subprocess.run(["git", "-C", str(repo), "status"], check=True, capture_output=True),
             "status --porcelain": lambda: subprocess.run(["git", "-C", str(repo), "status", "--porcelain"],
                                                          check=True, capture_output=True),
-            "checkpoint": lambda: checkpoint.create(str(repo), "bench"),
+            "checkpoint": lambda: create_checkpoint(str(repo), "bench"),
         }, runs)
         status, create = medians["status"], medians["checkpoint"]
         # The cache is written only by the fast path: without it the numbers measure `git add`.
-        path = "fast" if (repo / ".git" / checkpoint.CACHE_FILE).exists() else "general (git add)"
+        path = "fast" if (repo / ".git" / fastpath.CACHE_FILE).exists() else "general (git add)"
         fresh = {"status": [], "checkpoint": []}
         for round_number in range(runs):
             rewrite_changes(repo, round_number)
             for name, action in (("status", lambda: subprocess.run(["git", "-C", str(repo), "status"], check=True,
                                                                    capture_output=True)),
-                                 ("checkpoint", lambda: checkpoint.create(str(repo), "bench"))):
+                                 ("checkpoint", lambda: create_checkpoint(str(repo), "bench"))):
                 start = time.perf_counter()
                 action()
                 fresh[name].append(time.perf_counter() - start)

@@ -1,40 +1,57 @@
 """How render-profiles' work grows with the number of rules: render and --check of the project's
 profiles as they are (1x), then with every rule copied 10 and 100 times, as ratios to 1x.
 
-    python3 benchmarks/render_scale_bench.py [--scales 1 10 100] [--runs 3]
+    python3 benchmarks/render_scale_bench.py [--scales 1 10 100] [--runs 3] [--code DIR]
 
-Each copy of a rule gets its own id and its own program name (`git` -> `gitx7`), so the number
-of guarded programs grows with the rules, as it does when a profile grows. All scales run in this
-one process, against copies of profiles/ (and the corpus) in a temporary folder: the ratio to 1x
-is the figure, not the milliseconds, which move with the machine's load. Linear work gives about
-10x and 100x.
+Each copy of a rule gets its own id and its own program name (`git` -> `gitx7`), so the number of
+guarded programs grows with the rules, as it does when a profile grows. Every measurement is one
+render or one --check in a fresh Python process started by this one, timed inside it after its
+imports: no process start-up, and nothing one measurement computed or cached is reused by the next.
+Scales are interleaved run by run, so the load of a shared machine falls on all of them alike; the
+ratio to 1x is the figure, not the milliseconds. Linear work gives about 10x and 100x (less, where
+fixed costs weigh at 1x).
+
+--code DIR measures another checkout (its renderer, profiles and corpus; e.g. one made with
+`git worktree add /tmp/before <commit>`), to compare before and after a change.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
+import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from renderer import cli  # noqa: E402
-
 RULE_LISTS = (("tripwire",), ("commands", "allow"), ("commands", "ask"), ("commands", "deny"))
+# Run in the child: import first, then time one call of render-profiles' main.
+CHILD = """
+import contextlib, io, json, sys, time
+from pathlib import Path
+from renderer import cli
+from renderer.model import available_profiles, load
+root, mode = sys.argv[1], sys.argv[2]
+args = ["--root", root] + (["--check"] if mode == "check" else [])
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+    start = time.perf_counter()
+    code = cli.main(args)
+    elapsed = time.perf_counter() - start
+if code != 0:
+    sys.exit(f"render-profiles {mode} failed on {root}: {err.getvalue()}")
+rules = sum(len(load(name, Path(root)).rules) for name in available_profiles(Path(root)))
+print(json.dumps({"seconds": elapsed, "rules": rules}))
+"""
 
 
 def corpus_folder(root: Path) -> Path:
-    """Where this checkout keeps the corpus the check compares the rendered layers on."""
+    """Where a checkout keeps the corpus the check compares the rendered layers on."""
     for candidate in ("profiles/corpus", "tests/corpus"):  # where it is now, where it was
         if (root / candidate / "deny.yaml").is_file():
             return root / candidate
@@ -60,38 +77,34 @@ def scale_profile(data: dict, factor: int) -> dict:
     return data
 
 
-def project(base: Path, factor: int) -> Path:
+def child_env(code: Path) -> dict:
+    return {**os.environ, "PYTHONPATH": str(code)}
+
+
+def project(base: Path, factor: int, code: Path) -> Path:
     root = base / f"x{factor}"
     (root / "profiles").mkdir(parents=True)
-    for source in (REPO / "profiles").glob("*"):
+    for source in (code / "profiles").glob("*"):
         if source.suffix == ".yaml":
             data = scale_profile(yaml.safe_load(source.read_text()), factor)
             (root / "profiles" / source.name).write_text(yaml.safe_dump(data, sort_keys=False))
         elif source.is_file():
             shutil.copy(source, root / "profiles" / source.name)
-    corpus = corpus_folder(REPO)
-    shutil.copytree(corpus, root / corpus.relative_to(REPO))
-    # rendered/ for --check to compare with, written by another process so that nothing this one
-    # measures was computed before
-    subprocess.run([sys.executable, "-m", "renderer.cli", "--root", str(root)], cwd=REPO, check=True,
-                   capture_output=True)
+    corpus = corpus_folder(code)
+    shutil.copytree(corpus, root / corpus.relative_to(code), dirs_exist_ok=True)
+    subprocess.run([sys.executable, "-m", "renderer.cli", "--root", str(root)], check=True, capture_output=True,
+                   env=child_env(code))  # rendered/ for --check to compare with
     return root
 
 
-def timed(action) -> float:
-    start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        code = action()
-    elapsed = time.perf_counter() - start
-    assert code == 0, "the scaled profiles must render and check clean"
-    return elapsed
-
-
-def measure(source: Path, fresh: Path, mode: str) -> float:
-    """One render or one --check, each on its own copy: nothing computed for one folder is reused."""
+def measure(source: Path, fresh: Path, mode: str, code: Path) -> dict:
     shutil.copytree(source, fresh)
     try:
-        return timed(lambda: cli.main(["--root", str(fresh)] + (["--check"] if mode == "check" else [])))
+        done = subprocess.run([sys.executable, "-c", CHILD, str(fresh), mode], capture_output=True, text=True,
+                              env=child_env(code))
+        if done.returncode != 0:
+            raise SystemExit(done.stderr)
+        return json.loads(done.stdout)
     finally:
         shutil.rmtree(fresh)
 
@@ -100,26 +113,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
     parser.add_argument("--runs", type=int, default=3, help="runs per scale; the median is reported")
+    parser.add_argument("--code", type=Path, default=REPO, help="the checkout whose renderer is measured")
     args = parser.parse_args()
+    code = args.code.resolve()
     scales = sorted(set(args.scales) | {1})
+    times: dict = {(factor, mode): [] for factor in scales for mode in ("render", "check")}
+    rules: dict = {}
     with tempfile.TemporaryDirectory(prefix="render-scale-") as scratch:
-        roots = {factor: project(Path(scratch), factor) for factor in scales}
-        results = {}
-        for factor in scales:
-            runs = []
-            for run in range(args.runs):
-                runs.append(tuple(measure(roots[factor], Path(scratch) / f"x{factor}-{run}-{mode}", mode)
-                                  for mode in ("render", "check")))
-            results[factor] = (statistics.median(r for r, _ in runs), statistics.median(c for _, c in runs))
-        rules = {factor: sum(len(cli.load(name, roots[factor]).rules) for name in cli.available_profiles(roots[factor]))
-                 for factor in scales}
-    base_render, base_check = results[1]
-    print(f"render-profiles, in one process, median of {args.runs} runs per scale (rules across all profiles)")
+        roots = {factor: project(Path(scratch), factor, code) for factor in scales}
+        for run in range(args.runs):
+            for factor in scales:
+                for mode in ("render", "check"):
+                    result = measure(roots[factor], Path(scratch) / f"x{factor}-{run}-{mode}", mode, code)
+                    times[factor, mode].append(result["seconds"])
+                    rules[factor] = result["rules"]
+    median = {key: statistics.median(values) for key, values in times.items()}
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"render-profiles ({code}), each a fresh process timed after its imports, median of {args.runs} runs, "
+          f"load average {load}")
     print(f"  {'scale':>6} {'rules':>6} {'render':>10} {'ratio':>7} {'--check':>10} {'ratio':>7}")
     for factor in scales:
-        render, check = results[factor]
-        print(f"  {factor:>5}x {rules[factor]:>6} {render * 1000:>8.0f}ms {render / base_render:>6.1f}x "
-              f"{check * 1000:>8.0f}ms {check / base_check:>6.1f}x")
+        render, check = median[factor, "render"], median[factor, "check"]
+        print(f"  {factor:>5}x {rules[factor]:>6} {render * 1000:>8.0f}ms {render / median[1, 'render']:>6.1f}x "
+              f"{check * 1000:>8.0f}ms {check / median[1, 'check']:>6.1f}x")
     return 0
 
 

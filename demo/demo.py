@@ -1,8 +1,8 @@
 """The demo: a real agent CLI inside the rendered sandbox runs a safe command and is refused a
-force push, with no account and no key. `python3 demo/demo.py [claude|codex|gemini]`, as root,
-after `pip install -e .` and `bash .ci/install-clis.sh` (demo/run.sh does all three).
+force push, with no account and no key. `python3 -m demo.demo [claude|codex|gemini]` from the
+repository's root, as root, once the project and the pinned CLIs are installed (demo/run.sh does all).
 
-Driven by the conformance harness (tests/conformance): the rendered image root at its real
+Driven by the conformance harness (tests/conformance/session.py): the rendered image root at its real
 paths in a private mount namespace, uid 1000, AGENT_SANDBOX=1, the CLI started by
 agent-entrypoint, the model a scripted fake server on 127.0.0.1. Exit 0 only if the safe command
 ran and the force push was refused with the remote's history unchanged.
@@ -18,12 +18,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+from tests.conformance.drivers import CLIS
+from tests.conformance.fakes import Scenario
+from tests.conformance.session import container_sandbox, image_tree, run_session
 
-from conformance.drivers import CLIS  # noqa: E402
-from conformance.fakes import Scenario  # noqa: E402
-from conformance.test_scenarios_common import container_sandbox, image_tree, run_session  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 PACKAGES = {"claude": "@anthropic-ai/claude-code", "codex": "@openai/codex", "gemini": "@google/gemini-cli"}
 NAMES = {"claude": "Claude Code", "codex": "Codex CLI", "gemini": "Gemini CLI"}
@@ -141,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     cli = args[0] if args else "claude"
     if len(args) > 1 or cli not in CLIS:
-        print(f"usage: demo.py [{'|'.join(CLIS)}]", file=sys.stderr)
+        print(f"usage: python3 -m demo.demo [{'|'.join(CLIS)}]", file=sys.stderr)
         return 2
     return run(cli)
 

@@ -24,4 +24,4 @@ project_env "$PWD"
 echo "== demo: the pinned CLIs (.ci/install-clis.sh)"
 bash .ci/install-clis.sh </dev/null
 echo
-exec python3 demo/demo.py "$cli"
+exec python3 -m demo.demo "$cli"

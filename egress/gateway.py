@@ -108,15 +108,16 @@ def _upstream(url: str, vendor: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _subnets(agent_subnets) -> list[str]:
+def check_subnets(agent_subnets, needed_by: str) -> list[str]:
+    """The agents' source networks in canonical form (the proxy and the gateway serve only them)."""
     if not agent_subnets:
-        raise ValueError("agent subnets: none given; the gateway must know which sources to serve")
+        raise ValueError(f"agent subnets: none given; {needed_by} must know which sources to serve")
     result = []
     for subnet in agent_subnets:
         try:
             result.append(str(ipaddress.ip_network(subnet, strict=True)))
-        except (TypeError, ValueError):
-            raise ValueError(f"agent subnet {subnet!r} is not a network address") from None
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"agent subnet {subnet!r} is not a network address: {error}") from None
     return result
 
 
@@ -180,7 +181,7 @@ def render_gateway_config(
     config = {
         "format": CONFIG_FORMAT,
         "listen_address": listen_address,
-        "agent_subnets": _subnets(agent_subnets),
+        "agent_subnets": check_subnets(agent_subnets, "the gateway"),
         "model_server_tools": bool(model_server_tools),
         "secrets_dir": secrets_dir,
         "ready_file": ready_file,
@@ -285,7 +286,3 @@ def write_secrets(folder: Path, secrets: dict[str, str], uid: int = GATEWAY_UID,
             raise
     os.chown(folder, uid, gid)
     os.chmod(folder, 0o500)
-
-
-# The nginx gateway, while agent-run still starts it (see egress/gateway_nginx.py).
-from egress.gateway_nginx import render_gateway, render_key_include, write_key_includes  # noqa: E402,F401

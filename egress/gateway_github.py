@@ -5,8 +5,9 @@ One GitHub listener (port 80 by default) serves both hosts by name, as gh expect
 `GH_HOST=github.localhost`: `github.localhost` is git smart HTTP (to https://github.com) and
 `api.github.localhost` the REST and GraphQL API (to https://api.github.com). Inside the container
 git reaches it through `url.http://github.localhost/.insteadOf https://github.com/` (and the ssh
-forms), gh through GH_HOST; both hosts resolve to the gateway (`--add-host`). Plain HTTP on the
-run's internal network, which only the agent and the gateway are on: no CA to make or trust.
+forms) with `http.curloptResolve` naming the gateway's address (libcurl sends *.localhost to its own
+loopback), gh through GH_HOST and `--add-host`. Plain HTTP on the run's internal network, which only
+the agent and the gateway are on: no CA to make or trust.
 
 A registry route (npm by default) forwards GET and HEAD (and npm's audit query) to the registry
 with no credential at all.
@@ -123,17 +124,22 @@ def parse_github_section(data, origin: str) -> GitHubSection | None:
 
 # --- the agent's side ------------------------------------------------------------------------------
 
-def agent_environment(gateway: str = GIT_HOST, registry_host: str = "agent-gateway",
+def agent_environment(gateway_address: str | None = None, registry_host: str = "agent-gateway",
                       registries=("npm",), registry_ports: dict | None = None, repository: str | None = None) -> dict:
     """What git, gh and npm need inside the container to go through the gateway; no credential
-    (GH_TOKEN is a placeholder: gh will not send a request without one, the gateway replaces it)."""
-    base = f"http://{gateway}/"
-    rewrites = ["https://github.com/", "http://github.com/", "git@github.com:", "ssh://git@github.com/",
-                "git://github.com/"]
-    env = {"GIT_CONFIG_COUNT": str(len(rewrites))}
-    for index, source in enumerate(rewrites):
-        env[f"GIT_CONFIG_KEY_{index}"] = f"url.{base}.insteadOf"
-        env[f"GIT_CONFIG_VALUE_{index}"] = source
+    (GH_TOKEN is a placeholder, which the gateway drops). gateway_address: git (libcurl) resolves
+    every *.localhost name to 127.0.0.1 itself, ignoring /etc/hosts, so git is told the gateway's
+    address for github.localhost (http.curloptResolve); gh reads /etc/hosts (--add-host)."""
+    base = f"http://{GIT_HOST}/"
+    config = [(f"url.{base}.insteadOf", source) for source in
+              ("https://github.com/", "http://github.com/", "git@github.com:", "ssh://git@github.com/",
+               "git://github.com/")]
+    if gateway_address:
+        config += [("http.curloptResolve", f"{host}:{GITHUB_PORT}:{gateway_address}") for host in (GIT_HOST, API_HOST)]
+    env = {"GIT_CONFIG_COUNT": str(len(config))}
+    for index, (key, value) in enumerate(config):
+        env[f"GIT_CONFIG_KEY_{index}"] = key
+        env[f"GIT_CONFIG_VALUE_{index}"] = value
     env.update({"GH_HOST": GIT_HOST, "GH_TOKEN": PLACEHOLDER_KEY, "GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1"})
     if repository:
         env["GH_REPO"] = f"{GIT_HOST}/{repository}"

@@ -107,7 +107,7 @@ def check_headers(vendor: str, headers: list[tuple[str, str]], allow_server_tool
             continue
         for beta in (v.strip().lower() for v in value.split(",")):
             if beta.startswith(SERVER_TOOL_BETAS):
-                return refuse(403, "deny_server_tool", "server-side-tools",
+                return refuse(400, "deny_server_tool", "server-side-tools",
                               f"anthropic-beta {_short(beta)!r} enables a tool the vendor runs against URLs "
                               "or remote servers; the profile does not allow them (network.model_server_tools)")
     return None
@@ -179,7 +179,7 @@ def _walk(value):
 
 
 def _server_tool(what: str) -> Refusal:
-    return refuse(403, "deny_server_tool", "server-side-tools",
+    return refuse(400, "deny_server_tool", "server-side-tools",
                   f"{what}: the vendor would fetch URLs or reach servers on its side with the user's key; "
                   "the profile does not allow it (network.model_server_tools)")
 
@@ -293,18 +293,22 @@ def check_body(check: str, raw: bytes, allow_server_tools: bool) -> Refusal | No
 
 def error_body(vendor: str, refusal: Refusal) -> bytes:
     """The refusal in the vendor's error shape, so that each CLI shows the message."""
-    message = f"agent-sandbox gateway refused this request (rule {refusal.rule}): {refusal.reason}"
+    if refusal.decision == "forward":  # forwarded, but the vendor failed
+        message = f"agent-sandbox gateway: {refusal.reason}"
+    else:
+        message = f"agent-sandbox gateway refused this request (rule {refusal.rule}): {refusal.reason}"
     detail = {"rule": refusal.rule, "decision": refusal.decision, "reason": refusal.reason}
+    status = refusal.status
     if vendor == "anthropic":
-        kind = {400: "invalid_request_error", 404: "not_found_error", 413: "request_too_large"}.get(
-            refusal.status, "permission_error")
+        kind = {403: "permission_error", 404: "not_found_error", 413: "request_too_large"}.get(
+            status, "invalid_request_error" if status < 500 else "api_error")
         payload = {"type": "error", "error": {"type": kind, "message": message}, "agent_sandbox": detail}
     elif vendor == "openai":
-        payload = {"error": {"message": message, "type": "invalid_request_error", "param": None,
+        kind = "invalid_request_error" if status < 500 else "server_error"
+        payload = {"error": {"message": message, "type": kind, "param": None,
                              "code": f"agent_sandbox_{refusal.decision}"}, "agent_sandbox": detail}
     else:
-        status = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 413: "INVALID_ARGUMENT"}.get(
-            refusal.status, "PERMISSION_DENIED")
-        payload = {"error": {"code": refusal.status, "message": message, "status": status},
-                   "agent_sandbox": detail}
+        code = {403: "PERMISSION_DENIED", 404: "NOT_FOUND", 408: "DEADLINE_EXCEEDED", 504: "DEADLINE_EXCEEDED",
+                502: "UNAVAILABLE"}.get(status, "INVALID_ARGUMENT" if status < 500 else "INTERNAL")
+        payload = {"error": {"code": status, "message": message, "status": code}, "agent_sandbox": detail}
     return json.dumps(payload).encode()

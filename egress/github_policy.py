@@ -91,7 +91,7 @@ WALL_RULES: dict[str, tuple[str | None, str, str]] = {
 # Which tripwire rules have a wall here. A tripwire rule not listed is a tripwire only, and the
 # rendered policy says so (`tripwire_only`).
 TRIPWIRE_WALLS = {
-    "git-push-force": "push-namespace",
+    "git-push-force": "push-namespace",     # the namespace rule, under its own id: not every update outside is forced
     "git-push-delete": "push-delete",
     "gh-repo-destructive": "repo-destructive",
     "gh-secret": "secret",
@@ -200,6 +200,9 @@ class Policy:
         missing = sorted(set(WALL_RULES) - set(rules))
         if missing:
             raise ValueError(f"github policy: rules {missing} missing")
+        texts = [*policy.mutations, *policy.registries, *(t for pair in rules.values() for t in pair)]
+        if not all(isinstance(text, str) for text in texts):
+            raise ValueError("github policy: rules, mutations and registries must be strings")
         if policy.repository is not None:
             check_repository(policy.repository)
         if not valid_refname(policy.ref_namespace) or not policy.ref_namespace.startswith("refs/heads/"):
@@ -240,9 +243,6 @@ def render_policy(tripwire: Iterable, *, repository: str | None, run_id: str,
             rules[key] = (tripwire_id, profile[tripwire_id])
         else:
             rules[key] = (own_id, own_reason.format(namespace=namespace, repository=repository or "none in this run"))
-    # The namespace rule says where pushes may go, whatever the profile's force-push wording.
-    rules["push-namespace"] = (WALL_RULES["push-namespace"][1],
-                               WALL_RULES["push-namespace"][2].format(namespace=namespace))
     tripwire_only = tuple(sorted(r for r in profile if r not in TRIPWIRE_WALLS))
     return Policy(repository=repository, ref_namespace=namespace, rules=rules, tripwire_only=tripwire_only)
 

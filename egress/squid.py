@@ -4,7 +4,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from egress.gateway import MODEL_API_HOST_PATTERNS, MODEL_API_HOSTS
+from egress.gateway import MODEL_API_HOST_PATTERNS, MODEL_API_HOSTS, check_subnets
 from egress.templating import render_template
 
 DEFAULT_INCLUDE_DIR = "/etc/squid/agent-sandbox.d"
@@ -100,18 +100,6 @@ def normalize_allowlist(entries: list[str]) -> list[str]:
     return [d for d in domains if not covered(d)]
 
 
-def _check_subnets(subnets: list[str]) -> list[str]:
-    if not subnets:
-        raise ValueError("agent_subnets is empty: Squid needs the agents' source network")
-    result = []
-    for subnet in subnets:
-        try:
-            result.append(str(ipaddress.ip_network(subnet, strict=True)))
-        except ValueError as error:
-            raise ValueError(f"agent subnet {subnet!r} is not a network address: {error}") from None
-    return result
-
-
 def render_squid(
     allow_domains: list[str],
     *,
@@ -128,7 +116,7 @@ def render_squid(
     return render_template(
         "squid.conf.j2",
         allow_domains=normalize_allowlist(allow_domains),
-        agent_subnets=_check_subnets(agent_subnets),
+        agent_subnets=check_subnets(agent_subnets, "Squid"),
         listen_port=listen_port,
         include_dir=include.rstrip("/"),
         log_dir=DEFAULT_LOG_DIR,

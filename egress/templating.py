@@ -1,4 +1,4 @@
-"""jinja2 for the text formats that are not data (Squid and nginx here; Codex .rules and shell
+"""jinja2 for the text formats that are not data (Squid here; Codex .rules and shell
 snippets in the renderer), with the project's one set of template options.
 
 It lives in egress, the lower of the two packages that render templates: the renderer renders the

@@ -1,6 +1,6 @@
 """Config integrity: the baked files the CLIs read are exactly the ones the renderer wrote.
 
-The CLIs fail open on a malformed or missing config (CLI-FACTS.md), so this fails closed: any
+The CLIs fail open on a malformed or missing config (docs/cli-facts.md), so this fails closed: any
 file of the selected profile that is missing, changed, not root-owned, writable by the agent or
 unparsable refuses the start. Paths in the manifest are absolute image paths; `root` prefixes
 them so tests can verify a fixture tree in place.
@@ -11,18 +11,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+from dataclasses import dataclass
+from hashlib import sha256
 
-try:  # the builtin module: loading OpenSSL for hashlib costs milliseconds at every start
-    from _sha256 import sha256
-except ImportError:
-    try:
-        from _sha2 import sha256
-    except ImportError:
-        from hashlib import sha256
+from image.layout import MANIFEST, SEED_DIR, runtime_profile
 
-MANIFEST = "/etc/agent-sandbox/manifest.json"
-SEED_PREFIX = "/etc/agent-sandbox/seed/home/"
-RUNTIME_PROFILE = "/etc/agent-sandbox/profiles/{name}.json"
+SEED_PREFIX = SEED_DIR + "/"
 SUPPORTED_FORMAT = 1
 
 
@@ -34,15 +28,15 @@ class IntegrityError(Exception):
         self.problems = problems
 
 
+@dataclass(frozen=True)
 class Verified:
-    def __init__(self, manifest: dict, profile: str, files: dict, contents: dict):
-        self.manifest = manifest
-        self.profile = profile
-        self.files = files  # absolute image path -> manifest entry, only the selected profile's
-        self.contents = contents  # absolute image path -> verified bytes
+    manifest: dict
+    profile: str
+    files: dict  # absolute image path -> manifest entry, only the selected profile's
+    contents: dict  # absolute image path -> verified bytes
 
     def runtime_profile(self) -> dict:
-        path = RUNTIME_PROFILE.format(name=self.profile)
+        path = runtime_profile(self.profile)
         runtime = json.loads(self.contents[path])
         environment = runtime.get("environment", {}) if isinstance(runtime, dict) else None
         if not isinstance(runtime, dict) or runtime.get("format") != SUPPORTED_FORMAT \
@@ -138,7 +132,7 @@ def verify(profile: str, root: str = "/") -> Verified:
     # An entry without "profiles" belongs to every profile: never skip a file by omission.
     selected = {p: e for p, e in manifest["files"].items()
                 if isinstance(e, dict) and profile in e.get("profiles", manifest["profiles"])}
-    runtime = RUNTIME_PROFILE.format(name=profile)
+    runtime = runtime_profile(profile)
     if runtime not in selected:
         problems.append(f"{MANIFEST}: lists no {runtime}; rebuild the image")
     contents = {}

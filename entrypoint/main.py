@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 from entrypoint import integrity, preflight, tools
+from image.layout import HOME, SHIMS_DIR
 
 EXIT_USAGE = 64  # guards, unknown tool, bad AGENT_PROFILE value
 EXIT_CANT_CHECKPOINT = 73
@@ -20,9 +22,21 @@ EXIT_NOT_INSTALLED = 127
 EXIT_REPORT = 74  # ci: the run report could not be written
 
 DEFAULT_PROFILE = "autonomous"
-SHIMS_DIR = "/usr/lib/agent-sandbox/shims"
 PROFILE_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 PROG = "agent-entrypoint"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything checked and ready: what to run, and with what."""
+
+    tool: str
+    profile: str
+    runtime: dict
+    executable: str
+    argv: list[str]
+    env: dict
+    workspace: str
 
 
 class Refusal(Exception):
@@ -128,17 +142,17 @@ def _git_folder(workspace: str) -> bool:
 def _checkpoint(workspace: str, tool: str) -> None:
     if not _git_folder(workspace):
         return
-    from entrypoint import checkpoint
+    from entrypoint.checkpoint.create import CheckpointError, create
 
     try:
-        name = checkpoint.create(workspace, tool)
-    except checkpoint.CheckpointError as error:
+        name = create(workspace, tool)
+    except CheckpointError as error:
         raise Refusal(EXIT_CANT_CHECKPOINT, [f"refused: cannot checkpoint the workspace {workspace}: {error}; "
                                              "fix the repository (git status must work) and start again"])
     print(f"{PROG}: checkpoint {name} (restore with: agent-checkpoint --checkpoint {name})", file=sys.stderr)
 
 
-def prepare(argv: list[str], environ: dict, roots: preflight.Roots, image_root: str):
+def prepare(argv: list[str], environ: dict, roots: preflight.Roots, image_root: str) -> Prepared:
     problem = guard_problem(environ, os.getuid(), os.geteuid())
     if problem:
         raise Refusal(EXIT_USAGE, [problem])
@@ -166,7 +180,7 @@ def prepare(argv: list[str], environ: dict, roots: preflight.Roots, image_root: 
 
     env = run_environment(environ, runtime, verified)
     if tool == "gemini":
-        problems = gemini_hook_problems(env, env.get("HOME") or "/home/agent", workspace)
+        problems = gemini_hook_problems(env, env.get("HOME") or HOME, workspace)
         if problems:
             raise Refusal(EXIT_CONFIG, [f"refused: {problem}" for problem in problems])
     executable = find_executable(tool, env.get("PATH", ""))
@@ -177,38 +191,38 @@ def prepare(argv: list[str], environ: dict, roots: preflight.Roots, image_root: 
     except tools.UsageError as error:
         raise Refusal(EXIT_USAGE, [str(error)])
 
-    home = env.get("HOME") or "/home/agent"
+    home = env.get("HOME") or HOME
     try:
         integrity.seed_home(verified, home)
     except OSError as error:
         raise Refusal(EXIT_CONFIG, [f"refused: cannot seed {home}: {error}; make $HOME writable by the agent"])
     _checkpoint(workspace, tool)
-    return tool, profile, runtime, executable, full_argv, env, workspace
+    return Prepared(tool, profile, runtime, executable, full_argv, env, workspace)
 
 
 def report_path(env: dict, workspace: str) -> str:
     configured = env.get("AGENT_REPORT")
     if configured:
         return configured if os.path.isabs(configured) else os.path.join(workspace, configured)
-    return os.path.join(env.get("HOME") or "/home/agent", "agent-report.json")
+    return os.path.join(env.get("HOME") or HOME, "agent-report.json")
 
 
-def run_ci(tool, profile, runtime, executable, full_argv, env, workspace) -> int:
+def run_ci(run: Prepared) -> int:
     import time
 
     from entrypoint import report, supervise
 
     started_wall = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     started = time.monotonic()
-    stdin_devnull = tool == "codex" and not tools.codex_reads_stdin(full_argv)
-    outcome = supervise.run(full_argv, env, executable, capture=True, stdin_devnull=stdin_devnull)
+    stdin_devnull = run.tool == "codex" and not tools.codex_reads_stdin(run.argv)
+    outcome = supervise.run(run.argv, run.env, run.executable, capture=True, stdin_devnull=stdin_devnull)
     finished_wall = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    parsed = report.PARSERS[tool](outcome.stdout.decode("utf-8", "replace"), outcome.stderr.decode("utf-8", "replace"))
-    report.attribute(parsed.denials, runtime)
+    parsed = report.PARSERS[run.tool](outcome.stdout.decode("utf-8", "replace"), outcome.stderr.decode("utf-8", "replace"))
+    report.attribute(parsed.denials, run.runtime)
     code = report.exit_code_for(outcome.exit_code, parsed)
-    document = report.build(tool, profile, full_argv, parsed, outcome.exit_code, code, outcome.signal,
+    document = report.build(run.tool, run.profile, run.argv, parsed, outcome.exit_code, code, outcome.signal,
                             started_wall, finished_wall, time.monotonic() - started)
-    path = report_path(env, workspace)
+    path = report_path(run.env, run.workspace)
     try:
         report.write_atomically(path, document)
     except OSError as error:
@@ -226,24 +240,23 @@ def run_ci(tool, profile, runtime, executable, full_argv, env, workspace) -> int
 def main(argv: list[str] | None = None, *, roots: preflight.Roots | None = None, image_root: str = "/") -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        tool, profile, runtime, executable, full_argv, env, workspace = prepare(
-            argv, dict(os.environ), roots or preflight.Roots(), image_root)
+        run = prepare(argv, dict(os.environ), roots or preflight.Roots(), image_root)
     except Refusal as refusal:
         for line in refusal.lines:
             print(f"{PROG}: {line}", file=sys.stderr)
         return refusal.code
-    if runtime.get("output") == "machine":
-        return run_ci(tool, profile, runtime, executable, full_argv, env, workspace)
+    if run.runtime.get("output") == "machine":
+        return run_ci(run)
     if os.getpid() == 1:
         from entrypoint import supervise
 
-        return supervise.run(full_argv, env, executable, capture=False).exit_code
+        return supervise.run(run.argv, run.env, run.executable, capture=False).exit_code
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execve(executable, full_argv, env)
+        os.execve(run.executable, run.argv, run.env)
     except OSError as error:
-        print(f"{PROG}: cannot run {executable}: {error.strerror}", file=sys.stderr)
+        print(f"{PROG}: cannot run {run.executable}: {error.strerror}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     return EXIT_CANNOT_RUN  # not reached: execve replaces this process
 

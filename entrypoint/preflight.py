@@ -93,10 +93,12 @@ class Findings:
 
 
 class Mount:
-    __slots__ = ("mount_id", "root", "mount_point", "options", "fstype", "source")
+    __slots__ = ("mount_id", "root", "mount_point", "options", "fstype", "source", "device")
 
-    def __init__(self, mount_id: str, root: str, mount_point: str, options: tuple, fstype: str, source: str):
+    def __init__(self, mount_id: str, root: str, mount_point: str, options: tuple, fstype: str, source: str,
+                 device: str = ""):
         self.mount_id = mount_id
+        self.device = device
         self.root = root
         self.mount_point = mount_point
         self.options = options
@@ -139,12 +141,16 @@ def parse_mountinfo(text: str) -> list[Mount]:
             options=tuple(parts[5].split(",")),
             fstype=parts[sep + 1],
             source=_unescape(parts[sep + 2]),
+            device=parts[2],
         ))
     return mounts
 
 
 def _components(path: str) -> tuple[str, ...]:
     return tuple(part for part in path.split("/") if part)
+
+
+HOME_FOLDER = "a home folder"
 
 
 def _secret_in(path: str) -> str | None:
@@ -156,7 +162,7 @@ def _secret_in(path: str) -> str | None:
     parts = _components(path)
     # A whole home folder holds all of the above (a project folder inside one is fine).
     if parts == ("root",) or (len(parts) == 2 and parts[0] == "home"):
-        return "a home folder"
+        return HOME_FOLDER
     for suffix in SECRET_SUFFIXES:
         width = len(suffix)
         for start in range(len(parts) - width + 1):
@@ -169,6 +175,15 @@ def _is_within(path: str, folder: str) -> bool:
     return folder == "/" or path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
+def _part_of(mount: Mount, workspace_mount: Mount | None) -> bool:
+    """A folder of the workspace bound onto itself inside it (agent-run --mount makes .git and the
+    folders above protected files mount points, which cannot be renamed): same device, a root
+    inside the workspace's, a mount point inside the workspace."""
+    if workspace_mount is None or not mount.device or mount.device != workspace_mount.device:
+        return False
+    return _is_within(mount.mount_point, workspace_mount.mount_point) and _is_within(mount.root, workspace_mount.root)
+
+
 def check_mounts(mounts: list[Mount], workspace: str, findings: Findings) -> None:
     workspace_mount = None
     for mount in mounts:
@@ -176,8 +191,13 @@ def check_mounts(mounts: list[Mount], workspace: str, findings: Findings) -> Non
             if workspace_mount is None or len(mount.mount_point) > len(workspace_mount.mount_point):
                 workspace_mount = mount
     for mount in mounts:
-        secret = _secret_in(mount.mount_point) or (
-            _secret_in(mount.root) if mount.fstype not in VIRTUAL_FSTYPES else None)
+        secret = _secret_in(mount.mount_point)
+        if secret == HOME_FOLDER and mount.fstype in ("tmpfs", "ramfs") and mount.root == "/":
+            # A whole in-memory file system on $HOME (agent-run's --tmpfs /home/agent): it holds
+            # the image's home copied in, nothing from the host. A host folder bound there is
+            # still refused (its root is that folder).
+            secret = None
+        secret = secret or (_secret_in(mount.root) if mount.fstype not in VIRTUAL_FSTYPES else None)
         if secret:
             findings.failures.append(
                 f"host secret mounted: {mount.mount_point} (from {mount.root}, matches {secret}); "
@@ -187,6 +207,8 @@ def check_mounts(mounts: list[Mount], workspace: str, findings: Findings) -> Non
             continue
         point = mount.mount_point
         if point == "/" or point in ENGINE_MANAGED_MOUNTS or mount is workspace_mount:
+            continue
+        if _part_of(mount, workspace_mount):
             continue
         if any(_is_within(point, folder) for folder in ("/proc", "/sys", "/dev")):
             continue

@@ -1,6 +1,6 @@
 """The ci run report: one normalised JSON document from each CLI's machine output.
 
-Every CLI exits 0 when a tool call was denied (CLI-FACTS.md), so denials are read from the output
+Every CLI exits 0 when a tool call was denied (docs/cli-facts.md), so denials are read from the output
 itself: Claude stream-json `system/permission_denied` lines and the result's `permission_denials`;
 Gemini stream-json `tool_result` with `error.type == "policy_violation"`; Codex only on stderr
 (`Rejected(`). Each denial is mapped to the rule that fired by classifying the denied command

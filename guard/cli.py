@@ -11,6 +11,7 @@ import os
 import sys
 
 from guard.runtime import DEFAULT_PROFILE, RuntimeProfileError, compiled, find, load_runtime, read
+from image.layout import SHIMS_DIR
 
 SHIM_REFUSED = 126
 HOOK_BLOCK = 2
@@ -147,7 +148,7 @@ def _find_real(program: str, shim_path: str | None) -> str:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             if own and os.path.realpath(candidate) == own:
                 continue
-            if os.path.realpath(directory) == os.path.realpath("/usr/lib/agent-sandbox/shims"):
+            if os.path.realpath(directory) == os.path.realpath(SHIMS_DIR):
                 continue
             return candidate
     raise GuardError(f"no real {program} on PATH")

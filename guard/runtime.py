@@ -11,9 +11,11 @@ import os
 import re
 
 from guard.policy import Policy, PolicyError, compile_policy
+from image.layout import RUNTIME_PROFILES_DIR
 
 DEFAULT_PROFILE = "autonomous"
-PROFILE_DIRS = ("/etc/agent-sandbox/profiles", "~/.config/agent-sandbox/profiles")
+HOME_PROFILES_DIR = "~/.config/agent-sandbox/profiles"  # where an interactive install puts them
+PROFILE_DIRS = (RUNTIME_PROFILES_DIR, HOME_PROFILES_DIR)
 _PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 # the checkout this package runs from, when it is one: its rendered/ tree is kept current by
 # `render-profiles --check`

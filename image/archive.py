@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
 import json
 import lzma
 import posixpath
@@ -62,6 +63,8 @@ class Image:
     name: str
     config: dict
     layers: list[str]
+    config_digest: str = ""  # sha256:... of the config blob: the image id engines report
+    loadable: bool = False  # a docker-archive, which `podman load` / `docker load` take as is
 
 
 @dataclass
@@ -186,13 +189,19 @@ class Blobs:
             raise UnreadableImage(f"{self.source}: {name} is not a file")
         return handle
 
-    def read_json(self, name: str):
+    def read_bytes(self, name: str) -> bytes:
         with self.open(name) as handle:
-            raw = handle.read()
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise UnreadableImage(f"{self.source}: {name} is not valid JSON ({err})") from err
+            return handle.read()
+
+    def read_json(self, name: str):
+        return parse_json(self.source, name, self.read_bytes(name))
+
+
+def parse_json(source: Path, name: str, raw: bytes):
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UnreadableImage(f"{source}: {name} is not valid JSON ({err})") from err
 
 
 COMPRESSORS = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
@@ -253,7 +262,9 @@ def docker_archive_images(blobs: Blobs) -> list[Image]:
             raise UnreadableImage(f"{blobs.source}: manifest.json entry {number} has no Layers list")
         tags = item.get("RepoTags") or []
         name = tags[0] if tags else f"image {number}"
-        images.append(Image(name=name, config=blobs.read_json(item["Config"]), layers=layers))
+        config_bytes = blobs.read_bytes(item["Config"])
+        images.append(Image(name=name, config=parse_json(blobs.source, item["Config"], config_bytes), layers=layers,
+                            config_digest="sha256:" + hashlib.sha256(config_bytes).hexdigest(), loadable=True))
     return images
 
 
@@ -285,6 +296,7 @@ def oci_layout_images(blobs: Blobs, index: dict, label: str) -> list[Image]:
                 name=name if not label else f"{label}:{name}",
                 config=blobs.read_json(oci_blob_name(config["digest"])),
                 layers=[oci_blob_name(layer["digest"]) for layer in layers],
+                config_digest=str(config["digest"]),
             )
         )
     return images

@@ -53,3 +53,56 @@ def lockfile_pins(clis: dict, lock_path: Path = PACKAGE_LOCK) -> dict[str, str]:
 
 def label(name: str) -> str:
     return LABEL_PREFIX + name
+
+
+# ---- a version bump, step by step -----------------------------------------------------------------
+
+BUMP_STEPS = (
+    "1. edit package.json: the CLI's exact new version (no range)",
+    "2. npm install (writes package-lock.json)",
+    "3. bash .ci/install-clis.sh (installs node_modules from the lockfile and checks each --version)",
+    "4. python3 tests/conformance/matrix.py --write docs/conformance.md (the matrix proves the new version)",
+    "5. rebuild the image: bash .ci/install-podman-image.sh (the stand-in), nix build .#agent-image (Nix)",
+)
+
+
+def installed_version(node_modules: Path, npm: str) -> str | None:
+    try:
+        return json.loads((node_modules / npm / "package.json").read_text(encoding="utf-8")).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def bump_problems(clis: dict, package_json: Path = PACKAGE_JSON, lock_path: Path = PACKAGE_LOCK,
+                  node_modules: Path | None = None, proved: dict[str, str] | None = None) -> list[str]:
+    """What is out of step between package.json, package-lock.json, node_modules and the versions
+    the conformance matrix proved (`proved`, by CLI key), each naming the step that fixes it."""
+    try:
+        wanted = read_json(package_json, "restore it").get("dependencies") or {}
+        lock = read_json(lock_path, "run `npm install`")
+        pins = lockfile_pins(clis, lock_path)
+    except PinError as err:
+        return [str(err)]
+    root = ((lock.get("packages") or {}).get("") or {}).get("dependencies") or {}
+    problems = []
+    for name, cli in clis.items():
+        npm, pin = cli["npm"], pins[name]
+        spec = wanted.get(npm)
+        if spec is None:
+            problems.append(f"{package_json}: dependencies lack {npm}; step {BUMP_STEPS[0]}")
+            continue
+        if not spec[:1].isdigit():
+            problems.append(f"{package_json}: {npm} is {spec!r}, not an exact version; step {BUMP_STEPS[0]}")
+            continue
+        if root.get(npm) != spec or pin != spec:
+            problems.append(f"{lock_path}: pins {npm} at {pin!r} while package.json asks for {spec!r}; "
+                            f"step {BUMP_STEPS[1]}")
+            continue
+        if node_modules is not None and installed_version(node_modules, npm) != pin:
+            problems.append(f"{node_modules / npm}: holds {installed_version(node_modules, npm)!r}, the lockfile pins "
+                            f"{pin!r}; step {BUMP_STEPS[2]}")
+            continue
+        if proved is not None and proved.get(name) != pin:
+            problems.append(f"docs/conformance.md: proved {npm} {proved.get(name)!r}, the lockfile pins {pin!r}; "
+                            f"step {BUMP_STEPS[3]}")
+    return problems

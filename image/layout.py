@@ -72,6 +72,11 @@ class Image:
         """The command that builds it with Nix and loads it into podman."""
         return f"nix build .#{self.flake_package} && ./result | podman load"
 
+    @property
+    def stand_in_build(self) -> str:
+        """The command that builds the Debian stand-in (as root, from a checkout) and loads it."""
+        return f"python3 image/debian/build.py --image {self.role} --tag {self.tag} --load"
+
     def __repr__(self) -> str:
         return f"Image({self.role!r}, {self.ref!r})"
 

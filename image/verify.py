@@ -15,12 +15,15 @@ import fnmatch
 import hashlib
 import json
 import posixpath
+import shutil
 import stat
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from image.archive import Blobs, Entry, Filesystem, Image, UnreadableImage, flatten, opened, read_contents
+from image.clis import PACKAGE_LOCK, PinError, label as cli_label, lockfile_pins
 
 CONTRACT_PATH = Path(__file__).with_name("contract.json")
 SCHEMA_PATH = Path(__file__).with_name("contract.schema.json")
@@ -383,6 +386,73 @@ def check_runtime_profiles(files: dict, data: dict[str, bytes], env: dict[str, s
     return failures
 
 
+# ---------------------------------------------------------------- the CLIs: the lockfile's pins
+
+
+def check_cli_labels(config: dict, contract: dict, pins: dict[str, str], lockfile: Path) -> list[Failure]:
+    """Each io.agent-sandbox.cli.* label is the version package-lock.json pins: the one list of
+    versions, the one the conformance matrix proved."""
+    labels = (config.get("config") or {}).get("Labels") or {}
+    failures = []
+    for name, pin in sorted(pins.items()):
+        have = labels.get(cli_label(name))
+        if have != pin:
+            failures.append(Failure(
+                f"config.Labels.{cli_label(name)}",
+                f"is {have!r}, but {lockfile} pins {contract['clis'][name]['npm']} at {pin!r}",
+                "build the image from this checkout (its CLIs and their labels come from package-lock.json), "
+                "or verify against the lockfile it was built from (--lockfile)"))
+    return failures
+
+
+def run_cli_versions(engine: str, image: Image, source: Path, contract: dict, pins: dict[str, str],
+                     timeout: float = 90.0) -> list[Failure]:
+    """Each CLI's `--version` inside the image, through its entrypoint, with no network, must
+    answer the lockfile's pin. The engine must hold exactly this archive's image: it is loaded
+    when it does not. Anything that does not answer in time fails."""
+    if shutil.which(engine) is None:
+        return [Failure(f"--run {engine}", f"{engine} is not on PATH", f"install {engine}, or leave out --run")]
+    reference = image.config_digest
+    if engine_image_id(engine, reference) is None:
+        if not image.loadable:
+            return [Failure(f"--run {engine}", f"{engine} does not hold {image.name} ({reference}) and "
+                            f"{source} is not a docker-archive it can load", f"load the image into {engine} first")]
+        loaded = subprocess.run([engine, "load", "--input", str(source)], capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=900)
+        if loaded.returncode != 0 or engine_image_id(engine, reference) is None:
+            return [Failure(f"--run {engine}", f"`{engine} load --input {source}` did not give image {reference}: "
+                            f"{loaded.stderr.strip()[-300:]}", f"load the image into {engine} by hand and retry")]
+    failures = []
+    for name, pin in sorted(pins.items()):
+        program = contract["clis"][name]["bin"]
+        # the flags a careful launcher gives (the entrypoint's preflight warns without them)
+        argv = [engine, "run", "--rm", "--network", "none", "--cap-drop", "ALL", "--security-opt",
+                "no-new-privileges", "--pids-limit", "512", "--memory", "2g", reference, program, "--version"]
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            failures.append(Failure(f"run:{program} --version", f"did not answer within {timeout:.0f} s with no network",
+                                    f"run `{' '.join(argv)}` and see where it waits"))
+            continue
+        output = result.stdout.strip() or result.stderr.strip()
+        wanted = f"package-lock.json pins {contract['clis'][name]['npm']} at {pin!r}"
+        if result.returncode != 0:
+            failures.append(Failure(
+                f"run:{program} --version", f"exited {result.returncode}: {output[-300:]!r}; {wanted}",
+                f"make `{' '.join(argv)}` work (the output says why it did not), then retry"))
+        elif pin not in result.stdout:
+            failures.append(Failure(
+                f"run:{program} --version", f"answered {output[-300:]!r}; {wanted}",
+                "build the image from this checkout's package-lock.json"))
+    return failures
+
+
+def engine_image_id(engine: str, reference: str) -> str | None:
+    result = subprocess.run([engine, "image", "inspect", "--format", "{{.Id}}", reference], capture_output=True,
+                            text=True, stdin=subprocess.DEVNULL, timeout=60)
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
+
+
 # ---------------------------------------------------------------- service images
 
 
@@ -452,12 +522,35 @@ def role_of(image: Image, contract: dict) -> str:
     return "agent"
 
 
-def verify_image(blobs: Blobs, image: Image, contract: dict, role: str | None = None) -> list[Failure]:
-    role = role or role_of(image, contract)
+@dataclass
+class Options:
+    """How to judge: forced role, the lockfile holding the CLI pins, an engine to run the image with."""
+
+    role: str | None = None
+    lockfile: Path = PACKAGE_LOCK
+    run: str | None = None
+    source: Path = Path()
+
+
+def pins_of(contract: dict, lockfile: Path) -> dict[str, str]:
+    try:
+        return lockfile_pins(contract["clis"], lockfile)
+    except PinError as err:
+        raise ContractError(f"{err} (the CLI labels are checked against it; --lockfile names another)") from err
+
+
+def verify_image(blobs: Blobs, image: Image, contract: dict, options: Options | None = None) -> list[Failure]:
+    options = options or Options()
+    role = options.role or role_of(image, contract)
     want = expectations(contract, role)
     fs = flatten(blobs, image.layers)
     env = env_map(image.config)
     failures = check_config(image.config, want, contract)
+    if role == "agent":
+        pins = pins_of(contract, options.lockfile)
+        failures += check_cli_labels(image.config, contract, pins, options.lockfile)
+        if options.run:
+            failures += run_cli_versions(options.run, image, options.source, contract, pins)
     failures += check_special_bits(fs, contract)
     failures += check_programs(fs, env, want)
     if role != "agent":
@@ -482,9 +575,10 @@ def verify_image(blobs: Blobs, image: Image, contract: dict, role: str | None = 
     return failures
 
 
-def verify_path(source: Path, contract: dict, role: str | None = None) -> list[tuple[str, list[Failure]]]:
+def verify_path(source: Path, contract: dict, options: Options | None = None) -> list[tuple[str, list[Failure]]]:
+    options = Options(**{**vars(options or Options()), "source": source})
     with opened(source) as (blobs, images):
-        return [(image.name, verify_image(blobs, image, contract, role)) for image in images]
+        return [(image.name, verify_image(blobs, image, contract, options)) for image in images]
 
 
 def version() -> str:
@@ -509,13 +603,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", dest="role", choices=ROLES,
                         help="judge as this image (default: its io.agent-sandbox.image label, else its name, else agent)")
     parser.add_argument("--contract", type=Path, default=CONTRACT_PATH, help="contract JSON (default: the packaged one)")
+    parser.add_argument("--lockfile", type=Path, default=PACKAGE_LOCK,
+                        help="package-lock.json whose pins the agent image's CLI labels must equal (default: %(default)s)")
+    parser.add_argument("--run", choices=("podman", "docker"), metavar="ENGINE",
+                        help="also run each CLI's --version in the agent image with ENGINE (podman or docker), "
+                             "no network: it must answer the lockfile's pin (the image is loaded if ENGINE lacks it)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     args = parser.parse_args(argv)
     total = 0
     try:
         contract = load_contract(args.contract)
         for source in args.image:
-            for name, failures in verify_path(source, contract, args.role):
+            options = Options(role=args.role, lockfile=args.lockfile, run=args.run)
+            for name, failures in verify_path(source, contract, options):
                 for failure in failures:
                     print(f"[{name}] {failure.render()}")
                 total += len(failures)

@@ -1,21 +1,45 @@
-"""agent-run's command line: options from arguments and the profile, then plan, then run."""
+"""agent-run's command line: run an agent (copy -> plan -> run -> refs back), and the commands
+for what a run brought back: runs, review, apply, discard."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
-import shutil
+import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from egress.gateway import VENDORS, KeySource, read_key, read_secret
-from launcher.execute import execute
-from launcher.plan import (CLIS, DEFAULT_IMAGES, ENGINES, EXIT_USAGE, PROG, Mount, Options, Plan, RunError,
-                           _within, build_plan, check_mount, check_workspace, format_plan, protected_paths)
+from image import layout
+from launcher import review, safefs, workspace
+from launcher.checks import (check_mount, check_source, free_subnet, id_range_problem, live_owner, pinned_folders,
+                             protected_paths, within)
+from launcher.execute import execute, write_record
+from launcher.plan import (CLIS, ENGINES, EXIT_USAGE, ID_RANGE, PROG, Host, Mount, Options, Plan, RunError,
+                           build_plan, copy_mapping, format_plan, id_base, subnet_for)
+from launcher.terminal import shown, use_colour
+from launcher.tiers import blocked_paths, live_read_only, read_only_patterns
 
-# --- command line -------------------------------------------------------------------------------
+VERSION = "0.1.0"
+COMMANDS = ("runs", "review", "apply", "discard")
+ENGINE_SECCOMP = Path("/usr/share/containers/seccomp.json")
+IMAGE_BUILD_DOCS = "docs/launcher.md#images"
+# What --mount cannot close; printed at every --mount start.
+MOUNT_HOLES = (
+    "--mount: the agent edits your folder itself; the walls of the default copy mode do not all hold:",
+    "  it can create protected files that did not exist (.claude/settings.json, .mcp.json, GEMINI.md, "
+    ".github/workflows/...): read `agent-run` warnings after the run, and review before you run anything;",
+    "  it can create a new git repository (a .git folder with hooks or core.fsmonitor) in a subfolder: "
+    "never run git in a folder it made without looking first;",
+    "  it can write .git/commondir, .git/info/ and other files under .git that change what git does there;",
+    "  it runs as your uid on the host, with no user namespace (its files must be yours): the kernel keyrings "
+    "are refused to it by seccomp alone, and a setuid bit it sets on a file is yours.",
+)
+
 
 def _vendor_value(text: str, flag: str) -> tuple[str, str]:
     vendor, sep, value = text.partition("=")
@@ -24,28 +48,40 @@ def _vendor_value(text: str, flag: str) -> tuple[str, str]:
     return vendor, value
 
 
-def _mount(text: str) -> Mount:
+def _ro_mount(text: str) -> Mount:
     parts = text.split(":")
-    if len(parts) == 2:
+    if len(parts) == 2 or (len(parts) == 3 and parts[2] == "ro"):
         return Mount(Path(parts[0]), parts[1], True)
-    if len(parts) == 3 and parts[2] in ("ro", "rw"):
-        return Mount(Path(parts[0]), parts[1], parts[2] == "ro")
-    raise RunError(f"--mount {text!r}: expected SOURCE:TARGET[:ro]")
+    raise RunError(f"--ro-mount {text!r}: expected SOURCE:TARGET (always read-only)")
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Run an agent CLI in the sandbox, behind the egress "
-                                "proxy and the credential gateway.")
-    p.add_argument("cli", choices=sorted(CLIS))
-    p.add_argument("cli_args", nargs=argparse.REMAINDER, help="arguments for the CLI (after --)")
-    p.add_argument("--engine", choices=ENGINES, default=os.environ.get("AGENT_RUN_ENGINE"))
+def run_parser() -> argparse.ArgumentParser:
+    images = layout.IMAGES
+    p = argparse.ArgumentParser(
+        prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        usage=f"{PROG} [OPTIONS] {{claude,codex,gemini}} [CLI ARGS...]\n"
+              f"       {PROG} {{runs,review,apply,discard}} ...  (each with --help)",
+        description="Run an agent CLI in the sandbox on a copy of your repository, behind the egress proxy and "
+                    "the credential gateway; its commits come back as refs/agent/<run>/... for you to review "
+                    "and apply.",
+        epilog="after a run:\n  runs                      list the runs of this repository and their refs\n"
+               "  review RUN                what each ref changes; read-only-tier paths flagged\n"
+               "  apply RUN --branch NAME   cherry-pick the agent's commits onto a branch\n"
+               "  discard RUN               delete the run's refs and folder\n"
+               "RUN is a run id, a unique prefix of one, or 'last'.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
+    p.add_argument("command", choices=sorted(CLIS) + list(COMMANDS), metavar="{claude,codex,gemini,runs,review,apply,discard}")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the CLI (or the command)")
     p.add_argument("--profile", default=os.environ.get("AGENT_PROFILE") or "autonomous")
-    p.add_argument("--workspace", type=Path, default=Path.cwd())
-    p.add_argument("--image", default=DEFAULT_IMAGES["agent"])
-    p.add_argument("--proxy-image", default=DEFAULT_IMAGES["proxy"])
-    p.add_argument("--gateway-image", default=DEFAULT_IMAGES["gateway"])
-    p.add_argument("--rootfs", help=argparse.SUPPRESS)  # tests: an overlay of a tree instead of images
+    p.add_argument("--workspace", type=Path, default=None, help="your repository (default: the current folder)")
+    p.add_argument("--mount", action="store_true",
+                   help="live edits: mount your folder itself instead of a copy (weaker; see docs/launcher.md)")
+    p.add_argument("--engine", choices=ENGINES, default=ENGINES[0])
+    p.add_argument("--image", default=images["agent"].ref)
+    p.add_argument("--proxy-image", default=images["proxy"].ref)
+    p.add_argument("--gateway-image", default=images["gateway"].ref)
     p.add_argument("--timeout", type=int, default=3600, help="wall-clock seconds (default 3600)")
+    p.add_argument("--collect-timeout", type=int, default=300, help="seconds to bring the work back (default 300)")
     p.add_argument("--memory", default="4g")
     p.add_argument("--cpus", default="2")
     p.add_argument("--pids", type=int, default=1024)
@@ -54,10 +90,14 @@ def parser() -> argparse.ArgumentParser:
     token = p.add_mutually_exclusive_group()
     token.add_argument("--github-token-file", type=Path)
     token.add_argument("--github-token-command")
-    p.add_argument("--mount", action="append", default=[], metavar="SOURCE:TARGET[:ro]",
-                   help="extra read-only mount (only the workspace is writable)")
-    p.add_argument("--run-dir", type=Path, help="where configs, logs and the audit go")
-    p.add_argument("--print", action="store_true", dest="print_only", help="show the commands, run nothing")
+    p.add_argument("--ro-mount", action="append", default=[], metavar="SOURCE:TARGET",
+                   help="an extra read-only mount outside /workspace")
+    p.add_argument("--run-dir", type=Path, help="where configs, logs, the copy and the audit go")
+    p.add_argument("--print", action="store_true", dest="print_only", help="show the whole plan, run nothing")
+    # Tests only: stand-ins for the images, the internet and the vendors.
+    p.add_argument("--outside-network", help=argparse.SUPPRESS)
+    p.add_argument("--gateway-upstream", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--gateway-upstream-ca", type=Path, help=argparse.SUPPRESS)
     return p
 
 
@@ -68,9 +108,6 @@ def options_from_args(args: argparse.Namespace) -> Options:
         model = load(args.profile)
     except ProfileError as error:
         raise RunError(str(error)) from None
-    engine = args.engine or next((e for e in ENGINES if shutil.which(e)), None)
-    if engine is None:
-        raise RunError("neither podman nor docker is on PATH; install one or pass --engine")
     sources = [KeySource(v, file=Path(p)) for v, p in (_vendor_value(t, "--key-file") for t in args.key_file)]
     sources += [KeySource(v, command=tuple(shlex.split(c)))
                 for v, c in (_vendor_value(t, "--key-command") for t in args.key_command)]
@@ -82,54 +119,244 @@ def options_from_args(args: argparse.Namespace) -> Options:
         token = KeySource("github", file=args.github_token_file)
     elif args.github_token_command:
         token = KeySource("github", command=tuple(shlex.split(args.github_token_command)))
-    cli_args = args.cli_args[1:] if args.cli_args[:1] == ["--"] else args.cli_args
+    upstreams = dict(_vendor_value(t, "--gateway-upstream") for t in args.gateway_upstream)
+    cli_args = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    return Options(cli=args.cli, cli_args=cli_args, workspace=args.workspace, profile=args.profile, engine=engine,
+    return Options(cli=args.command, cli_args=cli_args, workspace=args.workspace or Path.cwd(),
+                   profile=args.profile, engine=args.engine, mode="mount" if args.mount else "copy",
                    images={"agent": args.image, "proxy": args.proxy_image, "gateway": args.gateway_image},
-                   rootfs=args.rootfs, timeout=args.timeout, memory=args.memory, cpus=args.cpus, pids=args.pids,
-                   key_sources=sources, github_token=token, mounts=[_mount(m) for m in args.mount],
-                   run_id=run_id, run_dir=args.run_dir, rootless=engine == "podman" and os.geteuid() != 0,
+                   timeout=args.timeout, collect_timeout=args.collect_timeout,
+                   memory=args.memory, cpus=args.cpus, pids=args.pids, key_sources=sources, github_token=token,
+                   mounts=[_ro_mount(m) for m in args.ro_mount], run_id=run_id, run_dir=args.run_dir,
+                   outside_network=args.outside_network, upstreams=upstreams, upstream_ca=args.gateway_upstream_ca,
                    interactive=sys.stdin.isatty() and sys.stdout.isatty(),
-                   allow=tuple(model.network_allow), read_only_globs=tuple(model.read_only_files),
-                   blocked_globs=tuple(model.blocked_files))
+                   allow=tuple(model.network_allow),
+                   model_server_tools=bool(getattr(model, "model_server_tools", False)),
+                   read_only_globs=tuple(model.read_only_files), blocked_globs=tuple(model.blocked_files))
 
 
-def default_run_dir(run_id: str) -> Path:
-    if os.geteuid() == 0:
-        return Path("/var/lib/agent-sandbox/runs") / run_id
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return state / "agent-sandbox" / "runs" / run_id
+def memory_root() -> Path:
+    parent = safefs.memory_parent()
+    if parent is None:
+        raise RunError("neither /run nor /dev/shm is a tmpfs here; the key and the token must never reach a disk")
+    return parent / "agent-sandbox"
 
 
-def prepare(options: Options) -> tuple[Plan, Path]:
-    if options.timeout <= 0 or options.pids <= 0:
-        raise RunError("--timeout and --pids must be positive")
-    workspace = check_workspace(options.workspace, options.home, options.rootless)
+def engine_seccomp() -> dict:
+    try:
+        return json.loads(ENGINE_SECCOMP.read_text())
+    except (OSError, ValueError) as error:
+        raise RunError(f"cannot read podman's default seccomp profile {ENGINE_SECCOMP} ({error}); the run's profile "
+                       f"is derived from it: install containers-common (it comes with podman)") from None
+
+
+def prepare(options: Options) -> tuple[Host, workspace.Source | None, list[str], list[str]]:
+    """The host facts of a run, read-only: (host, source, what the copy will be, warnings)."""
+    if options.timeout <= 0 or options.pids <= 0 or options.collect_timeout <= 0:
+        raise RunError("--timeout, --collect-timeout and --pids must be positive")
+    folder = check_source(options.workspace, options.home)
     options.mounts = [check_mount(m, options.home) for m in options.mounts]
-    run_dir = (options.run_dir or default_run_dir(options.run_id)).absolute()
-    if _within(run_dir.resolve(), workspace):
-        raise RunError(f"--run-dir {run_dir} is inside the workspace, where the agent could write the logs")
-    protected = protected_paths(workspace, options.read_only_globs)
-    blocked = [p for p in protected_paths(workspace, options.blocked_globs) if (workspace / p).is_file()]
+    run_dir = (options.run_dir or review.runs_root() / options.run_id).absolute()
+    if within(run_dir.resolve(), folder):
+        raise RunError(f"--run-dir {run_dir} is inside the workspace, where the agent could write")
+    clash = id_range_problem(id_base(options.run_id), ID_RANGE)
+    if clash:
+        raise RunError(f"the run's host ids {id_base(options.run_id)}+{ID_RANGE} are not its own: {clash}; "
+                       f"start the run again (another run id picks another range)")
+    common = {"run_dir": run_dir, "memory_dir": memory_root() / options.run_id, "engine_seccomp": engine_seccomp()}
+    if options.mode == "mount":
+        return _live_host(options, folder, common)
+    return _copy_host(options, folder, common)
+
+
+def _live_host(options: Options, folder: Path, common: dict) -> tuple[Host, None, list[str], list[str]]:
+    protected = protected_paths(folder, live_read_only(options.read_only_globs))
+    blocked = [p for p in protected_paths(folder, options.blocked_globs) if (folder / p).is_file()]
     protected = [p for p in protected if p not in blocked]
-    return build_plan(options, workspace, run_dir, protected, blocked), run_dir
+    host = Host(**common, workspace=folder, workdir=layout.WORKSPACE, agent_owner=live_owner(folder),
+                protected=tuple(protected), blocked=tuple(blocked),
+                pinned=tuple(pinned_folders(folder, protected + blocked)))
+    return host, None, [f"--mount: {folder} itself is /workspace (no copy)"], list(MOUNT_HOLES)
+
+
+def _copy_host(options: Options, folder: Path, common: dict) -> tuple[Host, workspace.Source, list[str], list[str]]:
+    source = workspace.find_source(folder)
+    uid_map, gid_map, agent_owner = copy_mapping(options.run_id)
+    workdir = f"{layout.WORKSPACE}/{source.subdir}" if source.subdir else layout.WORKSPACE
+    host = Host(**common, workspace=common["run_dir"] / "workspace", workdir=workdir, agent_owner=agent_owner,
+                uid_map=uid_map, gid_map=gid_map)
+    present = source.git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+    left_out = blocked_paths({p for p in present.stdout.decode(errors="surrogateescape").split("\0") if p},
+                             options.blocked_globs)
+    in_history = workspace.blocked_in_history(source, options.blocked_globs)
+    head = f"HEAD {source.head[:12]}" if source.head else "no commit yet"
+    steps = [f"copy: {source.toplevel} -> {host.workspace}: a new repository whose branch "
+             f"{source.branch or 'agent-run'} holds one starting commit ({head} plus your staged, unstaged and "
+             f"untracked files) at refs/agent/{options.run_id}/start"
+             + (", on HEAD's history (packed in, nothing linked)" if source.head and not in_history else
+                ", with no history"),
+             f"the copy is owned by host uid {agent_owner[0]}: the agent's 1000 in this run's user namespace "
+             f"(container 0-65535 -> host {uid_map[0][1]}-{uid_map[0][1] + ID_RANGE - 1})"]
+    warnings = []
+    if left_out:
+        warnings.append("blocked files left out of the copy: " + ", ".join(shown(p) for p in left_out))
+    if in_history:
+        warnings.append("blocked files are in HEAD's history (" + ", ".join(shown(p) for p in in_history) +
+                        "): the copy gets no history, only the starting commit, so that git cannot show them")
+    return host, source, steps, warnings
+
+
+def missing_images(options: Options) -> list[str]:
+    missing = []
+    for role, ref in options.images.items():
+        done = subprocess.run([options.engine, "image", "exists", ref], capture_output=True, text=True)
+        if done.returncode not in (0, 1):  # 1: missing; anything else: podman could not tell
+            raise RunError(f"podman image exists {ref} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+        if done.returncode == 1:
+            image = layout.IMAGES[role]
+            missing.append(f"{role} image {ref} is missing; build it: {image.nix_build} (or, without Nix, the "
+                           f"Debian stand-in: see {IMAGE_BUILD_DOCS})")
+    return missing
+
+
+@dataclass
+class Launch:
+    """A run ready to execute: its plan, the host facts, the secrets (in memory only)."""
+    options: Options
+    plan: Plan
+    host: Host
+    source: workspace.Source | None
+    key: str = field(repr=False)
+    token: str | None = field(repr=False)
+    record: object = None
+
+
+def begin(options: Options) -> Launch:
+    """Everything before the services start: checks, the images, the secrets, the run folders and
+    the copy; the plan is rebuilt once the starting commit exists."""
+    host, source, _, warnings = prepare(options)
+    build_plan(options, host)  # its refusals (a missing key) come before anything is asked of podman
+    if os.geteuid() != 0:
+        raise RunError("agent-run runs as root (sudo agent-run ...): each run gets its own range of host uids "
+                       "for its user namespace, and rootless podman cannot give that yet")
+    missing = missing_images(options)
+    if missing:
+        raise RunError("; ".join(missing))
+    host = replace(host, subnet=free_subnet(subnet_for(options.run_id), taken_subnets(options.engine)))
+    plan = build_plan(options, host)
+    plan.warnings += warnings
+    key = read_key(next(s for s in options.key_sources if s.vendor == plan.vendor))
+    token = read_secret(options.github_token, "GitHub token") if options.github_token else None
+    for warning in plan.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    host.run_dir.mkdir(parents=True, mode=0o700)
+    try:
+        safefs.private_folder(host.memory_dir.parent)
+    except safefs.UnsafeFile as error:
+        raise RunError(str(error)) from None
+    safefs.make_dir(host.memory_dir, 0o700)
+    record_path = host.run_dir / "run.json"
+
+    def record(**fields):
+        write_record(record_path, fields)
+    record(run_id=options.run_id, cli=options.cli, profile=options.profile, mode=options.mode, status="running",
+           repository=str(source.toplevel if source else host.workspace), run_dir=str(host.run_dir),
+           started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           read_only_patterns=list(read_only_patterns(options.read_only_globs)))
+    print(f"{PROG}: run {options.run_id} ({options.mode} mode; folder {host.run_dir})", file=sys.stderr)
+    if source is not None:
+        copy = workspace.starting_commit(source, options.run_id, options.blocked_globs)
+        workspace.make_copy(source, copy, host.workspace, host.agent_owner,
+                            (f"{options.cli} (agent-run)", "agent-run@localhost"))
+        record(start=copy.start, base=copy.base, branch=copy.branch, history=copy.history,
+               left_out=copy.left_out, blocked_in_history=copy.blocked_in_history)
+        host = replace(host, start=copy.start)
+        plan = build_plan(options, host)
+    return Launch(options, plan, host, source, key, token, record)
+
+
+def taken_subnets(engine: str) -> set[str]:
+    done = subprocess.run([engine, "network", "ls", "--format", "json"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RunError(f"{engine} network ls failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+    return {s.get("subnet") for n in json.loads(done.stdout or "[]") for s in (n.get("subnets") or [])}
+
+
+def start_run(options: Options) -> int:
+    launch = begin(options)
+    return execute(launch.plan, options, launch.host, launch.source, launch.key, launch.token, launch.record)
+
+
+# --- after a run ---------------------------------------------------------------------------------
+
+def command_parser(command: str) -> argparse.ArgumentParser:
+    helps = {"runs": "List the runs of this repository and the refs each brought back.",
+             "review": "Show what each ref of a run changes since its start; changes to read-only-tier paths "
+                       "(instruction files, .claude/, .codex/, .gemini/, .github/workflows/, .git* files, the "
+                       "profile's files.read_only) are flagged (red on a terminal, plain when piped or NO_COLOR).",
+             "apply": "Cherry-pick the agent's commits of a run onto a branch you name (created at the run's base "
+                      "if new). The checked-out branch is refused unless --checked-out; read-only-tier changes "
+                      "are refused unless --allow-protected.",
+             "discard": "Delete a run's refs (refs/agent/RUN/...) and its run folder."}
+    p = argparse.ArgumentParser(prog=f"{PROG} {command}", description=helps[command])
+    if command != "runs":
+        p.add_argument("run", metavar="RUN", help="a run id, a unique prefix of one, or 'last'")
+    p.add_argument("--workspace", type=Path, default=None, help="the repository (default: the current folder)")
+    if command == "apply":
+        p.add_argument("--branch", required=True, help="the branch to apply onto (created if new)")
+        p.add_argument("--ref", help="which of the run's refs (default: uncommitted, else HEAD)")
+        p.add_argument("--allow-protected", action="store_true", help="apply read-only-tier changes too")
+        p.add_argument("--checked-out", action="store_true",
+                       help="the branch may be the checked-out one: cherry-pick in its working tree")
+    if command in ("review", "apply"):
+        p.add_argument("--profile", default=os.environ.get("AGENT_PROFILE") or "autonomous",
+                       help="for runs that recorded no read-only patterns")
+    return p
+
+
+def manage(command: str, argv: list[str], default_workspace: Path | None) -> int:
+    args = command_parser(command).parse_args(argv)
+    folder = args.workspace or default_workspace or Path.cwd()
+    repo = workspace.find_source(folder)
+    if command == "runs":
+        sys.stdout.write(review.format_runs(review.find_runs(repo)))
+        return 0
+    run = review.resolve_run(repo, args.run)
+    if command == "discard":
+        sys.stdout.write(review.discard(repo, run))
+        return 0
+    read_only = ()
+    if not run.record.get("read_only_patterns"):
+        from renderer.model import load
+        read_only = load(args.profile).read_only_files
+    if command == "review":
+        sys.stdout.write(review.review(repo, run, read_only, colour=use_colour()))
+        return 0
+    sys.stdout.write(review.apply(repo, run, args.branch, ref=args.ref, allow_protected=args.allow_protected,
+                                  checked_out=args.checked_out, profile_read_only=read_only))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = run_parser().parse_args(argv)
     try:
-        options = options_from_args(args)
-        plan, run_dir = prepare(options)
-        if args.print_only:
-            sys.stdout.write(format_plan(plan, options, run_dir))
+        if args.command in COMMANDS:
+            return manage(args.command, args.rest, args.workspace)
+        if args.rest and args.rest[0] in ("-h", "--help"):
+            run_parser().print_help()
+            print(f"\n(arguments after {args.command} go to {args.command}; `{PROG} {args.command} -- --help` "
+                  f"asks {args.command} itself)")
             return 0
-        keys = {s.vendor: read_key(s) for s in options.key_sources}
-        token = read_secret(options.github_token, "GitHub token") if options.github_token else None
-        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(run_dir, 0o700)
-        return execute(plan, options, run_dir, keys, token)
+        options = options_from_args(args)
+        if args.print_only:
+            host, _, steps, warnings = prepare(options)
+            plan = build_plan(options, host)
+            plan.warnings += warnings
+            sys.stdout.write(format_plan(plan, options, host, steps))
+            return 0
+        return start_run(options)
     except (RunError, ValueError) as error:
-        print(f"{PROG}: {error}", file=sys.stderr)
+        print(f"{PROG}: {shown(str(error))}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from egress import gateway_github
-from egress.gateway import KeySource
+from egress.gateway import KeySource, read_secret
 from egress.github_policy import Policy, check_repository, render_policy
 
 DEFAULT_API = "https://api.github.com"
@@ -328,31 +328,12 @@ def revoke_token(api_url: str, token: str, timeout: float = 30.0, ca_file: str |
 
 # --- tokens from the user's command or file ------------------------------------------------------
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{20,255}$")
-
-
 def read_token(source: KeySource, timeout: float = 30.0) -> str:
     """A token from a file or a command's standard output; errors never include its text."""
-    origin = source.describe()
-    if source.file is not None:
-        try:
-            text = Path(source.file).read_text()
-        except OSError as error:
-            raise GitHubError(f"{origin}: {error.strerror or error}") from None
-    else:
-        try:
-            done = subprocess.run(list(source.command), capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise GitHubError(f"{origin}: {error}") from None
-        if done.returncode != 0:
-            raise GitHubError(f"{origin}: exited {done.returncode}")
-        text = done.stdout
-    token = text.strip()
-    if not _TOKEN.match(token):
-        raise GitHubError(f"{origin}: not one GitHub token (expected 20 to 255 letters, digits and _.-, "
-                          f"got {len(token)} characters)")
-    return token
+    try:
+        return read_secret(source, "GitHub token", timeout)
+    except ValueError as error:
+        raise GitHubError(str(error)) from None
 
 
 def check_token(token: str, origin: str, allow_long_lived: bool) -> str:
@@ -372,6 +353,10 @@ class GitHubCredential:
     repository: str
     source: str
     minted: InstallationToken | None = None     # revoked at teardown when set
+
+    def secrets(self) -> dict:
+        """For egress.gateway.write_secrets, beside the vendor key."""
+        return {gateway_github.GITHUB_SECRET: self.token}
 
     def revoke(self, timeout: float = 10.0, ca_file: str | None = None) -> str | None:
         """Revoke a minted token; a problem is returned as a message (the token expires within the hour anyway)."""
@@ -446,29 +431,29 @@ def obtain(options: GitHubOptions, workspace: Path, timeout: float = 30.0,
 
 @dataclass(frozen=True)
 class GitHubRunPieces:
-    """What agent-run adds to a run for GitHub and the registries: pure data for its plan."""
+    """What agent-run adds to a run for GitHub and the registries: pure data for its plan (no
+    token: `GitHubCredential.secrets()` goes to the gateway's secrets folder when the run starts)."""
     gateway_config: str           # config.json with the GitHub and registry routes
-    secrets: dict = field(repr=False)   # for egress.gateway.write_secrets, beside the vendor key
-    agent_env: dict               # git's insteadOf, GH_HOST, GH_REPO, npm's registry: no credential
+    agent_env: dict               # git's insteadOf and resolve, GH_HOST, GH_REPO, npm's registry
     agent_add_hosts: list         # --add-host for the agent container
     gateway_create_args: list     # for the gateway container: port 80 without a capability
     proxy_allow: list             # the proxy's allowlist without the hosts the gateway serves
     policy: Policy
 
 
-def run_pieces(credential: GitHubCredential | None, *, tripwire, run_id: str, gateway_config_text: str,
-               gateway_address: str, gateway_host: str, allow, registries=("npm",)) -> GitHubRunPieces:
-    """Every run walls GitHub and the registries, token or not: without a credential GitHub is read
-    anonymously through the gateway and nothing is written. gateway_address: the gateway's address
-    on the agent's network; gateway_host: its name there (agent-gateway)."""
-    repository = credential.repository if credential else None
+def run_pieces(*, repository: str | None, with_token: bool, tripwire, run_id: str, gateway_config_text: str,
+               gateway_address: str, gateway_host: str, allow, registries=("npm",),
+               upstreams: dict | None = None) -> GitHubRunPieces:
+    """Every run walls GitHub and the registries, token or not: without a credential (with_token
+    False, repository None) GitHub is read anonymously through the gateway and nothing is written.
+    gateway_address: the gateway's address on the agent's network; gateway_host: its name there
+    (agent-gateway); upstreams: stand-ins for github.com, api.github.com or a registry (tests)."""
     policy = render_policy(tripwire, repository=repository, run_id=run_id)
-    config = gateway_github.add_github_routes(gateway_config_text, policy, with_token=credential is not None,
-                                              registries=registries)
+    config = gateway_github.add_github_routes(gateway_config_text, policy, with_token=with_token,
+                                              registries=registries, upstreams=upstreams)
     return GitHubRunPieces(
         gateway_config=config,
-        secrets={gateway_github.GITHUB_SECRET: credential.token} if credential else {},
-        agent_env=gateway_github.agent_environment(registry_host=gateway_host, registries=registries,
+        agent_env=gateway_github.agent_environment(gateway_address, registry_host=gateway_host, registries=registries,
                                                    repository=repository),
         agent_add_hosts=gateway_github.gateway_hosts(gateway_address),
         gateway_create_args=["--sysctl", f"net.ipv4.ip_unprivileged_port_start={gateway_github.GITHUB_PORT}"],

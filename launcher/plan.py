@@ -1,46 +1,51 @@
-"""agent-run's plan: every command and every file of a run, built by pure functions from the options,
-so `agent-run --print` shows exactly what a run executes.
+"""agent-run's plan: every command and every file of a run, built by pure functions from the
+options and the facts found on the host, so `agent-run --print` shows exactly what a run does.
 
-    internal network (--internal, no DNS)           outside network
-    agent 10.213.N.10 ── proxy 10.213.N.2 ───────── (vendors' hosts, the allowlist)
-                     └── gateway 10.213.N.3 ─────── (model vendors, with the real key)
+    internal network (--internal, no DNS)                 outside network
+    agent 10.213.N.10 ── proxy   10.213.N.2 :3128 ──────── hosts on the profile's allowlist
+                     └── gateway 10.213.N.3 :808x ──────── the run's model vendor, the real key added
+    collector (no network): the copy's refs -> a git bundle in the run folder
 
-Keys and the GitHub token are read on the host and never appear in a command line or in the
-agent's environment.
+One function per container. Keys and the GitHub token never appear in a command line, a file on
+disk or the agent's environment.
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
-import os
+import json
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from egress.gateway import KeySource, agent_environment, proxy_allowlist, render_gateway
+from egress.gateway import VENDORS, KeySource, agent_environment, base_urls, proxy_allowlist, \
+    render_gateway_config
 from egress.squid import AGENT_SUPERNET, render_squid
+from image import layout
 
 PROG = "agent-run"
-ENGINES = ("podman", "docker")
+ENGINES = ("podman",)
 CLIS = {"claude": "anthropic", "codex": "openai", "gemini": "gemini"}
+VENDOR_TITLES = {"anthropic": "an Anthropic", "openai": "an OpenAI", "gemini": "a Gemini"}
 PROXY_PORT = 3128
 PROXY_HOST, GATEWAY_HOST = "agent-proxy", "agent-gateway"
-AGENT_UID = 1000
-CONTAINER_WORKSPACE = "/workspace"
-CONTAINER_HOME = "/home/agent"
-TOKEN_DIR = "/var/lib/agent-run/secrets"
-TOKEN_PATH = f"{TOKEN_DIR}/github-token"
-DEFAULT_IMAGES = {"agent": "agent-sandbox:latest", "proxy": "agent-sandbox-egress-proxy:latest",
-                  "gateway": "agent-sandbox-gateway:latest"}
+AGENT_UID, AGENT_GID = layout.AGENT_UID, layout.AGENT_GID
+# Where the agent and the collector see the run's folders (the report and the secrets are in
+# memory on the host, the collector's output in the run folder).
+REPORT_DIR = "/var/lib/agent-run/report"
+REPORT_NAME = "report.json"
+SECRETS_DIR = "/var/lib/agent-run/secrets"
+TOKEN_NAME = "github-token"
+OUT_DIR = "/var/lib/agent-run/out"
+BUNDLE_NAME = "result.bundle"
+# Each run maps the container's uids 0-65535 onto 65536 host uids of its own that no account
+# uses: the agent's uid 1000 is then no host user with a session, files or keyrings.
+ID_RANGE = 65536
+ID_BASE = 1_700_000_000
+ID_SLOTS = 4096
 EXIT_TIMEOUT = 124
 EXIT_USAGE = 2
-MAX_PROTECTED_MOUNTS = 256
-SKIP_DIRS = {"node_modules", ".venv", "__pycache__"}
-SECRET_HOME_PATHS = (".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".config/gh", ".docker", ".kube",
-                     ".netrc", ".git-credentials", ".npmrc", ".pypirc", ".cargo/credentials",
-                     ".cargo/credentials.toml", ".config/agent-sandbox", ".password-store", ".vault-token")
-SYSTEM_PATHS = ("/etc", "/run", "/var/run", "/proc", "/sys", "/dev", "/boot", "/var/lib/docker",
-                "/var/lib/containers", "/usr", "/bin", "/sbin", "/lib", "/var/log")
+COLLECT_NOTHING_NEW = 3   # the collector's exit code when the copy holds nothing new
+DENIED_SYSCALLS = ("add_key", "keyctl", "request_key")
 
 
 class RunError(Exception):
@@ -61,9 +66,10 @@ class Options:
     workspace: Path
     profile: str = "autonomous"
     engine: str = "podman"
-    images: dict = field(default_factory=lambda: dict(DEFAULT_IMAGES))
-    rootfs: str | None = None            # stand-in: run every container on an overlay of this tree
+    mode: str = "copy"                    # copy (default) | mount (--mount: live edits)
+    images: dict = field(default_factory=lambda: {r: i.ref for r, i in layout.IMAGES.items()})
     timeout: int = 3600
+    collect_timeout: int = 300
     memory: str = "4g"
     cpus: str = "2"
     pids: int = 1024
@@ -72,13 +78,54 @@ class Options:
     mounts: list = field(default_factory=list)               # [Mount], always read-only
     run_id: str = ""
     run_dir: Path | None = None
-    rootless: bool = False
     outside_subnet: str | None = None     # default: the engine picks one
+    outside_network: str | None = None    # tests: an existing network (not created nor removed)
+    upstreams: dict = field(default_factory=dict)   # tests: vendor -> URL of a stand-in
+    upstream_ca: Path | None = None       # tests: the CA that signed the stand-in's certificate
     interactive: bool = False             # a terminal on stdin: the CLI's interactive mode
     home: Path = field(default_factory=Path.home)
-    allow: tuple = ()                    # the profile's network.allow
+    allow: tuple = ()                     # the profile's network.allow
+    model_server_tools: bool = False      # the profile's network.model_server_tools
     read_only_globs: tuple = ()
     blocked_globs: tuple = ()
+
+    @property
+    def vendor(self) -> str:
+        return CLIS[self.cli]
+
+
+@dataclass(frozen=True)
+class Host:
+    """What was found or chosen on the host for a run."""
+    run_dir: Path                 # on disk, root's, 0700: configs, logs, the copy, the audit
+    memory_dir: Path              # on a tmpfs, root's, 0700: secrets and the run report
+    workspace: Path               # what /workspace is: the copy, or with --mount the user's folder
+    workdir: str                  # the agent's working folder in the container
+    agent_owner: tuple            # (uid, gid) of the agent on the host
+    uid_map: tuple = ()           # ((container, host, size), ...); () runs as agent_owner, no namespace
+    gid_map: tuple = ()
+    engine_seccomp: dict | None = None   # the engine's default profile, to derive the run's from
+    protected: tuple = ()         # --mount: read-only over the workspace
+    blocked: tuple = ()           # --mount: masked with an empty file
+    pinned: tuple = ()            # --mount: folders bound onto themselves (cannot be renamed)
+    start: str | None = None      # the starting commit (copy mode; None before it is made)
+    subnet: str | None = None     # the internal network's /24 (None: the one the run id picks)
+
+    @property
+    def report_dir(self) -> Path:
+        return self.memory_dir / "report"
+
+    @property
+    def gateway_secrets(self) -> Path:
+        return self.memory_dir / "gateway-secrets"
+
+    @property
+    def agent_secrets(self) -> Path:
+        return self.memory_dir / "agent-secrets"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.run_dir / "out"
 
 
 @dataclass
@@ -86,286 +133,322 @@ class Plan:
     names: dict                          # role -> container/network name
     subnet: str
     addresses: dict
-    files: dict                          # host path -> (text, mode)
+    files: dict                          # host path -> (text, mode), written before setup
     setup: list                          # argv lists, run in order
     agent_create: list
     start_agent: list
     stop_agent: list
+    collect: list | None                 # the collector's `run` (copy mode)
     teardown: list
-    token_copy: list | None
-    gateway_vendors: list
-    report_host_path: Path
+    vendor: str
+    warnings: list = field(default_factory=list)
 
 
-# --- checks ------------------------------------------------------------------------------------
+# --- identities ----------------------------------------------------------------------------------
 
-def _within(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+def id_base(run_id: str) -> int:
+    slot = int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % ID_SLOTS
+    return ID_BASE + slot * ID_RANGE
 
-
-def refusal(source: Path, home: Path) -> str | None:
-    """Why mounting source would expose the host, or None."""
-    path = source.resolve()
-    if path == Path("/"):
-        return "it is the host's root"
-    if path.is_socket() or path.name in ("docker.sock", "podman.sock", "containerd.sock"):
-        return "it is a container engine or other socket"
-    homes = {home.resolve(), Path("/root"), Path("/home")}
-    if Path("/home").is_dir():
-        homes |= {p.resolve() for p in Path("/home").iterdir() if p.is_dir()}
-    for h in sorted(homes):
-        if _within(h, path):
-            return f"it is or contains the home folder {h}"
-    for secret in SECRET_HOME_PATHS:
-        s = home.resolve() / secret
-        if _within(path, s) or _within(s, path):
-            return f"it is or contains the secret path {s}"
-    for system in SYSTEM_PATHS:
-        s = Path(system)
-        if _within(path, s) or _within(s, path):
-            return f"it is or contains the system path {s}"
-    return None
-
-
-def check_workspace(workspace: Path, home: Path, rootless: bool) -> Path:
-    if not workspace.is_dir():
-        raise RunError(f"workspace {workspace} is not a directory; pass --workspace DIR")
-    resolved = workspace.resolve()
-    why = refusal(resolved, home)
-    if why:
-        raise RunError(f"refusing to mount the workspace {resolved}: {why}; pass a project folder")
-    owner = resolved.stat().st_uid
-    wanted = os.getuid() if rootless else AGENT_UID
-    if owner != wanted:
-        fix = (f"sudo chown -R {AGENT_UID}:{AGENT_UID} {shlex.quote(str(resolved))}" if not rootless else
-               f"chown -R {wanted} {shlex.quote(str(resolved))}")
-        raise RunError(f"workspace {resolved} is owned by uid {owner}, but the agent runs as uid {AGENT_UID}"
-                       f"{' (mapped from your uid by --userns keep-id)' if rootless else ''} and must own it; "
-                       f"fix: {fix}")
-    return resolved
-
-
-def check_mount(mount: Mount, home: Path) -> Mount:
-    if not mount.read_only:
-        raise RunError(f"--mount {mount.source}:{mount.target}: only the workspace is writable; add :ro")
-    why = refusal(mount.source, home)
-    if why:
-        raise RunError(f"refusing to mount {mount.source.resolve()}: {why}")
-    if not mount.source.exists():
-        raise RunError(f"--mount {mount.source}: no such file or folder")
-    if not mount.target.startswith("/") or _within(Path(mount.target), Path(CONTAINER_WORKSPACE)):
-        raise RunError(f"--mount target {mount.target!r} must be absolute and outside {CONTAINER_WORKSPACE}")
-    return Mount(mount.source.resolve(), mount.target, True)
-
-
-# --- protected files ----------------------------------------------------------------------------
-
-def glob_matches(pattern: str, relative: str) -> bool:
-    """gitignore-style: a pattern without "/" matches the name at any depth; "**" spans folders."""
-    if "/" not in pattern:
-        return fnmatch.fnmatchcase(relative.rsplit("/", 1)[-1], pattern)
-    return _match_segments(pattern.strip("/").split("/"), relative.split("/"))
-
-
-def _match_segments(pattern: list[str], parts: list[str]) -> bool:
-    if not pattern:
-        return not parts
-    if pattern[0] == "**":
-        return any(_match_segments(pattern[1:], parts[i:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _match_segments(pattern[1:], parts[1:])
-
-
-def _plain_inside(workspace: Path, relative: str) -> bool:
-    """No component is a symlink: a bind mount follows links on the host, so a repository's
-    `.claude -> ~/.ssh` would otherwise bring the host's secrets in."""
-    path = workspace
-    for part in relative.split("/"):
-        path = path / part
-        if path.is_symlink():
-            return False
-    return path.resolve().is_relative_to(workspace)
-
-
-def protected_paths(workspace: Path, globs: tuple, limit: int = MAX_PROTECTED_MOUNTS) -> list[str]:
-    """Workspace-relative paths to mount read-only: a folder for "dir/**", else matching files."""
-    found: set[str] = set()
-    for pattern in globs:
-        folder = pattern[:-3].strip("/")
-        if pattern.endswith("/**") and "*" not in folder and _plain_inside(workspace, folder) \
-                and (workspace / folder).is_dir():
-            found.add(folder)
-    for folder, dirs, files in os.walk(workspace):
-        rel_folder = os.path.relpath(folder, workspace)
-        rel_folder = "" if rel_folder == "." else rel_folder
-        dirs[:] = [d for d in dirs if d not in SKIP_DIRS and f"{rel_folder}/{d}".lstrip("/") not in found
-                   and f"{rel_folder}/{d}".lstrip("/") != ".git/objects"]
-        for name in files:
-            rel = f"{rel_folder}/{name}".lstrip("/")
-            if os.path.islink(os.path.join(folder, name)):
-                continue
-            if any(glob_matches(p, rel) for p in globs):
-                found.add(rel)
-        if len(found) > limit:
-            raise RunError(f"more than {limit} protected files in {workspace}; narrow files.read_only "
-                           f"or files.blocked in the profile")
-    return sorted(rel for rel in found if _plain_inside(workspace, rel))
-
-
-# --- the plan -----------------------------------------------------------------------------------
 
 def subnet_for(run_id: str) -> str:
     n = int(hashlib.sha256(run_id.encode()).hexdigest(), 16) % 254 + 1
     return f"10.213.{n}.0/24"
 
 
-def _image(options: Options, role: str) -> list[str]:
-    return ["--rootfs", f"{options.rootfs}:O"] if options.rootfs else [options.images[role]]
+def copy_mapping(run_id: str) -> tuple[tuple, tuple, tuple]:
+    """(uid_map, gid_map, agent's host owner) of a run: the run's own 65536 ids."""
+    base = id_base(run_id)
+    mapping = ((0, base, ID_RANGE),)
+    return mapping, mapping, (base + AGENT_UID, base + AGENT_GID)
 
 
-def _network_args(options: Options, names: dict, address: str, outside: bool) -> list[str]:
-    if options.engine == "podman":
-        args = ["--network", f"{names['internal']}:ip={address}"]
-        return args + (["--network", names["outside"]] if outside else [])
-    return ["--network", names["internal"], "--ip", address]
+def derive_seccomp(default: dict) -> dict:
+    """The engine's default profile, with keyctl, add_key and request_key refused (EPERM): the
+    kernel's keyrings are shared across containers by uid and hold other sessions' secrets."""
+    profile = json.loads(json.dumps(default))
+    rules = []
+    for rule in profile.get("syscalls", []):
+        if rule.get("action") == "SCMP_ACT_ALLOW":
+            rule = {**rule, "names": [n for n in rule.get("names", []) if n not in DENIED_SYSCALLS]}
+            if not rule["names"]:
+                continue
+        rules.append(rule)
+    rules.append({"names": list(DENIED_SYSCALLS), "action": "SCMP_ACT_ERRNO", "errnoRet": 1})
+    profile["syscalls"] = rules
+    return profile
 
 
-def build_plan(options: Options, workspace: Path, run_dir: Path, protected: list[str], blocked: list[str]) -> Plan:
-    engine = options.engine
-    base = f"agent-sandbox-{options.run_id}"
-    names = {"internal": f"{base}-int", "outside": f"{base}-ext", "proxy": f"{base}-proxy",
-             "gateway": f"{base}-gateway", "agent": f"{base}-agent"}
-    subnet = subnet_for(options.run_id)
-    prefix = subnet.rsplit(".", 1)[0]
-    addresses = {"proxy": f"{prefix}.2", "gateway": f"{prefix}.3", "agent": f"{prefix}.10"}
+# --- the pieces ----------------------------------------------------------------------------------
 
-    vendor_needed = CLIS[options.cli]
-    keyed = sorted({s.vendor for s in options.key_sources})
-    if vendor_needed not in keyed:
-        raise RunError(f"{options.cli} needs a {vendor_needed} key: pass --key-file {vendor_needed}=PATH "
-                       f"or --key-command {vendor_needed}='COMMAND'")
-    gateway_vendors = keyed
+HARDENING = ["--security-opt", "no-new-privileges", "--read-only", "--read-only-tmpfs=false", "--cap-drop", "ALL"]
+SERVICE_CAPS = ["--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "CHOWN"]
+# Explicit limits: the engine's defaults can exceed a host's hard limits (the container then fails
+# to start), and nproc counts per host uid, which each run has of its own.
+SERVICE_LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
 
-    files = {
-        run_dir / "squid" / "squid.conf": (render_squid(proxy_allowlist(options.allow),
-                                                        agent_subnets=[AGENT_SUPERNET], listen_port=PROXY_PORT), 0o644),
-        run_dir / "squid" / "agent-sandbox.d" / "00-run.conf": ("# this run adds nothing to the proxy\n", 0o644),
-        run_dir / "gateway" / "nginx.conf": (render_gateway(gateway_vendors, agent_subnets=[subnet]), 0o644),
-        run_dir / "empty": ("", 0o444),
+
+def _limits(pids: int) -> list[str]:
+    return ["--pids-limit", str(pids), "--ulimit", "nofile=8192:8192", "--ulimit", f"nproc={pids}:{pids}"]
+
+
+def _tmpfs(target: str, extra: str = "") -> list[str]:
+    return ["--tmpfs", f"{target}:rw,nosuid,nodev{extra},notmpcopyup"]
+
+
+def _bind(source: Path, target: str, read_only: bool = False) -> list[str]:
+    return ["--mount", f"type=bind,src={source},dst={target}{',readonly' if read_only else ''}"]
+
+
+def _networks(names: dict, address: str, outside: bool) -> list[str]:
+    return ["--network", f"{names['internal']}:ip={address}", *(["--network", names["outside"]] if outside else [])]
+
+
+def _identity(host: Host) -> list[str]:
+    """Copy mode: uid 1000 of the run's own id range. --mount: the folder's owner, with no user
+    namespace (podman with runc cannot map one host uid into a run's range: its storage refuses a
+    split mapping), so that the agent's files are the user's."""
+    if not host.uid_map:
+        return ["--user", f"{host.agent_owner[0]}:{host.agent_owner[1]}"]
+    args = ["--user", f"{AGENT_UID}:{AGENT_GID}"]
+    for flag, mapping in (("--uidmap", host.uid_map), ("--gidmap", host.gid_map)):
+        args += [a for inside, outside, size in mapping for a in (flag, f"{inside}:{outside}:{size}")]
+    return args
+
+
+def _confinement(host: Host) -> list[str]:
+    return ["--security-opt", f"seccomp={host.run_dir / 'seccomp.json'}",
+            "--sysctl", "net.ipv6.conf.all.disable_ipv6=1", "--sysctl", "net.ipv6.conf.default.disable_ipv6=1"]
+
+
+def names_for(run_id: str, options: Options) -> dict:
+    base = f"agent-sandbox-{run_id}"
+    return {"internal": f"{base}-int", "outside": options.outside_network or f"{base}-ext",
+            "proxy": f"{base}-proxy", "gateway": f"{base}-gateway", "agent": f"{base}-agent",
+            "collector": f"{base}-collect"}
+
+
+def proxy_files(options: Options, host: Host) -> dict:
+    squid = host.run_dir / "squid"
+    return {
+        squid / "squid.conf": (render_squid(proxy_allowlist(options.allow), agent_subnets=[AGENT_SUPERNET],
+                                            listen_port=PROXY_PORT), 0o644),
+        squid / "agent-sandbox.d" / "00-run.conf": ("# this run adds nothing to the proxy\n", 0o644),
     }
-    proxy_log, gateway_log, gateway_run = run_dir / "proxy-log", run_dir / "gateway-log", run_dir / "gateway-run"
-    hardening = ["--security-opt", "no-new-privileges", "--read-only", "--cap-drop", "ALL"]
-    if engine == "podman":
-        # podman would add its own tmpfs on /tmp, /run, /var/tmp, copying the image's content in;
-        # each container below names the writable places it needs instead.
-        hardening += ["--read-only-tmpfs=false"]
-    nocopy = ",notmpcopyup" if engine == "podman" else ""
-    service_caps = ["--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "CHOWN"]
-    network_setup = [
-        [engine, "network", "create", "--internal", *(["--disable-dns"] if engine == "podman" else []),
-         "--subnet", subnet, names["internal"]],
-        [engine, "network", "create", *(["--subnet", options.outside_subnet] if options.outside_subnet else []),
-         names["outside"]],
-    ]
-    proxy = [engine, "create", "--name", names["proxy"], *_network_args(options, names, addresses["proxy"], True),
-             *hardening, *service_caps, "--pids-limit", "256", "--memory", "512m",
-             "--tmpfs", f"/run:rw,nosuid,nodev{nocopy}", "--tmpfs", f"/var/spool/squid:rw,nosuid,nodev{nocopy}",
-             "-v", f"{run_dir}/squid/squid.conf:/etc/squid/squid.conf:ro",
-             "-v", f"{run_dir}/squid/agent-sandbox.d:/etc/squid/agent-sandbox.d:ro",
-             "-v", f"{proxy_log}:/var/log/squid",
-             *_image(options, "proxy"), "squid", "-N", "-f", "/etc/squid/squid.conf"]
-    gateway = [engine, "create", "--name", names["gateway"],
-               *_network_args(options, names, addresses["gateway"], True),
-               *hardening, *service_caps, "--pids-limit", "256", "--memory", "512m",
-               "--tmpfs", f"/run:rw,nosuid,nodev{nocopy}",
-               "-v", f"{run_dir}/gateway/nginx.conf:/etc/agent-gateway/nginx.conf:ro",
-               "-v", f"{run_dir}/gateway/keys:/run/agent-gateway/keys:ro",
-               "-v", f"{gateway_log}:/var/log/agent-gateway",
-               "-v", f"{gateway_run}:/var/lib/agent-gateway",
-               *_image(options, "gateway"), "nginx", "-e", "/var/log/agent-gateway/error.log",
-               "-c", "/etc/agent-gateway/nginx.conf", "-g", "daemon off;"]
-    if engine == "docker":
-        connect = [[engine, "network", "connect", names["outside"], names[r]] for r in ("proxy", "gateway")]
-    else:
-        connect = []
-    setup = [*network_setup, proxy, gateway, *connect,
-             [engine, "start", names["proxy"]], [engine, "start", names["gateway"]]]
 
-    report_rel = f".agent-sandbox/runs/{options.run_id}/report.json"
+
+def gateway_files(options: Options, host: Host, subnet: str) -> dict:
+    ca = "/etc/agent-gateway/upstream-ca.pem" if options.upstream_ca else None
+    config = render_gateway_config([options.vendor], agent_subnets=[subnet],
+                                   model_server_tools=options.model_server_tools,
+                                   upstreams={options.vendor: options.upstreams[options.vendor]}
+                                   if options.vendor in options.upstreams else None, ca_file=ca)
+    return {host.run_dir / "gateway" / "config.json": (config, 0o644)}
+
+
+def network_commands(options: Options, names: dict, subnet: str) -> tuple[list, list]:
+    engine = options.engine
+    setup = [[engine, "network", "create", "--internal", "--disable-dns", "--subnet", subnet, names["internal"]]]
+    teardown = [[engine, "network", "rm", names["internal"]]]
+    if not options.outside_network:
+        setup.append([engine, "network", "create",
+                      *(["--subnet", options.outside_subnet] if options.outside_subnet else []), names["outside"]])
+        teardown.append([engine, "network", "rm", names["outside"]])
+    return setup, teardown
+
+
+def proxy_container(options: Options, host: Host, names: dict, address: str) -> list[str]:
+    squid = host.run_dir / "squid"
+    return [options.engine, "create", "--name", names["proxy"], *_networks(names, address, True),
+            *HARDENING, *SERVICE_CAPS, "--pids-limit", "256", *SERVICE_LIMITS, "--memory", "512m",
+            *_tmpfs("/run"), *_tmpfs("/var/spool/squid"),
+            *_bind(squid / "squid.conf", layout.PROXY_CONFIG, True),
+            *_bind(squid / "agent-sandbox.d", layout.PROXY_INCLUDE_DIR, True),
+            *_bind(host.run_dir / "proxy-log", layout.PROXY_LOG_DIR),
+            "--entrypoint", "squid", options.images["proxy"], "-N", "-f", layout.PROXY_CONFIG]
+
+
+def gateway_container(options: Options, host: Host, names: dict, address: str) -> list[str]:
+    ca = _bind(options.upstream_ca, "/etc/agent-gateway/upstream-ca.pem", True) if options.upstream_ca else []
+    return [options.engine, "create", "--name", names["gateway"], *_networks(names, address, True),
+            *HARDENING, "--user", f"{layout.GATEWAY_UID}:{layout.GATEWAY_GID}",
+            "--pids-limit", "256", *SERVICE_LIMITS, "--memory", "512m", *_tmpfs("/tmp"),
+            *_bind(host.run_dir / "gateway" / "config.json", layout.GATEWAY_CONFIG, True),
+            *_bind(host.gateway_secrets, layout.GATEWAY_SECRETS_DIR, True),
+            *_bind(host.run_dir / "gateway-state", layout.GATEWAY_STATE_DIR),
+            *_bind(host.run_dir / "gateway-log", layout.GATEWAY_LOG_DIR), *ca,
+            "--entrypoint", "agent-gateway", options.images["gateway"], "--config", layout.GATEWAY_CONFIG]
+
+
+def agent_environment_for(options: Options) -> dict:
     proxy_url = f"http://{PROXY_HOST}:{PROXY_PORT}"
+    no_proxy = f"{GATEWAY_HOST},localhost,127.0.0.1"
     env = {
         "AGENT_PROFILE": options.profile,
-        "AGENT_WORKSPACE": CONTAINER_WORKSPACE,
-        "AGENT_REPORT": f"{CONTAINER_WORKSPACE}/{report_rel}",
+        "AGENT_WORKSPACE": layout.WORKSPACE,
+        "AGENT_REPORT": f"{REPORT_DIR}/{REPORT_NAME}",
         "HTTPS_PROXY": proxy_url, "HTTP_PROXY": proxy_url, "https_proxy": proxy_url, "http_proxy": proxy_url,
-        "ALL_PROXY": proxy_url,
-        "NO_PROXY": f"{GATEWAY_HOST},localhost,127.0.0.1", "no_proxy": f"{GATEWAY_HOST},localhost,127.0.0.1",
-        **agent_environment(GATEWAY_HOST, gateway_vendors),
+        "ALL_PROXY": proxy_url, "NO_PROXY": no_proxy, "no_proxy": no_proxy,
+        **agent_environment(GATEWAY_HOST, [options.vendor]),
     }
     if options.github_token:
-        env["AGENT_RUN_GITHUB_TOKEN_FILE"] = TOKEN_PATH
-    writable = ["--tmpfs", f"/tmp:rw,nosuid,nodev,exec,size=2g{nocopy}"]
-    if engine == "podman":
-        # podman copies the image's /home/agent into the tmpfs (tmpcopyup, its default).
-        writable += ["--tmpfs", f"{CONTAINER_HOME}:rw,nosuid,nodev,exec,size=2g,mode=0755,U"]
-    else:
-        writable += ["--mount", f"type=volume,dst={CONTAINER_HOME}"]  # docker copies the image's content in
+        env["AGENT_RUN_GITHUB_TOKEN_FILE"] = f"{SECRETS_DIR}/{TOKEN_NAME}"
+    return env
+
+
+def cli_arguments(options: Options) -> list[str]:
+    """Codex reads no base URL from the environment: it is told the gateway as a model provider
+    through -c overrides (the image's baked config.toml is left as it is)."""
+    if options.cli != "codex":
+        return list(options.cli_args)
+    provider = "model_providers.agent_gateway"
+    overrides = [
+        'model_provider="agent_gateway"', f'{provider}.name="agent-gateway"',
+        f'{provider}.base_url="{base_urls(GATEWAY_HOST)["openai"]}"',
+        f'{provider}.env_key="{VENDORS["openai"].placeholder_env}"', f'{provider}.wire_api="responses"',
+    ]
+    return [a for o in overrides for a in ("-c", o)] + list(options.cli_args)
+
+
+def workspace_mounts(options: Options, host: Host) -> list[str]:
+    mounts = _bind(host.workspace, layout.WORKSPACE)
+    if options.mode == "mount":
+        def depth(rel: str) -> tuple:
+            return rel.count("/"), rel
+        layered = [(rel, "pin") for rel in host.pinned] + [(rel, "ro") for rel in host.protected] + \
+                  [(rel, "mask") for rel in host.blocked]
+        for rel, kind in sorted(layered, key=lambda item: depth(item[0])):
+            target = f"{layout.WORKSPACE}/{rel}"
+            if kind == "mask":
+                mounts += _bind(host.run_dir / "empty", target, True)
+            else:
+                mounts += _bind(host.workspace / rel, target, kind == "ro")
+    mounts += _bind(host.report_dir, REPORT_DIR)
     if options.github_token:
-        writable += ["--mount", f"type=volume,dst={TOKEN_DIR}"]
-    mounts = ["--mount", f"type=bind,src={workspace},dst={CONTAINER_WORKSPACE}"]
-    for rel in protected:
-        mounts += ["--mount", f"type=bind,src={workspace / rel},dst={CONTAINER_WORKSPACE}/{rel},readonly"]
-    for rel in blocked:
-        mounts += ["--mount", f"type=bind,src={run_dir / 'empty'},dst={CONTAINER_WORKSPACE}/{rel},readonly"]
+        mounts += _bind(host.agent_secrets, SECRETS_DIR, True)
     for mount in options.mounts:
-        mounts += ["--mount", f"type=bind,src={mount.source},dst={mount.target},readonly"]
-    agent = [engine, "create", "--name", names["agent"],
-             *_network_args(options, names, addresses["agent"], False),
-             "--add-host", f"{PROXY_HOST}:{addresses['proxy']}", "--add-host", f"{GATEWAY_HOST}:{addresses['gateway']}",
-             *hardening, "--pids-limit", str(options.pids), "--memory", options.memory, "--cpus", options.cpus,
-             "--user", f"{AGENT_UID}:{AGENT_UID}",
-             *(["--userns", f"keep-id:uid={AGENT_UID},gid={AGENT_UID}"] if options.rootless else []),
-             "--stop-timeout", "10", *(["--interactive", "--tty"] if options.interactive else []),
-             *writable, *mounts, "--workdir", CONTAINER_WORKSPACE,
-             *[a for k, v in sorted(env.items()) for a in ("--env", f"{k}={v}")],
-             *_image(options, "agent"), options.cli, *options.cli_args]
-    token_copy = None
-    if options.github_token:
-        token_copy = [engine, "cp", *(["-a"] if engine == "docker" else []), str(run_dir / "github-token"),
-                      f"{names['agent']}:{TOKEN_PATH}"]
-    containers = [names["agent"], names["gateway"], names["proxy"]]
+        mounts += _bind(mount.source, mount.target, True)
+    return mounts
+
+
+def agent_container(options: Options, host: Host, names: dict, addresses: dict) -> list[str]:
+    env = agent_environment_for(options)
+    return [options.engine, "create", "--name", names["agent"],
+            *_networks(names, addresses["agent"], False),
+            "--add-host", f"{PROXY_HOST}:{addresses['proxy']}", "--add-host", f"{GATEWAY_HOST}:{addresses['gateway']}",
+            *HARDENING, *_confinement(host), *_identity(host),
+            *_limits(options.pids), "--memory", options.memory, "--cpus", options.cpus,
+            "--stop-timeout", "10", *(["--interactive", "--tty"] if options.interactive else []),
+            *_tmpfs("/tmp", ",exec,size=2g"),
+            # podman copies the image's home into this one (tmpcopyup): the baked files stay root's.
+            "--tmpfs", f"{layout.HOME}:rw,nosuid,nodev,exec,size=2g,mode=0755,U",
+            *workspace_mounts(options, host), "--workdir", host.workdir,
+            *[a for k, v in sorted(env.items()) for a in ("--env", f"{k}={v}")],
+            options.images["agent"], options.cli, *cli_arguments(options)]
+
+
+# The collector runs in the agent's image, with no network, on the copy the agent left: git may
+# meet whatever the agent wrote into .git there, and that is why it runs here and not on the host.
+COLLECT_SCRIPT = r"""
+set -u
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_TERMINAL_PROMPT=0 GIT_OPTIONAL_LOCKS=0 HOME=/tmp
+g() { git -c core.hooksPath=/dev/null -c core.fsmonitor=false -c core.untrackedCache=false "$@"; }
+cd /workspace 2>/dev/null && g rev-parse --git-dir >/dev/null 2>&1 \
+  || { echo "agent-run collector: the copy holds no git repository any more" >&2; exit 70; }
+head=$(g rev-parse -q --verify 'HEAD^{commit}' 2>/dev/null) || head=
+g for-each-ref --format='delete %(refname)' refs/agent-run/ | g update-ref --stdin  # the agent's own, if any
+if [ -n "$(g status --porcelain --untracked-files=all --ignore-submodules=all 2>/dev/null | head -c 1)" ]; then
+  export GIT_INDEX_FILE=/tmp/collect.index
+  if [ -n "$head" ]; then g read-tree "$head"; else g read-tree --empty; fi
+  g add --all --ignore-errors -- . >/dev/null || echo "agent-run collector: some files could not be added" >&2
+  tree=$(g write-tree) || { echo "agent-run collector: cannot record the uncommitted work" >&2; exit 71; }
+  work=$(echo "agent-run: the work the agent left uncommitted" | GIT_AUTHOR_NAME=agent-run GIT_AUTHOR_EMAIL=agent-run@localhost \
+    GIT_COMMITTER_NAME=agent-run GIT_COMMITTER_EMAIL=agent-run@localhost g commit-tree "$tree" ${head:+-p "$head"}) || exit 71
+  g update-ref refs/agent-run/uncommitted "$work" || exit 71
+  unset GIT_INDEX_FILE
+fi
+[ -z "$head" ] || g update-ref refs/agent-run/HEAD "$head" || exit 71
+set -- --branches --tags
+for ref in refs/agent-run/HEAD refs/agent-run/uncommitted; do
+  g rev-parse -q --verify "$ref" >/dev/null && set -- "$@" "$ref"
+done
+if g cat-file -e "$AGENT_RUN_START^{commit}" 2>/dev/null; then
+  [ -n "$(g rev-list -n 1 "$@" --not "$AGENT_RUN_START")" ] || exit 3
+  set -- "$@" --not "$AGENT_RUN_START"
+fi
+g bundle create -q /var/lib/agent-run/out/result.bundle "$@" || exit 72
+"""
+
+
+def collector_container(options: Options, host: Host, names: dict) -> list[str]:
+    return [options.engine, "run", "--rm", "--name", names["collector"], "--network", "none",
+            *HARDENING, *_confinement(host), *_identity(host),
+            *_limits(256), "--memory", "1g", *_tmpfs("/tmp", ",size=1g"),
+            *_bind(host.workspace, layout.WORKSPACE), *_bind(host.out_dir, OUT_DIR),
+            "--env", f"AGENT_RUN_START={host.start or '<the starting commit>'}", "--workdir", layout.WORKSPACE,
+            "--entrypoint", "/bin/sh", options.images["agent"], "-c", COLLECT_SCRIPT.strip()]
+
+
+def build_plan(options: Options, host: Host) -> Plan:
+    names = names_for(options.run_id, options)
+    subnet = host.subnet or subnet_for(options.run_id)
+    prefix = subnet.rsplit(".", 1)[0]
+    addresses = {"proxy": f"{prefix}.2", "gateway": f"{prefix}.3", "agent": f"{prefix}.10"}
+    if not any(s.vendor == options.vendor for s in options.key_sources):
+        raise RunError(f"{options.cli} needs {VENDOR_TITLES[options.vendor]} key: pass --key-file "
+                       f"{options.vendor}=PATH or --key-command {options.vendor}='COMMAND'")
+    files = {**proxy_files(options, host), **gateway_files(options, host, subnet),
+             host.run_dir / "seccomp.json": (json.dumps(derive_seccomp(host.engine_seccomp or {}), indent=1), 0o644)}
+    if options.mode == "mount":
+        files[host.run_dir / "empty"] = ("", 0o444)
+    network_setup, network_teardown = network_commands(options, names, subnet)
+    engine = options.engine
+    setup = [*network_setup,
+             proxy_container(options, host, names, addresses["proxy"]),
+             gateway_container(options, host, names, addresses["gateway"]),
+             [engine, "start", names["proxy"]], [engine, "start", names["gateway"]]]
+    containers = [names["agent"], names["collector"], names["gateway"], names["proxy"]]
     # One command each: a container that was never created must not keep the others alive.
-    quick = ["-t", "1"] if engine == "podman" else []  # the logs are written unbuffered; no need to wait
-    teardown = [*[[engine, "rm", "-f", *quick, "-v", c] for c in containers],
-                *[[engine, "network", "rm", n] for n in (names["internal"], names["outside"])]]
+    teardown = [*[[engine, "rm", "-f", "-t", "1", "-v", c] for c in containers], *network_teardown]
     return Plan(names=names, subnet=subnet, addresses=addresses, files=files, setup=setup,
-                agent_create=agent,
+                agent_create=agent_container(options, host, names, addresses),
                 start_agent=[engine, "start", "--attach", *(["--interactive"] if options.interactive else []),
                              names["agent"]],
-                stop_agent=[engine, "stop", "-t", "5", names["agent"]], teardown=teardown,
-                token_copy=token_copy, gateway_vendors=gateway_vendors,
-                report_host_path=workspace / report_rel)
+                stop_agent=[engine, "stop", "-t", "5", names["agent"]],
+                collect=collector_container(options, host, names) if options.mode == "copy" else None,
+                teardown=teardown, vendor=options.vendor)
 
 
-def format_plan(plan: Plan, options: Options, run_dir: Path) -> str:
+def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str]) -> str:
     def q(argv):
         return shlex.join(argv)
-    lines = [f"# agent-run {options.cli}: profile {options.profile}, workspace {plan.report_host_path.parents[3]}",
-             f"# run folder {run_dir} (0700): rendered configs, logs, the audit"]
+    lines = [f"# agent-run {options.cli}: profile {options.profile}, {options.mode} mode, run {options.run_id}",
+             f"# run folder {host.run_dir} (0700, on disk): configs, logs, the audit"
+             + (", the copy" if options.mode == "copy" else ""),
+             f"# in-memory folder {host.memory_dir} (0700, tmpfs): the gateway's key, the token, the run report"]
+    lines += [f"# {step}" for step in copy_steps]
+    for warning in plan.warnings:
+        lines.append(f"# WARNING: {warning}")
     for path, (_, mode) in plan.files.items():
         lines.append(f"# write {path} (mode {mode:04o})")
-    lines.append(f"# write {run_dir}/gateway/keys/{{{','.join(plan.gateway_vendors)}}}.conf (0600, root): "
-                 "the real keys, read from " + ", ".join(s.describe() for s in options.key_sources))
+    lines.append(f"# write {host.gateway_secrets}/{plan.vendor} (0400, uid {layout.GATEWAY_UID}): the real key, "
+                 f"read from " + ", ".join(s.describe() for s in options.key_sources if s.vendor == plan.vendor))
+    if options.github_token:
+        lines.append(f"# write {host.agent_secrets}/{TOKEN_NAME} (0400, uid {host.agent_owner[0]}) from "
+                     f"{options.github_token.describe()}")
     lines += [q(a) for a in plan.setup]
-    lines.append("# wait until squid accepts connections and nginx has written its pid; then delete the key files")
+    lines.append(f"# wait until Squid accepts connections and the gateway has written {layout.GATEWAY_READY}; "
+                 f"then delete {host.gateway_secrets}")
     lines.append(q(plan.agent_create))
-    if plan.token_copy:
-        lines.append(f"# write {run_dir}/github-token (0400, uid {AGENT_UID}) from {options.github_token.describe()}")
-        lines.append(q(plan.token_copy))
-        lines.append(f"# delete {run_dir}/github-token")
     lines.append(q(plan.start_agent))
-    lines.append(f"# after {options.timeout} s: {q(plan.stop_agent)} (exit {EXIT_TIMEOUT})")
+    lines.append(f"# after {options.timeout} s: {q(plan.stop_agent)} (exit {EXIT_TIMEOUT}); on SIGINT, SIGTERM "
+                 f"or SIGHUP: the teardown below, then the audit")
     lines += [q(a) for a in plan.teardown]
-    lines.append(f"# audit: {run_dir}/audit.json from the proxy log, the gateway log and {plan.report_host_path}")
+    if plan.collect:
+        lines.append("# then, whatever ended the run, the collector on the copy:")
+        lines.append(q(plan.collect))
+        lines.append(f"# copy {host.out_dir}/{BUNDLE_NAME} out (no link, regular file), git bundle verify, "
+                     f"git fetch it (fsck) into refs/agent/{options.run_id}/...")
+    lines.append(f"# delete {host.memory_dir}; audit: {host.run_dir}/audit.json from the proxy log, the gateway "
+                 f"log and the run report")
     return "\n".join(lines) + "\n"
-
-

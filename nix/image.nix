@@ -7,6 +7,8 @@
   agentSandbox,
   imageRoot,
   revision,
+  # nix/clis.nix: the CLIs from package-lock.json, and its pins
+  cliBuild,
 }:
 let
   user = contract.user;
@@ -15,7 +17,7 @@ let
   manifest = contract.baked.manifest;
 
   python = pkgs.python3.withPackages (_: [ agentSandbox ]);
-  clis = lib.mapAttrs (_: attr: pkgs.${attr}) contract.nix.cli_packages;
+  clis = cliBuild.clis;
   tools = map (attr: pkgs.${attr}) contract.nix.tool_packages;
 
   inherit (import ./image-parts.nix { inherit lib pkgs contract; } { inherit user; }) nologin passwd group;
@@ -24,10 +26,14 @@ let
     "org.opencontainers.image.source" = contract.labels.source;
     "org.opencontainers.image.revision" = revision;
     "org.opencontainers.image.version" = agentSandbox.version;
-    "io.agent-sandbox.cli.claude-code" = clis."claude-code".version;
-    "io.agent-sandbox.cli.codex" = clis.codex.version;
-    "io.agent-sandbox.cli.gemini-cli" = clis."gemini-cli".version;
-  };
+  }
+  # io.agent-sandbox.cli.<name>: the lockfile's pin, which image-verify holds them to
+  // builtins.listToAttrs (
+    map (name: {
+      name = "io.agent-sandbox.cli.${name}";
+      value = cliBuild.pins.${name};
+    }) (builtins.attrNames cliBuild.pins)
+  );
 
   stickyCommands = lib.concatMapStringsSep "\n" (dir: ''
     mkdir -p ".${dir.path}"
@@ -105,6 +111,7 @@ pkgs.dockerTools.streamLayeredImage {
       python
       passwd
       group
+      clis
       ;
   };
 }

@@ -47,10 +47,16 @@ def decide_all(policy, commands: list[str]) -> dict[str, tuple[bool, list]]:
     return decided
 
 
-def regex_disagreements(policy, regexes: list[str], commands: list[str], decided: dict | None = None) -> tuple[list[str], list[str]]:
-    """(missed, extra): commands the classifier denies that no regex matches, and the reverse."""
+def gemini_patterns(regexes: list[str]) -> list[re.Pattern]:
+    """commandRegex values as Gemini applies them (after `"command":"`), compiled."""
+    return [re.compile(GEMINI_PREFIX + regex) for regex in regexes]
+
+
+def regex_disagreements(policy, patterns: list[re.Pattern], commands: list[str], decided: dict | None = None) -> tuple[list[str], list[str]]:
+    """(missed, extra): commands the classifier denies that no Gemini pattern (gemini_patterns)
+    matches, and the reverse."""
     decided = decided or decide_all(policy, commands)
-    compiled = [re.compile(GEMINI_PREFIX + regex) for regex in regexes]
+    compiled = list(patterns)
     missed, extra = [], []
     for command in commands:
         denied = decided[command][0]

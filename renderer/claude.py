@@ -2,7 +2,7 @@
 
 Bypass: deny rules, the file tiers and the guard hook go in the managed layer
 (/etc/claude-code/managed-settings.json), which the agent cannot change; the bypass posture goes
-in the agent's user settings, because bypass in project settings is ignored (CLI-FACTS.md).
+in the agent's user settings, because bypass in project settings is ignored (docs/cli-facts.md).
 Interactive: one user settings file with allow / ask / deny, bypass and auto mode disabled, the
 agent-guard hook; and, for the admin layer (--install --system), a managed drop-in with the deny
 rules, the refusals and the hook.
@@ -11,6 +11,7 @@ rules, the refusals and the hook.
 from __future__ import annotations
 
 from guard.policy import Rule
+from image.layout import HOME, SEED_DIR, WORKSPACE
 from renderer.model import PolicyModel, hook_command
 
 MANAGED = "/etc/claude-code/managed-settings.json"
@@ -120,7 +121,7 @@ def managed_interactive(model: PolicyModel) -> dict:
 
 def state_seed() -> dict:
     """~/.claude.json is rewritten by the CLI at every start: a seed, not policy."""
-    return {"hasCompletedOnboarding": True, "projects": {"/workspace": {"hasTrustDialogAccepted": True}}}
+    return {"hasCompletedOnboarding": True, "projects": {WORKSPACE: {"hasTrustDialogAccepted": True}}}
 
 
 def render(model: PolicyModel) -> dict[str, dict]:
@@ -128,8 +129,8 @@ def render(model: PolicyModel) -> dict[str, dict]:
     if model.bypass:
         return {
             MANAGED: managed_settings(model),
-            "/home/agent/.claude/settings.json": user_settings_bypass(model),
-            "/etc/agent-sandbox/seed/home/.claude.json": state_seed(),
+            f"{HOME}/.claude/settings.json": user_settings_bypass(model),
+            f"{SEED_DIR}/.claude.json": state_seed(),
         }
     return {
         "~/.claude/settings.json": user_settings_interactive(model),

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import gc
 import json
 import os
 import sys
 from pathlib import Path
 
 from renderer import install, invariants, paths
-from renderer.forked import Forked
 from renderer.model import CLIS, PACKAGE_ROOT, ProfileError, available_profiles, load
-from renderer.outputs import IMAGES, MANIFEST, Output, committed_name, manifest, render_profile
+from image.layout import MANIFEST
+from renderer.outputs import IMAGES, Output, committed_name, manifest, render_profile
 
 BYPASS_DEFAULT = ("autonomous", "ci")
 
@@ -65,26 +64,9 @@ def unified_diff(expected: dict[str, bytes], actual: dict[str, bytes]) -> list[s
     return lines
 
 
-def render_named(root: Path, names: list[str]) -> dict[str, dict[str, Output]]:
-    return {name: render_profile(load(name, root)) for name in names}
-
-
 def cmd_check(root: Path) -> int:
-    # Two cores: once every profile but the last is rendered, a forked child checks them (autonomous
-    # and ci: the corpus comparison is the longest part) while this process renders and checks the
-    # last (interactive). Profiles are checked independently, so the two lists just join; whatever
-    # the child did not finish is checked here.
-    names = available_profiles(root)
-    head, tail = names[:-1], names[-1:]
-    rendered_head = render_named(root, head)
-    with Forked(lambda: invariants.check(rendered_head, root)) as child:
-        rendered_tail = render_named(root, tail)
-        problems_tail = invariants.check(rendered_tail, root)
-        problems_head = child.result()
-    if problems_head is None:
-        problems_head = invariants.check(rendered_head, root)
-    problems = problems_head + problems_tail
-    rendered = {**rendered_head, **rendered_tail}
+    rendered = render_all(root)
+    problems = invariants.check(rendered, root)
     diff = unified_diff(committed_tree(rendered), read_tree(root / "rendered"))
     for problem in problems:
         print(f"render-profiles: invariant broken: {problem}", file=sys.stderr)
@@ -170,20 +152,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # A run builds ~30k objects and frees almost none: the cyclic collector would only rescan them,
-    # during the run and in one last pass at exit (together ~20 ms of --check). Frozen, they are
-    # left to the OS; a caller in the same process gets its collector back, minus these objects.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return run(argv)
-    finally:
-        gc.freeze()
-        if collecting:
-            gc.enable()
-
-
-def run(argv: list[str] | None) -> int:
     p = parser()
     args = p.parse_args(argv)
     if (args.system or args.dry_run) and not (args.install or args.uninstall):

@@ -13,6 +13,7 @@ import json
 
 from guard.native import deny_message
 from guard.policy import Rule
+from image.layout import HOME
 from renderer.model import PolicyModel, hook_command
 from renderer.templating import render_template
 
@@ -139,10 +140,10 @@ def render(model: PolicyModel) -> dict[str, object]:
         files: dict[str, object] = {
             "/etc/codex/requirements.toml": requirements(model),
             f"/etc/codex/rules/{RULES_FILE}": rules_file(model, ("deny",)),
-            "/home/agent/.codex/config.toml": config_bypass(model),
+            f"{HOME}/.codex/config.toml": config_bypass(model),
         }
         if model.output == "machine":
-            files["/home/agent/.codex/ci.config.toml"] = config_ci_layer(model)
+            files[f"{HOME}/.codex/ci.config.toml"] = config_ci_layer(model)
         return files
     # No allow rules: Codex runs an allow-listed command outside its own sandbox, so reading
     # commands are left to the sandbox, which runs them without a prompt as the vendor does.

@@ -19,7 +19,6 @@ same simple command. profiles/corpus/regex_known_gaps.yaml lists where it still 
 
 from __future__ import annotations
 
-import functools
 import re
 
 from guard.native import GEMINI_PREFIX
@@ -29,9 +28,7 @@ MAX_LENGTH = 2048
 UNSAFE = re.compile(r"\([^)]*[*+?{].*\)[*+?{]")  # Gemini's nested-quantifier heuristic
 
 
-@functools.lru_cache(maxsize=1024)
 def unsafe(pattern: str) -> bool:
-    """UNSAFE.search, once per pattern (quadratic on a 2 KB regex): rendering and --check both ask."""
     return UNSAFE.search(pattern) is not None
 
 
@@ -159,11 +156,11 @@ def rule_to_gemini_regex(rule: Rule, tools: dict[str, ToolOptions]) -> str:
 
 
 def check_loadable(regex: str, rule_id: str = "?") -> None:
-    """Raise ValueError unless Gemini's policy loader would accept this commandRegex."""
+    """Raise ValueError unless Gemini's policy loader would accept this commandRegex (its length
+    and its nested-quantifier check; that it compiles is held by render-profiles --check)."""
     pattern = GEMINI_PREFIX + regex
     if len(pattern) > MAX_LENGTH:
         raise ValueError(f"rule {rule_id}: the Gemini regex is {len(pattern)} characters; Gemini skips any "
                          f"over {MAX_LENGTH}. Split the rule into smaller ones.")
     if unsafe(pattern):
         raise ValueError(f"rule {rule_id}: the Gemini regex has a quantified group, which Gemini's loader rejects")
-    re.compile(pattern)

@@ -2,14 +2,17 @@
 
 - bypass appears only in bypass profiles, and the interactive files switch bypass off;
 - every residual-deny entry reaches every CLI, in that CLI's enforced layer;
-- no output carries a setting a pinned CLI rejects or ignores (the traps in CLI-FACTS.md);
-- every output parses and validates against the schema the project keeps for it.
+- no output carries a setting a pinned CLI rejects or ignores (the traps in docs/cli-facts.md);
+- every output parses and validates against the schema the project keeps for it;
+- the Gemini regexes and the shims' fast path agree with the classifier on profiles/corpus/.
+
+Each output is parsed once and each regex compiled once per check, so the work grows with the
+number of rules (benchmarks/render_scale_bench.py).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import functools
 import json
 import re
 import tomllib
@@ -17,12 +20,13 @@ from pathlib import Path
 
 import jsonschema
 
-from guard.native import DENY_TAG, GEMINI_PREFIX, gemini_matches
+from guard.native import DENY_TAG, GEMINI_PREFIX, json_command_text, rule_id_of
 from guard.policy import compile_policy
+from image.layout import HOME, SHIMS_DIR, runtime_profile
 from renderer.agreement import decide_all, gap_problems, load_corpus, regex_disagreements, shim_disagreements
 from renderer.gemini_regex import MAX_LENGTH, unsafe
 from renderer.model import PACKAGE_ROOT, PolicyModel, load
-from renderer.outputs import SHIM_DIR, Output
+from renderer.outputs import Output
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMA_FOR = {
@@ -41,14 +45,15 @@ SCHEMA_FOR = {
 BYPASS_MARKERS = ("bypassPermissions", "danger-full-access", '"never"', "yolo", "dangerously")
 
 
-@functools.lru_cache(maxsize=None)
-def _validator(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text()))
+class Patterns(dict):
+    """Each distinct regex compiled once per check (a Gemini regex is ~1-2 KB: ~2 ms to compile)."""
+
+    def __missing__(self, pattern: str) -> re.Pattern:
+        compiled = self[pattern] = re.compile(pattern)
+        return compiled
 
 
-@functools.lru_cache(maxsize=256)
 def parse(out: Output) -> object:
-    """Each output parsed once per process (the Gemini policies are large TOML). Do not mutate."""
     if out.format == "json":
         return json.loads(out.content)
     if out.format == "toml":
@@ -63,11 +68,13 @@ def schema_name(path: str) -> str | None:
     return None
 
 
-def check_parse_and_schema(profile: str, outputs: dict[str, Output]) -> list[str]:
+def check_parse_and_schema(profile: str, outputs: dict[str, Output], docs: dict) -> list[str]:
+    """Parses every output into `docs` ({path: document}) and validates it against its schema."""
     problems = []
+    validators: dict = {}
     for path, out in outputs.items():
         try:
-            parse(out)
+            docs[path] = parse(out)
         except (ValueError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             problems.append(f"{profile}: {path} does not parse as {out.format}: {exc}")
             continue
@@ -75,26 +82,21 @@ def check_parse_and_schema(profile: str, outputs: dict[str, Output]) -> list[str
         if out.format in ("json", "toml") and name is None:
             problems.append(f"{profile}: {path} has no schema in renderer/schemas; add one to SCHEMA_FOR")
         elif name is not None:
-            for key, message in schema_errors(name, out):
-                problems.append(f"{profile}: {path} at key '{key}': {message} (schema {name})")
+            if name not in validators:
+                validators[name] = jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text()))
+            for err in validators[name].iter_errors(docs[path]):
+                key = "/".join(map(str, err.absolute_path)) or "(top level)"
+                problems.append(f"{profile}: {path} at key '{key}': {err.message} (schema {name})")
     return problems
 
 
-@functools.lru_cache(maxsize=256)
-def schema_errors(name: str, out: Output) -> tuple[tuple[str, str], ...]:
-    """(key path, message) of each error, once per schema and output: ci renders many of
-    autonomous's files byte for byte."""
-    return tuple(("/".join(map(str, err.absolute_path)) or "(top level)", err.message)
-                 for err in _validator(name).iter_errors(parse(out)))
-
-
-def check_posture(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
+def check_posture(model: PolicyModel, outputs: dict[str, Output], docs: dict) -> list[str]:
     problems = []
     if model.bypass:
         for path, out in outputs.items():
             if path.startswith("~/"):
                 problems.append(f"{model.name}: bypass profile renders {path} into a home folder; bypass configs go only into an image root")
-        claude_user = json.loads(outputs["/home/agent/.claude/settings.json"].content)
+        claude_user = docs[f"{HOME}/.claude/settings.json"]
         if "disableBypassPermissionsMode" in claude_user.get("permissions", {}):
             problems.append(f"{model.name}: disableBypassPermissionsMode in a bypass profile silently downgrades Claude to default mode")
         return problems
@@ -105,25 +107,25 @@ def check_posture(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
         for marker in BYPASS_MARKERS:
             if marker in text and not (marker == "yolo" and '"disableYoloMode": true' in text):
                 problems.append(f"{model.name}: interactive output {path} contains bypass marker {marker!r}")
-    claude = json.loads(outputs["~/.claude/settings.json"].content)
+    claude = docs["~/.claude/settings.json"]
     if claude["permissions"].get("disableBypassPermissionsMode") != "disable":
         problems.append(f"{model.name}: ~/.claude/settings.json must disable bypass mode")
-    gemini = json.loads(outputs["~/.gemini/settings.json"].content)
+    gemini = docs["~/.gemini/settings.json"]
     if gemini.get("security", {}).get("disableYoloMode") is not True:
         problems.append(f"{model.name}: ~/.gemini/settings.json must disable yolo mode")
-    codex = tomllib.loads(outputs["~/.codex/config.toml"].content.decode())
+    codex = docs["~/.codex/config.toml"]
     if codex.get("approval_policy") == "never" or codex.get("sandbox_mode") == "danger-full-access":
         problems.append(f"{model.name}: ~/.codex/config.toml must not bypass approvals or the sandbox")
     return problems
 
 
-def check_traps(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
+def check_traps(model: PolicyModel, outputs: dict[str, Output], docs: dict, patterns: Patterns) -> list[str]:
     """Settings that look right and silently do nothing, or break a run, in the pinned CLIs."""
     problems = []
     for path, out in outputs.items():
         if out.format not in ("json", "toml"):
             continue
-        doc = parse(out)
+        doc = docs[path]
         if "gemini" in path and path.endswith("settings.json"):
             if doc.get("general", {}).get("defaultApprovalMode") == "yolo":
                 problems.append(f"{model.name}: {path}: general.defaultApprovalMode 'yolo' is invalid (yolo is a command-line flag only)")
@@ -145,13 +147,13 @@ def check_traps(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
                             problems.append(f"{model.name}: {path}: {key} {rule[key][:60]!r}... fails gemini's loader check "
                                             f"(over {MAX_LENGTH} characters, or a quantified group): gemini would silently drop the rule")
                         try:
-                            re.compile(pattern)  # as gemini compiles it
+                            patterns[pattern]  # as gemini compiles it
                         except re.error as exc:
                             problems.append(f"{model.name}: {path}: {key} {rule[key]!r} does not compile: {exc}")
     return problems
 
 
-def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
+def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output], docs: dict, patterns: Patterns) -> list[str]:
     """Each deny rule, in its literal forms, is enforced by every CLI's strongest layer."""
     if model.bypass:
         claude_path, codex_rules, codex_req, gemini_policy = (
@@ -161,49 +163,52 @@ def check_tripwire_reach(model: PolicyModel, outputs: dict[str, Output]) -> list
         claude_path, codex_rules, codex_req, gemini_policy = (
             "~/.claude/settings.json", "~/.codex/rules/agent-sandbox.rules", None, "~/.gemini/policies/agent-sandbox.toml")
     problems = []
-    claude_deny = set(parse(outputs[claude_path])["permissions"]["deny"])
-    rules_text = outputs[codex_rules].content.decode()
-    requirements = parse(outputs[codex_req]) if codex_req else None
-    gemini_rules = [r for r in parse(outputs[gemini_policy])["rule"] if r["decision"] == "deny" and "commandRegex" in r]
-    runtime = next(parse(o) for p, o in outputs.items() if p.endswith(f"profiles/{model.name}.json"))
+    claude_deny = set(docs[claude_path]["permissions"]["deny"])
+    codex_tagged = set(re.findall(r'"(agent-sandbox [a-z0-9-]+:)', outputs[codex_rules].content.decode()))
+    required = {rule_id_of(r["justification"]) for r in docs[codex_req]["rules"]["prefix_rules"]} if codex_req else None
+    gemini_regexes: dict[str, list] = {}
+    for entry in docs[gemini_policy]["rule"]:
+        if entry["decision"] == "deny" and "commandRegex" in entry:
+            gemini_regexes.setdefault(rule_id_of(entry.get("denyMessage", "")), []).append(entry["commandRegex"])
+    runtime = docs[next(p for p in outputs if p.endswith(f"profiles/{model.name}.json"))]
     runtime_ids = {r["id"] for r in runtime["rules"] if r["decision"] == "deny"}
 
     for rule in model.rules_for("deny"):
         tag = DENY_TAG.format(id=rule.id)
+        regexes = [patterns[GEMINI_PREFIX + rx] for rx in gemini_regexes.get(rule.id, ())]
         for form in rule.literal_forms():
             text = " ".join(form)
             if f"Bash({text} *)" not in claude_deny:
                 problems.append(f"{model.name}: deny rule '{rule.id}' form '{text}' missing from claude {claude_path}")
-            regexes = [r["commandRegex"] for r in gemini_rules if r.get("denyMessage", "").startswith(tag)]
-            if not any(gemini_matches(rx, text) for rx in regexes):
+            if not any(regex.search(json_command_text(text)) for regex in regexes):
                 problems.append(f"{model.name}: deny rule '{rule.id}' form '{text}' not matched by any gemini commandRegex in {gemini_policy}")
-        if tag not in rules_text:
+        if tag not in codex_tagged:
             problems.append(f"{model.name}: deny rule '{rule.id}' missing from codex {codex_rules}")
-        if requirements is not None and not any(r["justification"].startswith(tag) for r in requirements["rules"]["prefix_rules"]):
+        if required is not None and rule.id not in required:
             problems.append(f"{model.name}: deny rule '{rule.id}' missing from codex {codex_req}")
         if rule.id not in runtime_ids:
             problems.append(f"{model.name}: deny rule '{rule.id}' missing from the guard's runtime profile")
         if model.bypass:
             for program in rule.command[0]:
-                if f"{SHIM_DIR}/{program}" not in outputs:
+                if f"{SHIMS_DIR}/{program}" not in outputs:
                     problems.append(f"{model.name}: deny rule '{rule.id}' names '{program}' but no shim is rendered for it")
     return problems
 
 
-def check_hooks(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
+def check_hooks(model: PolicyModel, docs: dict) -> list[str]:
     """In bypass profiles the guard hook sits in each CLI's admin layer, with the switches that keep it on."""
     if not model.bypass:
         return []
     problems = []
-    claude = json.loads(outputs["/etc/claude-code/managed-settings.json"].content)
+    claude = docs["/etc/claude-code/managed-settings.json"]
     if not any("agent-guard hook claude" in h["command"] for m in claude.get("hooks", {}).get("PreToolUse", []) for h in m["hooks"]):
         problems.append(f"{model.name}: claude managed settings lack the agent-guard PreToolUse hook")
-    requirements = tomllib.loads(outputs["/etc/codex/requirements.toml"].content.decode())
+    requirements = docs["/etc/codex/requirements.toml"]
     if not any("agent-guard hook codex" in h["command"] for m in requirements.get("hooks", {}).get("PreToolUse", []) for h in m["hooks"]):
         problems.append(f"{model.name}: codex requirements.toml lacks the agent-guard PreToolUse hook")
     if requirements.get("features", {}) != {"hooks": True, "unified_exec_tty": False}:
         problems.append(f"{model.name}: codex requirements.toml must pin features hooks=true, unified_exec_tty=false, or the agent can turn hooks off")
-    gemini = json.loads(outputs["/etc/gemini-cli/settings.json"].content)
+    gemini = docs["/etc/gemini-cli/settings.json"]
     hooks = [h for m in gemini.get("hooks", {}).get("BeforeTool", []) for h in m["hooks"]]
     if not any("agent-guard hook gemini" in h["command"] and h.get("timeout", 0) >= 1000 for h in hooks):
         problems.append(f"{model.name}: gemini system settings lack the agent-guard BeforeTool hook (timeout in ms, at least 1000)")
@@ -213,12 +218,13 @@ def check_hooks(model: PolicyModel, outputs: dict[str, Output]) -> list[str]:
 CORPUS_DIR = Path("profiles") / "corpus"
 
 
-def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, seen: dict) -> list[str]:
+def check_corpus(model: PolicyModel, outputs: dict[str, Output], docs: dict, patterns: Patterns, root: Path,
+                 seen: dict) -> list[str]:
     """The rendered Gemini regexes and the shims agree with the classifier on the project's corpus,
     except where profiles/corpus/regex_known_gaps.yaml says why a regex cannot."""
     if not model.bypass:
         return []
-    runtime = parse(outputs[f"/etc/agent-sandbox/profiles/{model.name}.json"])
+    runtime = docs[runtime_profile(model.name)]
     policy_out = outputs["/etc/gemini-cli/policies/agent-sandbox.toml"]
     # autonomous and ci differ in name and output, not in what this compares: check once
     key = (json.dumps([runtime["rules"], runtime["tools"], runtime["fast_path"]], sort_keys=True), policy_out.sha256)
@@ -228,7 +234,8 @@ def check_corpus(model: PolicyModel, outputs: dict[str, Output], root: Path, see
             return [f"{model.name}: no corpus at {folder}; --check compares the rendered layers with the classifier on it"]
         corpus = load_corpus(folder)
         policy = compile_policy(runtime)
-        regexes = [r["commandRegex"] for r in parse(policy_out)["rule"] if r.get("decision") == "deny" and "commandRegex" in r]
+        regexes = [patterns[GEMINI_PREFIX + r["commandRegex"]] for r in docs["/etc/gemini-cli/policies/agent-sandbox.toml"]["rule"]
+                   if r.get("decision") == "deny" and "commandRegex" in r]
         decided = decide_all(policy, corpus.commands)
         missed, extra = regex_disagreements(policy, regexes, corpus.commands, decided)
         deny_commands = [c for commands in corpus.deny.values() for c in commands]
@@ -241,15 +248,17 @@ def check(rendered: dict[str, dict[str, Output]], root: Path | None = None) -> l
     gets no further checks (they would read broken documents); the other profiles still get all."""
     problems: list[str] = []
     corpus_results: dict = {}
+    patterns = Patterns()
     for name, outputs in rendered.items():
         model = load(name, root)
-        unreadable = check_parse_and_schema(name, outputs)
+        docs: dict = {}
+        unreadable = check_parse_and_schema(name, outputs, docs)
         problems += unreadable
         if unreadable:
             continue
-        problems += check_posture(model, outputs)
-        problems += check_traps(model, outputs)
-        problems += check_tripwire_reach(model, outputs)
-        problems += check_hooks(model, outputs)
-        problems += check_corpus(model, outputs, root or PACKAGE_ROOT, corpus_results)
+        problems += check_posture(model, outputs, docs)
+        problems += check_traps(model, outputs, docs, patterns)
+        problems += check_tripwire_reach(model, outputs, docs, patterns)
+        problems += check_hooks(model, docs)
+        problems += check_corpus(model, outputs, docs, patterns, root or PACKAGE_ROOT, corpus_results)
     return problems

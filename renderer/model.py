@@ -87,30 +87,14 @@ def profiles_dir(root: Path | None = None) -> Path:
     return (root or PACKAGE_ROOT) / "profiles"
 
 
-@functools.lru_cache(maxsize=None)
-def _schema(path: str) -> dict:
-    return json.loads(Path(path).read_text())
-
-
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _version(path: Path) -> tuple[int, int]:
+def _read_yaml(path: Path) -> dict:
     try:
-        stat = path.stat()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError(f"{path}: no such profile file") from None
-    return stat.st_mtime_ns, stat.st_size
-
-
-def _read_yaml(path: Path) -> dict:
-    return _parse_yaml(path, *_version(path))
-
-
-@functools.lru_cache(maxsize=64)
-def _parse_yaml(path: Path, mtime_ns: int, size: int) -> dict:
-    """Parsed once per file version: every profile's chain reads common.yaml."""
-    text = path.read_text(encoding="utf-8")
     try:
         data = yaml.load(text, Loader=YAML_LOADER)
     except yaml.MarkedYAMLError as exc:
@@ -124,30 +108,18 @@ def _parse_yaml(path: Path, mtime_ns: int, size: int) -> dict:
     return data
 
 
-def _read_validated(path: Path, schema_path: Path) -> dict:
-    version = _version(path)
-    _validated(path, *version, schema_path)
-    return _parse_yaml(path, *version)
-
-
-@functools.lru_cache(maxsize=64)
-def _validated(path: Path, mtime_ns: int, size: int, schema_path: Path) -> None:
-    """Validated once per file version, like _parse_yaml: every chain reads common.yaml. A file
-    that fails raises each time (a raise is never cached)."""
-    _validate(path, _parse_yaml(path, mtime_ns, size), schema_path)
-
-
-def _validate(path: Path, data: dict, schema_path: Path) -> None:
-    validator = jsonschema.Draft202012Validator(_schema(str(schema_path)))
+def _read_validated(path: Path, validator: jsonschema.Draft202012Validator, schema_name: str) -> dict:
+    data = _read_yaml(path)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         lines = []
         for err in errors[:10]:
             key = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-            lines.append(f"{path}: at key '{key}': {err.message} (see {schema_path.name})")
+            lines.append(f"{path}: at key '{key}': {err.message} (see {schema_name})")
         raise ProfileError("\n".join(lines))
     if data["profile"] != path.stem:
         raise ProfileError(f"{path}: at key 'profile': '{data['profile']}' must equal the file name '{path.stem}'")
+    return data
 
 
 def available_profiles(root: Path | None = None) -> list[str]:
@@ -162,6 +134,7 @@ def available_profiles(root: Path | None = None) -> list[str]:
 def _load_chain(name: str, root: Path | None) -> list[tuple[Path, dict]]:
     directory = profiles_dir(root)
     schema_path = directory / "profile.schema.json"
+    validator = jsonschema.Draft202012Validator(json.loads(schema_path.read_text()))
     chain: list[tuple[Path, dict]] = []
     seen: list[str] = []
     current: str | None = name
@@ -175,7 +148,7 @@ def _load_chain(name: str, root: Path | None) -> list[tuple[Path, dict]]:
                 known = ", ".join(available_profiles(root)) or "none"
                 raise ProfileError(f"unknown profile '{name}': no {path}; known profiles: {known}")
             raise ProfileError(f"{directory / (seen[-1] + '.yaml')}: at key 'extends': no profile '{current}' ({path} does not exist)")
-        data = _read_validated(path, schema_path)
+        data = _read_validated(path, validator, schema_path.name)
         seen.append(current)
         chain.append((path, data))
         current = data.get("extends")
@@ -231,10 +204,11 @@ def _check_renderable(rule: Rule, key: str) -> None:
     for word in rule.command[0]:
         if "/" in word:
             raise ProfileError(f"{where}: the program '{word}' must be a name, not a path; paths are matched by their last component")
-    if rule.any_of and all(m.kind == "arg" for m in rule.any_of):
+    if rule.any_of and not rule.literal_forms():
+        kinds = " and ".join(sorted({repr(m.kind) for m in rule.any_of}))
         raise ProfileError(
-            f"{where}: only 'arg' matchers: no CLI's prefix rules can express an argument glob, so the rule "
-            f"would have no native form in claude and codex; add a flag or option matcher, or drop any_of"
+            f"{where}: only {kinds} matchers: no CLI's prefix rules can express them, so the rule would have "
+            f"no native form in claude and codex; add a flag or option matcher, or drop any_of"
         )
     if rule.decision == "allow" and rule.any_of:
         raise ProfileError(
@@ -289,7 +263,8 @@ def _domains(merged: dict, origin_file: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=None)
-def _load_cached(name: str, root: str | None) -> PolicyModel:
+def load(name: str, root: Path | None = None) -> PolicyModel:
+    """The named profile, validated and resolved: read once per process and project root."""
     root_path = Path(root) if root else None
     chain = _load_chain(name, root_path)
     leaf_path, leaf = chain[-1]
@@ -327,7 +302,3 @@ def _load_cached(name: str, root: str | None) -> PolicyModel:
     if model.bypass and model.output not in ("text", "machine"):
         raise ProfileError(f"{leaf_path}: at key 'output': unknown output '{model.output}'")
     return model
-
-
-def load(name: str, root: Path | None = None) -> PolicyModel:
-    return _load_cached(name, str(root) if root else None)

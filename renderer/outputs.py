@@ -15,16 +15,13 @@ import tomli_w
 from egress.gateway import proxy_allowlist
 from egress.squid import squid_image_files
 from guard.policy import compile_policy
+from guard.runtime import HOME_PROFILES_DIR
+from image.layout import HOME, SHIMS_DIR, SHIMS_PROFILE_D, runtime_profile
 from renderer import claude, codex, gemini, runtime
 from renderer.model import PolicyModel, ProfileError
 from renderer.shims import render_shim
 from renderer.templating import render_template
 
-RUNTIME_DIR = "/etc/agent-sandbox/profiles"
-SHIM_DIR = "/usr/lib/agent-sandbox/shims"
-MANIFEST = "/etc/agent-sandbox/manifest.json"
-PROFILE_D = "/etc/profile.d/agent-sandbox-shims.sh"
-IMAGE_HOME = "/home/agent"
 GENERATOR = "render-profiles 0.1.0"
 
 
@@ -70,20 +67,20 @@ def render_profile(model: PolicyModel) -> dict[str, Output]:
         documents += [(cli, path, doc) for path, doc in module.render(model).items()]
 
     runtime_doc = runtime.runtime_profile(model)
-    runtime_path = f"{RUNTIME_DIR}/{model.name}.json" if model.bypass else f"~/.config/agent-sandbox/profiles/{model.name}.json"
+    runtime_path = runtime_profile(model.name) if model.bypass else f"{HOME_PROFILES_DIR}/{model.name}.json"
     documents.append(("guard", runtime_path, runtime_doc))
     if not model.bypass:  # the admin layer's copy, which the guard reads first (--install --system)
         documents.append(("guard", f"{RUNTIME_DIR}/{model.name}.json", runtime_doc))
     if model.bypass:
         policy = compile_policy(runtime_doc)
         for program in runtime_doc["guarded_programs"]:
-            documents.append(("guard", f"{SHIM_DIR}/{program}", render_shim(program, policy)))
-        documents.append(("guard", PROFILE_D, render_template("profile-shims.sh.j2", shim_dir=SHIM_DIR)))
+            documents.append(("guard", f"{SHIMS_DIR}/{program}", render_shim(program, policy)))
+        documents.append(("guard", SHIMS_PROFILE_D, render_template("profile-shims.sh.j2", shim_dir=SHIMS_DIR)))
 
     outputs: dict[str, Output] = {}
     for cli, path, document in documents:
         content, fmt = _serialize(path, document)
-        mode = 0o555 if path.startswith(SHIM_DIR) else 0o444 if model.bypass else 0o644
+        mode = 0o555 if path.startswith(SHIMS_DIR) else 0o444 if model.bypass else 0o644
         outputs[path] = Output(path=path, content=content, format=fmt, mode=mode, cli=cli)
     if model.bypass:
         for path, content in egress_proxy_files(model).items():
@@ -133,6 +130,6 @@ def manifest(per_profile: dict[str, dict[str, Output]]) -> dict:
         "format": 1,
         "generator": GENERATOR,
         "profiles": list(per_profile),
-        "writable_dirs": [f"{IMAGE_HOME}/.claude", f"{IMAGE_HOME}/.codex", f"{IMAGE_HOME}/.gemini"],
+        "writable_dirs": [f"{HOME}/.claude", f"{HOME}/.codex", f"{HOME}/.gemini"],
         "files": dict(sorted(files.items())),
     }

@@ -17,9 +17,8 @@ from __future__ import annotations
 import re
 
 from guard.policy import Policy, ToolOptions
+from image.layout import RUNTIME_PROFILES_DIR, SHIMS_DIR
 
-SHIM_DIR = "/usr/lib/agent-sandbox/shims"
-PROFILE_DIR = "/etc/agent-sandbox/profiles"
 GUARD_CANDIDATES = ("/usr/local/bin/agent-guard", "/usr/bin/agent-guard")
 
 # Everyday subcommands worth keeping out of Python; a word is used only while no deny rule names it.
@@ -91,9 +90,9 @@ def _case_list(items) -> str:
     return "|".join(items)
 
 
-def render_shim(program: str, policy: Policy, *, shim_dir: str = SHIM_DIR, profile_dir: str = PROFILE_DIR,
+def render_shim(program: str, policy: Policy, *, shim_dir: str = SHIMS_DIR, profile_dir: str = RUNTIME_PROFILES_DIR,
                 guard_command: str | None = None) -> str:
-    """The POSIX sh shim for `program` (install it as SHIM_DIR/program, mode 0555)."""
+    """The POSIX sh shim for `program` (install it as SHIMS_DIR/program, mode 0555)."""
     if not _SAFE_PROGRAM.match(program):
         raise ValueError(f"cannot render a shim for {program!r}: not a plain program name")
     for path in (shim_dir, profile_dir) + ((guard_command,) if guard_command else ()):

@@ -230,6 +230,18 @@ def cached_layer(folder: Path) -> str | None:
     return None
 
 
+def layer_folder(cache: Path, prefix: str, key: str, what: str) -> tuple[Path, str | None]:
+    """The cache folder of a layer, and its digest when it is built already; when it is not,
+    the older folders of that kind are dropped (they hold hundreds of MB each)."""
+    folder = cache / f"{prefix}-{key}"
+    digest = cached_layer(folder)
+    if digest:
+        log(f"{what} layer cached ({folder})")
+    else:
+        prune(cache, prefix, "")
+    return folder, digest
+
+
 def remove_tree(path: Path) -> None:
     if path.exists() or path.is_symlink():
         run(["rm", "-rf", "--one-file-system", str(path)])
@@ -322,13 +334,9 @@ def build_clis(cache: Path, base_rootfs: Path, contract: dict) -> tuple[str, str
     lock_digest = sha256_file(REPO / "package-lock.json")
     if stamp.read_text().strip() != lock_digest:
         raise BuildError(f"{modules} was installed from another package-lock.json; run .ci/install-clis.sh")
-    key = cache_key(sha256_file(node), lock_digest, stamp.read_text())
-    folder = cache / f"clis-{key}"
-    digest = cached_layer(folder)
+    folder, digest = layer_folder(cache, "clis", cache_key(sha256_file(node), lock_digest, stamp.read_text()), "CLI")
     if digest:
-        log(f"CLI layer cached ({folder})")
         return digest, str(folder / "layer.tar")
-    prune(cache, "clis", "")
     tree = folder / "tree"
     started = time.monotonic()
     (tree / "usr/local/bin").mkdir(parents=True)
@@ -419,8 +427,9 @@ def copy_project_source(target: Path) -> None:
         raise BuildError(f"{REPO / 'pyproject.toml'}: no [tool.setuptools] packages list; the builder copies those")
     target.mkdir()
     shutil.copy2(REPO / "pyproject.toml", target / "pyproject.toml")
-    for package in packages:
-        shutil.copytree(REPO / package, target / package,
+    for package in packages:  # a subpackage ("entrypoint.checkpoint") is a folder inside its parent's
+        folder = package.replace(".", "/")
+        shutil.copytree(REPO / folder, target / folder, dirs_exist_ok=True,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
 
 
@@ -521,12 +530,9 @@ def overlay_to_layer(upper: Path) -> None:
 def build_squid(cache: Path, base_rootfs: Path, base_digest: str, contract: dict) -> tuple[str, str]:
     version = host_package_version("squid")
     package = f"squid={version}" if version else "squid"
-    folder = cache / f"squid-{cache_key(str(SQUID_RECIPE), base_digest, package)}"
-    digest = cached_layer(folder)
+    folder, digest = layer_folder(cache, "squid", cache_key(str(SQUID_RECIPE), base_digest, package), "squid")
     if digest:
-        log(f"squid layer cached ({folder})")
         return digest, str(folder / "layer.tar")
-    prune(cache, "squid", "")
     upper, work, merged = folder / "upper", folder / "work", folder / "merged"
     for path in (upper, work, merged):
         path.mkdir(parents=True)
@@ -749,7 +755,7 @@ def host_node_version() -> str:
     return subprocess.run([str(host_node()), "--version"], capture_output=True, text=True).stdout.strip()
 
 
-def main(argv: list[str] | None = None) -> int:
+def command_line() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--image", action="append", choices=ROLES,
                         help="which image to build (repeatable; default: agent)")
@@ -758,6 +764,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the docker-archive to write, with one --image (default: CACHE/NAME-TAG.tar)")
     parser.add_argument("--tag", default=DEFAULT_TAG, help="image tag (%(default)s)")
     parser.add_argument("--load", action="store_true", help="podman load each image unless podman holds it already")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = command_line()
     args = parser.parse_args(argv)
     roles = list(dict.fromkeys(args.image or ["agent"]))
     if args.output and len(roles) > 1:

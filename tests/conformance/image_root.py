@@ -1,5 +1,5 @@
 """An image root as the image holds it, for the real-CLI runs: the rendered config tree plus what
-the image installs beside it (the stdlib-only guard and entrypoint, and their commands).
+the image installs beside it (the stdlib-only guard, entrypoint and image layout, and their commands).
 
 pip puts console scripts under /root here, which uid 1000 cannot read, so the commands are small
 wrappers around the system python in isolated mode (-I: no PYTHONPATH, no user site), as the
@@ -18,7 +18,7 @@ PYTHON_DIR = "usr/lib/agent-sandbox/python"
 COMMANDS = {
     "agent-guard": "from guard.cli import main",
     "agent-entrypoint": "from entrypoint.main import main",
-    "agent-checkpoint": "from entrypoint.checkpoint import main",
+    "agent-checkpoint": "from entrypoint.checkpoint.cli import main",
 }
 
 
@@ -34,7 +34,7 @@ def build_image_root(target: Path, profiles: tuple[str, ...] = ("autonomous", "c
     args = [a for p in profiles for a in ("--profile", p)]
     subprocess.run([sys.executable, "-m", "renderer.cli", "--root", str(REPO), "--image-root", str(target), *args],
                    check=True, capture_output=True, text=True)
-    for package in ("guard", "entrypoint"):
+    for package in ("guard", "entrypoint", "image"):  # image: image/layout.py
         shutil.copytree(REPO / package, target / PYTHON_DIR / package,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     bin_dir = target / "usr/local/bin"

@@ -366,7 +366,7 @@ def effect_seen(row: Row, sandbox, commits: dict[str, str]) -> bool:
     raise ValueError(f"row {row.id}: unknown effect kind {effect.kind!r}")
 
 
-# Refusal texts, as each CLI hands them to the model (docs/hooks.md, CLI-FACTS.md).
+# Refusal texts, as each CLI hands them to the model (docs/hooks.md, docs/cli-facts.md).
 SHIM_REFUSAL = "agent-guard: refused"
 HOOK_REFUSAL = {"claude": "PreToolUse:Bash hook error", "codex": "blocked by PreToolUse hook",
                 "gemini": "Tool execution blocked:"}
@@ -439,8 +439,9 @@ def _write_harness_files(cli: str, home: Path) -> None:
             os.chown(path, AGENT_UID, AGENT_GID)
 
 
-def run_session(cli: str, layer: str, tree: Path, all_rows: list[Row]) -> SessionResult:
-    sandbox = ContainerLikeSandbox(tree, launcher=entrypoint_launcher([ENTRYPOINT]))
+def run_session(cli: str, layer: str, tree: Path | None, all_rows: list[Row], make_sandbox=None) -> SessionResult:
+    """make_sandbox: another place to run in (image_matrix.py: a container of the built image)."""
+    sandbox = make_sandbox() if make_sandbox else ContainerLikeSandbox(tree, launcher=entrypoint_launcher([ENTRYPOINT]))
     try:
         commits = prepare_workspace(sandbox, all_rows)
         _write_harness_files(cli, sandbox.home)
@@ -473,9 +474,9 @@ CONTROL_DRIVER = (
 )
 
 
-def run_control(tree: Path, all_rows: list[Row]) -> dict[str, bool]:
+def run_control(tree: Path | None, all_rows: list[Row], make_sandbox=None) -> dict[str, bool]:
     """Every row run by plain bash, uid 1000, no hook, no shim on PATH: {row id: effect seen}."""
-    sandbox = ContainerLikeSandbox(tree)
+    sandbox = make_sandbox() if make_sandbox else ContainerLikeSandbox(tree)
     try:
         commits = prepare_workspace(sandbox, all_rows)
         steps = sandbox.base / "steps.json"
@@ -501,8 +502,9 @@ class Matrix:
 
 
 def cli_versions() -> dict[str, str]:
-    dependencies = json.loads((REPO / "package.json").read_text())["dependencies"]
-    return {cli: dependencies[package] for cli, package in CLI_PACKAGES.items()}
+    """The versions that ran: what node_modules holds (installed from package-lock.json)."""
+    return {cli: json.loads((REPO / "node_modules" / package / "package.json").read_text())["version"]
+            for cli, package in CLI_PACKAGES.items()}
 
 
 def run_matrix(clis=CLIS, layers=(*LAYERS, SHIMS_ALONE), log=None) -> Matrix:

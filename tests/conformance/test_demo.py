@@ -1,4 +1,4 @@
-"""The demo (demo/demo.py, behind demo/run.sh) runs a real CLI and tells the truth about it."""
+"""The demo (demo/demo.py, `python3 -m demo.demo` behind demo/run.sh) runs a real CLI and tells the truth about it."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ GOOD = demo.Facts(entrypoint_exit=0, tool_results=("", "", "denied by rule git-p
 
 @pytest.mark.parametrize("cli", CLIS)
 def test_the_demo_shows_a_real_cli_run_a_safe_command_and_be_refused_a_force_push(cli):
-    done = subprocess.run([sys.executable, str(REPO_ROOT / "demo" / "demo.py"), cli],
+    done = subprocess.run([sys.executable, "-m", "demo.demo", cli], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
@@ -54,9 +54,7 @@ def test_the_rule_is_read_from_the_refusal_text_by_whole_id():
     assert demo.rule_named("Permission to use Bash has been denied.", ids) is None
 
 
-@pytest.mark.parametrize("script, args", [("demo.py", ["cursor"]), ("run.sh", ["cursor"])])
-def test_an_unknown_cli_is_a_usage_error_before_anything_runs(script, args):
-    runner = [sys.executable] if script.endswith(".py") else ["bash"]
-    done = subprocess.run([*runner, str(REPO_ROOT / "demo" / script), *args], capture_output=True, text=True,
-                          timeout=30)
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "demo.demo", "cursor"], ["bash", "demo/run.sh", "cursor"]])
+def test_an_unknown_cli_is_a_usage_error_before_anything_runs(command):
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "usage:" in done.stderr

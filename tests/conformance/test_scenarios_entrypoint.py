@@ -17,9 +17,9 @@ import pytest
 from .drivers import CLIS, connection_files, stream_events
 from .fakes import Scenario, fake_for
 from .sandbox import REPO_ROOT, make_config_tree
-from .test_scenarios_common import (DENIED_PLAIN_FORMS, ENTRYPOINT, FINAL_TEXT, SAFE_STEPS, container_sandbox,
-                                    default_mode_args, image_tree, run_as_root, run_session, session_env,
-                                    tripwire_scenario)
+from .scenarios import DENIED_PLAIN_FORMS, FINAL_TEXT, SAFE_STEPS, tripwire_scenario
+from .session import (ENTRYPOINT, container_sandbox, default_mode_args, image_tree, run_as_root, run_session,
+                      session_env)
 
 EXIT_USAGE = 64
 EXIT_CONFIG = 78
@@ -89,7 +89,7 @@ def test_ci_run_report_names_the_rule_of_every_denial_and_the_exit_code_is_non_z
 
 # -- fail closed --------------------------------------------------------------------------------
 # Per CLI, the baked file that holds its policy (and whose corruption the CLI itself would
-# ignore silently or with a warning, CLI-FACTS.md "Fail-open traps").
+# ignore silently or with a warning: docs/cli-facts.md).
 POLICY_FILE = {
     "claude": "/etc/claude-code/managed-settings.json",
     "codex": "/etc/codex/requirements.toml",

@@ -11,9 +11,9 @@ from pathlib import Path
 
 class SseUpstream:
     def __init__(self, cert: Path | None = None, key: Path | None = None, hold_second_event: bool = True,
-                 delay: float = 0.0):
+                 delay: float = 0.0, cut: bool = False):
         self.requests: list[dict] = []
-        self.delay = delay
+        self.delay, self.cut = delay, cut
         self.release = threading.Event()
         if not hold_second_event:
             self.release.set()
@@ -58,6 +58,10 @@ class SseUpstream:
                 self.end_headers()
                 self._chunk(b"event: message_start\ndata: {\"n\": 1}\n\n")
                 upstream.release.wait(30)
+                if upstream.cut:  # the vendor drops the connection mid-stream
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 self._chunk(b"event: message_stop\ndata: {\"n\": 2}\n\n")
                 self._chunk(b"")
 

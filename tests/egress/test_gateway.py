@@ -122,6 +122,38 @@ def test_upstream_connections_are_kept_alive(tmp_path, certs):
     assert len({r["client_port"] for r in upstream.requests}) == 1, upstream.requests
 
 
+def test_a_client_that_leaves_mid_stream_is_logged_and_the_gateway_goes_on(tmp_path):
+    with SseUpstream() as upstream, \
+            GatewayProcess(tmp_path, {"anthropic": REAL_KEYS["anthropic"]}, {"anthropic": upstream.url}) as gateway:
+        conn, response = send(gateway.url("anthropic"), PATHS["anthropic"], CLIENT_HEADERS["anthropic"],
+                              BODIES["anthropic"], read=False)
+        assert response.readline() == b"event: message_start\n"
+        conn.sock.close()
+        conn.close()
+        time.sleep(0.2)
+        upstream.release.set()
+        deadline = time.monotonic() + 5
+        while not gateway.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert send(gateway.url("anthropic"), PATHS["anthropic"], CLIENT_HEADERS["anthropic"],
+                    BODIES["anthropic"])[0] == 200
+    first = gateway.log()[0]
+    assert (first["status"], first["reason"]) == (200, "the client closed the connection mid-response")
+
+
+def test_a_vendor_that_drops_the_stream_cuts_the_client_off(tmp_path):
+    with SseUpstream(cut=True, hold_second_event=False) as upstream, \
+            GatewayProcess(tmp_path, {"anthropic": REAL_KEYS["anthropic"]}, {"anthropic": upstream.url}) as gateway:
+        conn, response = send(gateway.url("anthropic"), PATHS["anthropic"], CLIENT_HEADERS["anthropic"],
+                              BODIES["anthropic"], read=False)
+        assert response.status == 200
+        with pytest.raises(http.client.IncompleteRead):  # no clean end: the CLI sees a broken stream
+            response.read()
+        conn.close()
+    [entry] = gateway.log()
+    assert entry["status"] == 200 and entry["reason"].endswith("(mid-response)")
+
+
 @pytest.mark.parametrize("ca, name", [("other_ca", "api.anthropic.com"), ("ca", "evil.example.com")],
                          ids=["untrusted-certificate", "name-mismatch"])
 def test_a_vendor_that_fails_verification_gets_nothing(tmp_path, certs, ca, name):
@@ -232,14 +264,14 @@ SERVER_TOOL_CASES = {
 def test_bodies_with_server_side_tools_are_refused(three, case):
     vendor, extra = SERVER_TOOL_CASES[case]
     status, entry = _refused(three, vendor, PATHS[vendor], body={**BODIES[vendor], **extra})
-    assert (status, entry["decision"], entry["rule"]) == (403, "deny_server_tool", "server-side-tools")
+    assert (status, entry["decision"], entry["rule"]) == (400, "deny_server_tool", "server-side-tools")
 
 
 @pytest.mark.parametrize("beta", ["mcp-client-2025-11-20", "web-fetch-2025-09-10", "mcp-servers-2025-12-04"])
 def test_beta_headers_that_enable_server_side_tools_are_refused(three, beta):
     status, entry = _refused(three, "anthropic", PATHS["anthropic"],
                              headers={"anthropic-beta": f"claude-code-20250219,{beta}"})
-    assert (status, entry["decision"]) == (403, "deny_server_tool")
+    assert (status, entry["decision"]) == (400, "deny_server_tool")
     assert beta in entry["reason"]
 
 

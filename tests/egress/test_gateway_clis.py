@@ -54,7 +54,8 @@ def test_a_web_search_tool_call_is_refused_and_the_cli_goes_on(tmp_path, cli):
     result = run(cli, tmp_path, "server-tool")
     assert result["returncode"] == 0, result["stderr"]
     refused = [e for e in result["gateway_log"] if e["decision"] != "forward"]
-    assert [(e["decision"], e["rule"]) for e in refused] == [("deny_server_tool", "server-side-tools")]
+    # (Claude asks twice for a web search that failed with a 400.)
+    assert refused and {(e["decision"], e["rule"]) for e in refused} == {("deny_server_tool", "server-side-tools")}
     # The model sees the gateway's reason as the tool's result, and the scripted run continues.
     assert "agent-sandbox gateway refused this request (rule server-side-tools)" in result["tool_results"][0]
     assert result["turns"] == len(COMMANDS) + 2

@@ -306,7 +306,7 @@ class World:
     def _copy_code(self) -> None:
         """The packages uid 1000 imports, and the captured CLI outputs, copied where it can read
         them (a checkout under /root would not be reachable), compiled so no run compiles them."""
-        for package in ("entrypoint", "guard"):
+        for package in ("entrypoint", "guard", "image"):  # image: image/layout.py
             shutil.copytree(REPO / package, self.pylib / package, ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run([PY, "-m", "compileall", "-q", str(self.pylib)], check=True, capture_output=True)
         shutil.copytree(CONFORMANCE_FIXTURES, self.fixtures)

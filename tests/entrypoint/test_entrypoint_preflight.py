@@ -195,3 +195,29 @@ def test_a_kubernetes_service_account_token_is_a_secret(tmp_path):
     failures = run(make_root(tmp_path, mountinfo=CLEAN_MOUNTINFO + line)).failures
     assert failures == ["host secret mounted: /var/run/secrets/kubernetes.io/serviceaccount (from /, matches "
                         "/var/run/secrets/kubernetes.io); remove that volume"]
+
+
+def test_a_fresh_tmpfs_on_the_home_folder_is_fine(tmp_path):
+    # agent-run's --tmpfs /home/agent: a whole new in-memory file system, nothing from the host.
+    line = "400 300 0:61 / /home/agent rw,nosuid,nodev,relatime - tmpfs tmpfs rw,size=2097152k,mode=755\n"
+    assert run(make_root(tmp_path, mountinfo=CLEAN_MOUNTINFO + line)).failures == []
+
+
+@pytest.mark.parametrize("fstype,root", [("tmpfs", "/user"), ("ext4", "/")])
+def test_a_host_folder_on_the_home_folder_is_still_refused(tmp_path, fstype, root):
+    line = f"400 300 0:61 {root} /home/agent rw,relatime - {fstype} tmpfs rw\n"
+    failures = run(make_root(tmp_path, mountinfo=CLEAN_MOUNTINFO + line)).failures
+    assert failures[0].startswith("host secret mounted: /home/agent")
+
+
+def test_a_folder_of_the_workspace_bound_onto_itself_is_the_workspace(tmp_path):
+    # agent-run --mount pins .git (a mount point cannot be renamed); same device, root inside the workspace's.
+    line = "401 300 254:1 /home/user/project/.git /workspace/.git rw,relatime - ext4 /dev/vda1 rw\n"
+    assert run(make_root(tmp_path, mountinfo=CLEAN_MOUNTINFO + line)).failures == []
+
+
+@pytest.mark.parametrize("device,root", [("254:2", "/home/user/project/.git"), ("254:1", "/home/user/other")])
+def test_another_folder_bound_inside_the_workspace_is_refused(tmp_path, device, root):
+    line = f"401 300 {device} {root} /workspace/.git rw,relatime - ext4 /dev/vda1 rw\n"
+    failures = run(make_root(tmp_path, mountinfo=CLEAN_MOUNTINFO + line)).failures
+    assert failures and failures[0].startswith("writable bind mount other than the workspace: /workspace/.git")

@@ -107,6 +107,7 @@ class FakeGitHub:
     requests: list = field(default_factory=list)
     repos: dict = field(default_factory=dict)        # "owner/name" lower -> settings dict
     lock: threading.Lock = field(default_factory=threading.Lock)
+    effects_file: Path | None = None                 # each effect also as a JSON line (run standalone)
 
     # --- set-up ----------------------------------------------------------------------------------
 
@@ -150,18 +151,19 @@ class FakeGitHub:
     def effect(self, kind: str, **details) -> None:
         with self.lock:
             self.effects.append({"kind": kind, **details})
+            if self.effects_file is not None:
+                with open(self.effects_file, "a") as out:
+                    out.write(json.dumps(self.effects[-1]) + "\n")
 
     def kinds(self) -> list[str]:
         return [e["kind"] for e in self.effects]
 
     # --- servers ---------------------------------------------------------------------------------
 
-    def start(self) -> "FakeGitHub":
-        self._servers = []
-        for role in ("api", "git"):
-            self._servers.append(_listen(_handler(self, role)))
-        self.api_url = f"http://127.0.0.1:{self._servers[0].server_address[1]}"
-        self.git_url = f"http://127.0.0.1:{self._servers[1].server_address[1]}"
+    def start(self, address: str = "127.0.0.1", ports: tuple[int, int] = (0, 0)) -> "FakeGitHub":
+        self._servers = [_listen(_handler(self, role), address, port) for role, port in zip(("api", "git"), ports)]
+        self.api_url = f"http://{address}:{self._servers[0].server_address[1]}"
+        self.git_url = f"http://{address}:{self._servers[1].server_address[1]}"
         return self
 
     def stop(self) -> None:
@@ -478,8 +480,8 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
 
 
-def _listen(handler) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def _listen(handler, address: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((address, port), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return server
@@ -550,3 +552,40 @@ class FakeRegistry:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the fake on its own (in a test's network namespace, say): prints its URLs as one JSON
+    line, appends every effect to --effects, serves until its standard input closes."""
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--app-id", type=int, required=True)
+    parser.add_argument("--public-key", type=Path, required=True, help="the App's public key (PEM)")
+    parser.add_argument("--installation", type=int, required=True, help="its id; it holds every --repository")
+    parser.add_argument("--permissions", default='{"metadata": "read", "contents": "write", "pull_requests": "write", '
+                                                  '"issues": "write", "administration": "write", "secrets": "write"}')
+    parser.add_argument("--repository", action="append", required=True, metavar="OWNER/NAME")
+    parser.add_argument("--address", default="127.0.0.1")
+    parser.add_argument("--api-port", type=int, default=0)
+    parser.add_argument("--git-port", type=int, default=0)
+    parser.add_argument("--effects", type=Path, required=True, help="JSON lines, one per effect")
+    args = parser.parse_args(argv)
+    owners = {r.split("/")[0] for r in args.repository}
+    if len(owners) != 1:
+        parser.error("every --repository must have the same owner (one installation)")
+    fake = FakeGitHub(root=args.root, app_id=args.app_id, public_key_pem=args.public_key.read_bytes(),
+                      installations=[Installation(args.installation, owners.pop(), args.repository,
+                                                  json.loads(args.permissions))], effects_file=args.effects)
+    for repository in args.repository:
+        fake.create_repository(repository, branches={"feature": None})
+    fake.start(args.address, (args.api_port, args.git_port))
+    print(json.dumps({"api_url": fake.api_url, "git_url": fake.git_url}), flush=True)
+    sys.stdin.read()
+    fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

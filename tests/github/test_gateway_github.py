@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -78,6 +79,19 @@ class Agent:
         return done
 
 
+def settled(process) -> list[dict]:
+    """The access log once it stops growing: a line is written after its response is sent, so a
+    client can finish a moment before the gateway logs it."""
+    previous, deadline = None, time.monotonic() + 5
+    while time.monotonic() < deadline:
+        current = process.log()
+        if current and current == previous:
+            return current
+        previous = current
+        time.sleep(0.1)
+    return process.log()
+
+
 def ref_kinds(github) -> list[str]:
     return [e["kind"] for e in github.effects if e["kind"].startswith("ref-")]
 
@@ -97,7 +111,7 @@ def test_git_through_the_gateway(github, gateway, tmp_path, minted):
     assert "remote: refused by the agent-sandbox gateway: git-push-delete" in deleted.stderr
     assert github.refs(REPOSITORY) == before and ref_kinds(github) == ["ref-created"]
     # What the gateway logged, and that the token is in none of it.
-    log = gateway.log()
+    log = settled(gateway)
     decisions = [(e["method"], e["decision"], e["rule"]) for e in log]
     assert ("POST", "deny_git", "github-push-namespace") in decisions
     assert ("POST", "deny_git", "git-push-delete") in decisions
@@ -114,7 +128,7 @@ def test_a_large_push_streams_through(github, gateway, tmp_path):
     agent.git("commit", "-q", "-m", "big", check=True)
     agent.git("push", "origin", f"HEAD:{NS}/big", check=True)
     assert ref_kinds(github) == ["ref-created"]
-    assert max(e["bytes_up"] for e in gateway.log()) > 3 * 1024 * 1024
+    assert max(e["bytes_up"] for e in settled(gateway)) > 3 * 1024 * 1024
 
 
 def api(gateway, method: str, path: str, body=None, token: str | None = None) -> tuple[int, dict]:
@@ -173,7 +187,7 @@ def test_npm_through_the_gateway_reads_but_never_publishes(registry, gateway, tm
     assert npm("publish").returncode != 0
     assert npm("unpublish", "agent-sandbox-demo", "--force").returncode != 0
     assert registry.effects == []
-    refused = [e for e in gateway.log() if e["vendor"] == "npm" and e["decision"] != "forward"]
+    refused = [e for e in settled(gateway) if e["vendor"] == "npm" and e["decision"] != "forward"]
     assert {(e["method"], e["rule"]) for e in refused} == {("PUT", "npm-publish"), ("DELETE", "npm-publish")}
 
 
@@ -215,8 +229,8 @@ def test_gh_through_the_gateway(github, gateway, tmp_path, name):
     done = gh(gateway, tmp_path, *argv)
     assert done.returncode != 0
     assert effect not in github.kinds()
-    refused = [e for e in gateway.log() if e["decision"] != "forward"]
-    assert refused and refused[-1]["rule"] == rule, (done.stderr, gateway.log())
+    refused = [e for e in settled(gateway) if e["decision"] != "forward"]
+    assert refused and refused[-1]["rule"] == rule, (done.stderr, settled(gateway))
 
 
 def test_gh_everyday_calls_pass(github, gateway, tmp_path):
@@ -226,14 +240,14 @@ def test_gh_everyday_calls_pass(github, gateway, tmp_path):
               'baseRefName: "main", headRefName: "x", title: "t"}) { pullRequest { url } } }')
     assert done.returncode == 0, done.stderr
     assert github.kinds()[-1] == "graphql:createPullRequest"
-    assert all(e["decision"] == "forward" for e in gateway.log())
+    assert all(e["decision"] == "forward" for e in settled(gateway))
 
 
 def test_gh_works_when_the_shell_drops_gh_token(github, gateway, tmp_path):
     """Codex's shell drops *TOKEN* variables; gh needs no token for github.localhost (gh 2.23)."""
     done = gh(gateway, tmp_path, "api", f"repos/{REPOSITORY}", env={"GH_TOKEN": None})
     assert done.returncode == 0 and json.loads(done.stdout)["full_name"] == REPOSITORY, done.stderr
-    assert gateway.log()[-1]["decision"] == "forward"
+    assert settled(gateway)[-1]["decision"] == "forward"
 
 
 def test_without_a_credential_github_is_anonymous_and_read_only(github, registry, tmp_path):
@@ -255,7 +269,7 @@ def test_without_a_credential_github_is_anonymous_and_read_only(github, registry
         done = agent.git("-c", f"http.extraHeader=Authorization: Basic {header}", "push",
                          f"https://github.com/{REPOSITORY}.git", f"HEAD:{NS}/x")
         assert done.returncode != 0
-        git_entries = [e for e in process.log() if e["vendor"] == "github-git"]
+        git_entries = [e for e in settled(process) if e["vendor"] == "github-git"]
         assert git_entries and all(e["status"] == 401 for e in git_entries)
         # The push itself, sent by hand with the found token: refused before it reaches GitHub.
         line = f"{'0' * 40} {'a' * 40} {NS}/x\0report-status".encode()
@@ -264,5 +278,5 @@ def test_without_a_credential_github_is_anonymous_and_read_only(github, registry
                                         headers={"Authorization": f"Basic {header}"})
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(forged, timeout=20)
-        assert error.value.code == 403 and process.log()[-1]["rule"] == "github-push-repository"
+        assert error.value.code == 403 and settled(process)[-1]["rule"] == "github-push-repository"
     assert ref_kinds(github) == []

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -251,7 +253,7 @@ def test_tokens_are_read_from_a_command_or_a_file_without_echoing_them(tmp_path)
     with pytest.raises(ga.GitHubError, match="exited 1"):
         ga.read_token(KeySource("github", command=("false",)))
     (tmp_path / "bad").write_text("ghs_two words SECRETVALUE\n")
-    with pytest.raises(ga.GitHubError, match="not one GitHub token") as error:
+    with pytest.raises(ga.GitHubError, match="not an API key") as error:
         ga.read_token(KeySource("github", file=tmp_path / "bad"))
     assert "SECRETVALUE" not in str(error.value)
     with pytest.raises(ga.GitHubError, match="timed out"):
@@ -334,26 +336,29 @@ def test_flags_give_a_plan_line_and_refuse_mixing_sources(tmp_path, app_key, git
 
 # --- the pieces agent-run puts in its plan ----------------------------------------------------------
 
-def _pieces(credential, allow=("github.com", "api.github.com", "codeload.github.com", "registry.npmjs.org", "pypi.org")):
+def _pieces(repository, allow=("github.com", "api.github.com", "codeload.github.com", "registry.npmjs.org", "pypi.org")):
     from egress.gateway import render_gateway_config
     from renderer.model import load
     base = render_gateway_config(["anthropic"], agent_subnets=["10.213.7.0/24"])
-    return ga.run_pieces(credential, tripwire=load("autonomous").tripwire, run_id="20250101-120000-abc123",
-                         gateway_config_text=base, gateway_address="10.213.7.3", gateway_host="agent-gateway",
-                         allow=list(allow))
+    return ga.run_pieces(repository=repository, with_token=repository is not None, tripwire=load("autonomous").tripwire,
+                         run_id="20250101-120000-abc123", gateway_config_text=base, gateway_address="10.213.7.3",
+                         gateway_host="agent-gateway", allow=list(allow))
 
 
-def test_run_pieces_hold_the_token_only_in_the_gateways_secrets():
+def test_run_pieces_name_the_token_only_as_a_secret_file():
     from egress.gateway_server import parse_config
     token = "ghs_" + "t" * 36
-    pieces = _pieces(ga.GitHubCredential(token, REPOSITORY, "app"))
+    credential = ga.GitHubCredential(token, REPOSITORY, "app")
+    pieces = _pieces(credential.repository)
     config = parse_config(pieces.gateway_config)
     assert config.github.policy.repository == REPOSITORY and config.github.secret == "github"
     assert [(r.name, r.kind, r.port) for r in config.github.routes] == [("github", "github", 80), ("npm", "registry", 8086)]
-    assert pieces.secrets == {"github": token} and token not in repr(pieces)
-    assert token not in pieces.gateway_config and token not in json.dumps(pieces.agent_env)
+    assert credential.secrets() == {"github": token} and token not in repr(credential)
     assert pieces.agent_env["GH_REPO"] == f"github.localhost/{REPOSITORY}"
     assert pieces.agent_env["GIT_CONFIG_VALUE_0"] == "https://github.com/"
+    resolves = [pieces.agent_env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(pieces.agent_env["GIT_CONFIG_COUNT"]))
+                if pieces.agent_env[f"GIT_CONFIG_KEY_{i}"] == "http.curloptResolve"]
+    assert resolves == ["github.localhost:80:10.213.7.3", "api.github.localhost:80:10.213.7.3"]
     assert pieces.agent_env["NPM_CONFIG_REGISTRY"] == "http://agent-gateway:8086/"
     assert pieces.agent_add_hosts == ["github.localhost:10.213.7.3", "api.github.localhost:10.213.7.3"]
     assert pieces.proxy_allow == ["codeload.github.com", "pypi.org"]
@@ -364,10 +369,33 @@ def test_run_pieces_without_a_credential_still_wall_github():
     from egress.gateway_server import parse_config
     pieces = _pieces(None)
     config = parse_config(pieces.gateway_config)
-    assert config.github.secret is None and config.github.policy.repository is None and pieces.secrets == {}
+    assert config.github.secret is None and config.github.policy.repository is None
     assert "GH_REPO" not in pieces.agent_env and "github.com" not in pieces.proxy_allow
 
 
 def test_a_domain_entry_covering_a_walled_host_is_refused():
     with pytest.raises(ValueError, match="'.github.com' would let the proxy reach github.com"):
         _pieces(None, allow=(".github.com",))
+
+
+def test_the_fake_runs_on_its_own_and_writes_its_effects(tmp_path, app_key):
+    """What a namespace or container test starts: the fake as a process, effects in a file."""
+    (tmp_path / "app.pub").write_bytes(app_key[1])
+    key = write_key(tmp_path / "app.pem", app_key[0])
+    fake = subprocess.Popen([sys.executable, str(Path(__file__).parent / "fake_github.py"), "--root", str(tmp_path / "gh"),
+                             "--app-id", str(APP_ID), "--public-key", str(tmp_path / "app.pub"), "--installation", "5",
+                             "--repository", REPOSITORY, "--effects", str(tmp_path / "effects.jsonl")],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    try:
+        urls = json.loads(fake.stdout.readline())
+        config = ga.load_app_config(tmp_path / "absent.toml", app_id=str(APP_ID), key_file=key, api_url=urls["api_url"])
+        minted = ga.mint_token(config, REPOSITORY)
+        assert call(f"{urls['git_url']}/{REPOSITORY}.git/info/refs?service=git-upload-pack", token=minted.token,
+                    basic=True)[0] == 200
+        assert call(f"{urls['api_url']}/repos/{REPOSITORY}", "DELETE", minted.token)[0] == 403
+    finally:
+        fake.stdin.close()
+        fake.wait(timeout=20)
+    effects = [json.loads(line) for line in (tmp_path / "effects.jsonl").read_text().splitlines()]
+    assert [e["kind"] for e in effects] == ["token-issued"] and effects[0]["installation"] == 5

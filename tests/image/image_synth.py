@@ -16,6 +16,8 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from image.clis import label as cli_label, lockfile_pins
+
 STORE = "/nix/store/0000000000000000000000000000000a"
 
 
@@ -116,6 +118,7 @@ def good_spec(contract: dict) -> Spec:
     env["ANTHROPIC_API_KEY"] = ""  # empty: a credential-looking name alone is not a failure
     labels = dict(contract["labels"]["fixed"])
     labels.update({name: "x" for name in contract["labels"]["non_empty"]})
+    labels.update({cli_label(name): pin for name, pin in lockfile_pins(contract["clis"]).items()})
     config = {
         "architecture": "amd64",
         "os": "linux",

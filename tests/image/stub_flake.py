@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 STUB = Path(__file__).resolve().parent / "nix-stub"
-FLAKE_FILES = ["flake.nix", "flake.lock", "pyproject.toml", "image/contract.json"]
+FLAKE_FILES = ["flake.nix", "flake.lock", "pyproject.toml", "image/contract.json", "package.json", "package-lock.json"]
 
 
 def pyproject_dependencies() -> list[str]:

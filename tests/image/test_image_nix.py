@@ -18,11 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from image.clis import lockfile_pins
 from stub_flake import StubFlake, nix_tool, pyproject_dependencies
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = json.loads((ROOT / "image" / "contract.json").read_text())
 PYPROJECT_DEPS = pyproject_dependencies()
+LOCK = json.loads((ROOT / "package-lock.json").read_text())
+PINS = lockfile_pins(CONTRACT["clis"])
 LINUX = ["aarch64-linux", "x86_64-linux"]
 ALL_SYSTEMS = sorted(LINUX + ["aarch64-darwin", "x86_64-darwin"])
 
@@ -116,7 +119,7 @@ def test_outputs_per_system(flake: StubFlake) -> None:
         assert set(packages[system]) == expected, system
     checks = flake.eval("checks", names)
     for system in ALL_SYSTEMS:
-        images = {"agent-image-verify", "egress-proxy-image-verify", "gateway-image-verify"}
+        images = {"agent-image-verify", "egress-proxy-image-verify", "gateway-image-verify", "agent-image-conformance"}
         expected = {"pytest", "render-profiles-check"} | (images if system in LINUX else set())
         assert set(checks[system]) == expected, system
     apps = flake.eval("apps", "o: builtins.mapAttrs (s: a: builtins.mapAttrs (n: v: v.program) a) o")
@@ -141,8 +144,7 @@ def test_image_config_comes_from_the_contract(flake: StubFlake) -> None:
         labels = config["Labels"]
         for name, value in CONTRACT["labels"]["fixed"].items():
             assert labels[name] == value
-        assert {name: labels[name] for name in ("io.agent-sandbox.cli.claude-code", "io.agent-sandbox.cli.codex", "io.agent-sandbox.cli.gemini-cli")} == {
-            "io.agent-sandbox.cli.claude-code": "2.1.330", "io.agent-sandbox.cli.codex": "0.169.0", "io.agent-sandbox.cli.gemini-cli": "0.61.0"}
+        assert {name: labels[f"io.agent-sandbox.cli.{name}"] for name in CONTRACT["clis"]} == PINS
         assert all(labels[name] for name in CONTRACT["labels"]["non_empty"])
         assert (image["name"], image["tag"]) == (CONTRACT["images"]["agent"]["name"], CONTRACT["images"]["agent"]["tag"])
         assert image["allowedUnfree"] == CONTRACT["nix"]["unfree_allowed"] == ["claude-code"]
@@ -159,7 +161,7 @@ def test_image_python_and_renderer_wiring(flake: StubFlake) -> None:
     package = flake.eval("packages.x86_64-linux.agent-sandbox",
                          "p: { inherit (p) dependencyNames srcEntries; imports = p.stubArgs.pythonImportsCheck; }")
     assert package["dependencyNames"] == PYPROJECT_DEPS
-    assert package["imports"] == ["renderer", "entrypoint", "guard", "image", "egress", "launcher"]
+    assert package["imports"] == ["renderer", "entrypoint", "entrypoint.checkpoint", "guard", "image", "egress", "launcher"]
     assert sorted(package["srcEntries"]) == ["image", "profiles", "pyproject.toml", "renderer"]
     root = flake.eval("packages.x86_64-linux.agent-image-root", "r: r.stubScript")
     assert "render-profiles --image-root \"$out\" '--profile' 'autonomous' '--profile' 'ci'" in root
@@ -215,12 +217,13 @@ def test_checks_run_the_suite_and_the_render_check_in_the_source(flake: StubFlak
     assert "render-profiles --check" in render_script
     verify_script = flake.eval("checks.aarch64-linux.agent-image-verify", "c: c.stubScript")
     assert re.search(r"/nix/store/\S+-stream-agent-image > image.tar\n", verify_script)
-    assert re.search(r"/nix/store/\S+/bin/image-verify --image agent image.tar\n", verify_script)
+    assert re.search(r"/nix/store/\S+/bin/image-verify --image agent --lockfile "
+                     r"/nix/store/\S+-agent-sandbox-clis-npm/package-lock.json image.tar\n", verify_script)
     for role, check in (("proxy", "egress-proxy-image-verify"), ("gateway", "gateway-image-verify")):
         script = flake.eval(f"checks.x86_64-linux.{check}", "c: c.stubScript")
         name = CONTRACT["images"][role]["name"]
         assert re.search(rf"/nix/store/\S+-stream-{name} > image.tar\n", script), script
-        assert f"image-verify --image {role} image.tar" in script
+        assert f"image-verify --image {role} --lockfile " in script
 
 
 def test_service_images_come_from_their_contract_parts(flake: StubFlake) -> None:
@@ -248,3 +251,94 @@ def test_service_images_come_from_their_contract_parts(flake: StubFlake) -> None
     user = CONTRACT["images"]["gateway"]["user"]
     assert f"{user['name']}:x:{user['uid']}:{user['gid']}:" in gateway["passwd"]
     assert "python3-env" in gateway["contents"] and gateway["python"] == ["agent-sandbox"]
+
+
+
+# ------------------------------------------------------------------ the CLIs: from package-lock.json
+
+
+def registry_url(key: str, entry: dict) -> str:
+    name = entry.get("name") or key.rsplit("node_modules/", 1)[1]
+    return f"https://registry.npmjs.org/{name}/-/{name.rsplit('/', 1)[-1]}-{entry['version']}.tgz"
+
+
+def test_the_cli_derivations_are_built_from_the_projects_lockfile(flake: StubFlake) -> None:
+    for system, platform in (("x86_64-linux", "linux-x64"), ("aarch64-linux", "linux-arm64")):
+        clis = flake.eval(
+            f"packages.{system}.agent-image",
+            "i: builtins.mapAttrs (n: c: { inherit (c) version npm; install = c.stubArgs.installPhase;"
+            " lock = c.nodeModules.npmDeps.stubPackageLock; package = c.nodeModules.npmDeps.stubPackage;"
+            " rebuild = c.nodeModules.stubArgs.npmRebuildFlags; }) i.clis",
+        )
+        assert sorted(clis) == sorted(CONTRACT["clis"])
+        for name, cli in clis.items():
+            assert cli["version"] == PINS[name] and cli["npm"] == CONTRACT["clis"][name]["npm"]
+            assert cli["package"] == json.loads((ROOT / "package.json").read_text())
+            assert cli["rebuild"] == ["--ignore-scripts"]
+            lock = cli["lock"]
+            assert set(lock["packages"]) == set(LOCK["packages"])  # every entry, the lockfile's
+            for key, entry in LOCK["packages"].items():
+                if not key:
+                    continue
+                fed = lock["packages"][key]
+                assert fed["integrity"] == entry["integrity"] and fed["version"] == entry["version"], key
+                assert fed["resolved"] == registry_url(key, entry), key
+        assert f"@anthropic-ai/claude-code-{platform}/claude" in clis["claude-code"]["install"]
+        assert f"@openai/codex-{platform}" in clis["codex"]["install"]
+        assert f"@lydell/$pty" in clis["gemini-cli"]["install"] and "node-pty-" + platform in clis["gemini-cli"]["install"]
+    # the alias Codex uses for its platform packages resolves to the real package's tarball
+    aliased = clis["codex"]["lock"]["packages"]["node_modules/@openai/codex-linux-x64"]["resolved"]
+    assert aliased == f"https://registry.npmjs.org/@openai/codex/-/codex-{PINS['codex']}-linux-x64.tgz"
+
+
+def test_no_nixpkgs_cli_attribute_reaches_the_flake(flake: StubFlake) -> None:
+    """The stub's claude-code, codex and gemini-cli throw when touched; every output still
+    evaluates (flake check above), and the image's contents are the lockfile-built CLIs."""
+    stub = (ROOT / "tests" / "image" / "nix-stub" / "default.nix").read_text()
+    for attr in ("claude-code", "codex", "gemini-cli"):
+        assert f"{attr} = throw" in stub
+    assert "cli_packages" not in json.dumps(CONTRACT)
+    contents = flake.eval("packages.x86_64-linux.agent-image",
+                          "i: map (c: { name = c.pname or c.name; version = c.version or null; }) i.imageArgs.contents")
+    versions = {item["name"]: item["version"] for item in contents}
+    assert {name: versions[name] for name in CONTRACT["clis"]} == PINS
+    shell = flake.eval("devShells.x86_64-linux.default", "s: s.packageNames")
+    assert set(CONTRACT["clis"]) <= set(shell)
+
+
+def test_a_version_bump_in_the_lockfile_reaches_the_image(tmp_path: Path) -> None:
+    bumped = StubFlake(tmp_path / "bumped")
+    lock = json.loads((bumped.dir / "package-lock.json").read_text())
+    lock["packages"]["node_modules/@google/gemini-cli"]["version"] = "0.62.0"
+    lock["packages"]["node_modules/@google/gemini-cli"]["integrity"] = "sha512-" + "A" * 86 + "=="
+    (bumped.dir / "package-lock.json").write_text(json.dumps(lock))
+    labels = bumped.eval("packages.x86_64-linux.agent-image", "i: i.imageArgs.config.Labels")
+    assert labels["io.agent-sandbox.cli.gemini-cli"] == "0.62.0"
+    assert labels["io.agent-sandbox.cli.claude-code"] == PINS["claude-code"]
+    fed = bumped.eval("packages.x86_64-linux.agent-image",
+                      "i: i.clis.gemini-cli.nodeModules.npmDeps.stubPackageLock.packages")
+    assert fed["node_modules/@google/gemini-cli"]["resolved"].endswith("/gemini-cli-0.62.0.tgz")
+
+
+def test_a_lockfile_without_a_cli_stops_the_evaluation(tmp_path: Path) -> None:
+    broken = StubFlake(tmp_path / "broken")
+    lock = json.loads((broken.dir / "package-lock.json").read_text())
+    del lock["packages"]["node_modules/@openai/codex"]
+    (broken.dir / "package-lock.json").write_text(json.dumps(lock))
+    result = subprocess.run(
+        [*broken.command("eval", "--json", f"path:{broken.dir}#packages.x86_64-linux.agent-image.imageArgs.config.Labels")],
+        capture_output=True, text=True, env=broken.env, timeout=120)
+    assert result.returncode != 0 and "node_modules/@openai/codex" in result.stderr
+
+
+def test_the_flake_runs_the_matrix_inside_the_nix_image(flake: StubFlake) -> None:
+    """Evaluated only: the VM test has not run here (no nixpkgs, no KVM). It loads the image
+    the flake builds and runs the same in-image matrix CI runs on the stand-in."""
+    check = flake.eval("checks.x86_64-linux.agent-image-conformance",
+                       "c: { script = c.stubTestScript; packages = map (p: p.pname or p.name) "
+                       "c.stubNodes.machine.environment.systemPackages; podman = c.stubNodes.machine.virtualisation.podman.enable; }")
+    script = check["script"]
+    assert re.search(r"/nix/store/\S+-stream-agent-image \| podman load", script)
+    assert "python3 tests/conformance/image_matrix.py --image 'agent-image:latest'" in script
+    assert re.search(r"ln -s /nix/store/\S+-agent-sandbox-clis-node-modules-\S+/node_modules /root/src/node_modules", script)
+    assert check["podman"] is True and {"git", "iproute2"} <= set(check["packages"])

@@ -10,6 +10,7 @@ import json
 import lzma
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ from typing import Callable
 import pytest
 
 import image_synth as synth
+from image.clis import PACKAGE_LOCK, lockfile_pins
 from image.verify import load_contract, verify_path
 
 CONTRACT = load_contract()
@@ -152,6 +154,8 @@ CASES: dict[str, tuple[Callable[[synth.Spec], None], set[str]]] = {
     "env-credential-nonempty": (set_env("ANTHROPIC_API_KEY", "sk-ant-x"), {"config.Env.ANTHROPIC_API_KEY"}),
     "label-missing": (set_label("org.opencontainers.image.revision", None), {"config.Labels.org.opencontainers.image.revision"}),
     "label-empty": (set_label("io.agent-sandbox.cli.codex", ""), {"config.Labels.io.agent-sandbox.cli.codex"}),
+    "cli-label-not-the-lockfiles-pin": (set_label("io.agent-sandbox.cli.claude-code", "2.1.90"),
+                                        {"config.Labels.io.agent-sandbox.cli.claude-code"}),
     "label-wrong-profiles": (set_label("io.agent-sandbox.profiles", "autonomous"), {"config.Labels.io.agent-sandbox.profiles"}),
     "setuid-file": (add_node(synth.Node("/usr/bin/passwd", data=b"x", mode=0o4755)), {"/usr/bin/passwd"}),
     "setgid-file": (add_node(synth.Node("/usr/bin/wall", data=b"x", mode=0o2755)), {"/usr/bin/wall"}),
@@ -401,3 +405,61 @@ def test_contract_with_a_wrong_nested_key_exits_2(tmp_path: Path) -> None:
     assert "baked.manifest: 'path' is a required property" in result.stderr
     assert "config.User: 'root' does not match" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------ the CLI labels: package-lock.json's pins
+
+
+def test_a_cli_label_that_is_not_the_lockfiles_pin_names_both(tmp_path: Path) -> None:
+    spec = synth.good_spec(CONTRACT)
+    set_label("io.agent-sandbox.cli.gemini-cli", "0.22.0")(spec)  # a nixpkgs-era version
+    image = synth.write_image(spec, "docker-tar", tmp_path)
+    result = run_cli(str(image))
+    assert result.returncode == 1, result.stdout + result.stderr
+    pin = lockfile_pins(CONTRACT["clis"])["gemini-cli"]
+    line = next(line for line in result.stdout.splitlines() if "io.agent-sandbox.cli.gemini-cli" in line)
+    assert "'0.22.0'" in line and f"@google/gemini-cli at '{pin}'" in line and "package-lock.json" in line
+
+
+def test_the_labels_are_held_to_the_lockfile_given(tmp_path: Path) -> None:
+    """A good image fails against a lockfile that pins another version: the check reads the file."""
+    lock = json.loads(PACKAGE_LOCK.read_text())
+    lock["packages"]["node_modules/@openai/codex"]["version"] = "0.170.0"
+    bumped = tmp_path / "package-lock.json"
+    bumped.write_text(json.dumps(lock))
+    image = synth.write_image(synth.good_spec(CONTRACT), "docker-tar", tmp_path)
+    assert run_cli(str(image)).returncode == 0
+    result = run_cli("--lockfile", str(bumped), str(image))
+    assert result.returncode == 1
+    assert f"but {bumped} pins @openai/codex at '0.170.0'" in result.stdout
+
+
+def test_an_unreadable_lockfile_exits_2_naming_it(tmp_path: Path) -> None:
+    image = synth.write_image(synth.good_spec(CONTRACT), "docker-tar", tmp_path)
+    missing = tmp_path / "nowhere" / "package-lock.json"
+    result = run_cli("--lockfile", str(missing), str(image))
+    assert result.returncode == 2
+    assert str(missing) in result.stderr and "--lockfile" in result.stderr
+    incomplete = tmp_path / "lock.json"
+    incomplete.write_text(json.dumps({"lockfileVersion": 3, "packages": {}}))
+    result = run_cli("--lockfile", str(incomplete), str(image))
+    assert result.returncode == 2
+    assert 'packages["node_modules/@anthropic-ai/claude-code"].version is missing' in result.stderr
+
+
+def test_help_and_version() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0 and "--run ENGINE" in result.stdout and "--lockfile" in result.stdout
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("image-verify ")
+
+
+def test_the_archive_reader_needs_only_the_standard_library() -> None:
+    """image/archive.py reads images; the contract checks (and jsonschema) live in image/verify.py."""
+    root = Path(__file__).resolve().parents[2]
+    probe = (f"import sys; sys.path.insert(0, {str(root)!r}); before = set(sys.modules); import image.archive; "
+             "print(' '.join(sorted(m for m in set(sys.modules) - before "
+             "if m.split('.')[0] not in sys.stdlib_module_names)))")
+    result = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["image", "image.archive"]

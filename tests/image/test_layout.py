@@ -64,6 +64,19 @@ def test_image_names_are_the_contracts() -> None:
     assert layout.GATEWAY_IMAGE.nix_build == "nix build .#gateway-image && ./result | podman load"
 
 
+def test_the_stand_in_build_command_is_one_the_builder_takes() -> None:
+    sys.path.insert(0, str(ROOT / "image" / "debian"))
+    try:
+        import build
+    finally:
+        sys.path.remove(str(ROOT / "image" / "debian"))
+    for image in layout.IMAGES.values():
+        command = image.stand_in_build.split()
+        assert command[:2] == ["python3", "image/debian/build.py"]
+        options = build.command_line().parse_args(command[2:])
+        assert (options.image, options.tag, options.load) == ([image.role], image.tag, True)
+
+
 def test_the_renderer_writes_where_the_layout_says(tmp_path: Path) -> None:
     root = tmp_path / "root"
     result = subprocess.run([sys.executable, "-m", "renderer.cli", "--root", str(ROOT), "--image-root", str(root),

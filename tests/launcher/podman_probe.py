@@ -1,5 +1,6 @@
-"""Runs as the agent inside the podman test's agent container; writes what it saw to
-/workspace/probe.json. Usage: podman_probe.py CA_FILE UPSTREAM_IP HOST_PORT (a port the host listens on, on every address)"""
+"""Runs as the agent inside the podman test's agent container (the real image, in place of the CLI);
+writes what it saw to /workspace/probe.json, which comes back with the copy's uncommitted work.
+Usage: podman_probe.py CA_FILE UPSTREAM_IP HOST_PORT [SLEEP] (HOST_PORT: the host listens on every address)"""
 import json
 import os
 import socket
@@ -68,6 +69,8 @@ def status_field(name):
 
 
 attempt("uid", os.getuid)
+attempt("uid_map", lambda: open("/proc/self/uid_map").read().split())
+attempt("seccomp", lambda: status_field("Seccomp"))
 attempt("cap_eff", lambda: status_field("CapEff"))
 attempt("no_new_privs", lambda: status_field("NoNewPrivs"))
 attempt("environ", lambda: dict(os.environ))
@@ -80,7 +83,7 @@ attempt("direct_proxy_other_port", lambda: direct("agent-proxy", 22))
 bridge = os.environ["HTTPS_PROXY"] and socket.gethostbyname("agent-proxy").rsplit(".", 1)[0] + ".1"
 attempt("host_via_bridge", lambda: direct(bridge, HOST_PORT))
 attempt("token", lambda: open(os.environ["AGENT_RUN_GITHUB_TOKEN_FILE"]).read().strip())
-attempt("write_protected", lambda: write("/workspace/CLAUDE.md"))
+attempt("ipv6", lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b"x", ("ff02::1", HOST_PORT, 0, 2)))
 attempt("read_blocked", lambda: open("/workspace/.env").read())
 attempt("write_workspace", lambda: write("/workspace/made-by-agent.txt"))
 attempt("write_root", lambda: write("/usr/local/agent-was-here"))

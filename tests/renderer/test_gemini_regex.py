@@ -13,7 +13,7 @@ import yaml
 from guard.native import GEMINI_PREFIX, gemini_matches
 from guard.policy import compile_policy, parse_matcher, parse_rule, parse_tools
 from render_helpers import CORPUS
-from renderer.agreement import gap_problems, regex_disagreements
+from renderer.agreement import gap_problems, gemini_patterns, regex_disagreements
 from renderer.gemini_regex import MAX_LENGTH, UNSAFE, check_loadable, rule_to_gemini_regex
 
 DENY = yaml.safe_load((CORPUS / "deny.yaml").read_text())
@@ -36,7 +36,8 @@ def test_gemini_regexes_pass_geminis_loader_check(runtime):
 
 
 def test_gemini_regexes_agree_with_classifier_except_listed_gaps(runtime):
-    missed, extra = regex_disagreements(runtime, list(_regexes(runtime).values()), [c for _, c in DENY_CASES] + BENIGN_CASES)
+    patterns = gemini_patterns(list(_regexes(runtime).values()))
+    missed, extra = regex_disagreements(runtime, patterns, [c for _, c in DENY_CASES] + BENIGN_CASES)
     assert gap_problems(missed, extra, GAPS) == []
 
 

@@ -1,7 +1,6 @@
 """Every route to a bypass config on the host is refused: only an image root receives one."""
 
 import os
-from pathlib import Path
 
 import pytest
 

@@ -84,9 +84,62 @@ let
         }
         // (args.passthru or { });
     };
-    claude-code = unfree (pkg "claude-code" "2.1.330" { meta.license.free = false; });
-    codex = pkg "codex" "0.169.0" { };
-    gemini-cli = pkg "gemini-cli" "0.61.0" { };
+    # nixpkgs' own CLI packages lag npm by months: the flake must never reach them.
+    claude-code = throw "stub nixpkgs: the flake used nixpkgs' claude-code; the CLIs come from package-lock.json";
+    codex = throw "stub nixpkgs: the flake used nixpkgs' codex; the CLIs come from package-lock.json";
+    gemini-cli = throw "stub nixpkgs: the flake used nixpkgs' gemini-cli; the CLIs come from package-lock.json";
+    stdenv = {
+      hostPlatform = {
+        inherit system;
+        isLinux = builtins.elem system [
+          "x86_64-linux"
+          "aarch64-linux"
+        ];
+      };
+      cc.cc = pkg "gcc" "14" { lib = pkg "gcc-lib" "14" { }; };
+      # records its arguments; an unfree package passes only through allowUnfreePredicate
+      mkDerivation =
+        args:
+        let
+          made = pkg args.pname args.version (
+            # as with nixpkgs, the arguments are attributes of the result
+            removeAttrs args [
+              "passthru"
+              "pname"
+              "version"
+            ]
+            // {
+              stubArgs = removeAttrs args [ "passthru" ];
+              meta = args.meta or { };
+            }
+            // (args.passthru or { })
+          );
+        in
+        if (args.meta.license.free or true) then made else unfree made;
+    };
+    importNpmLock = {
+      __functor =
+        _: args:
+        drv "npm-deps" {
+          stubPackage = args.package;
+          stubPackageLock = args.packageLock;
+        };
+      npmConfigHook = drv "npm-config-hook" { };
+    };
+    buildPackages.patchelf = pkg "patchelf" "0.15" {
+      overrideAttrs = f: pkg "patchelf" "0.15" { stubOverride = f { }; };
+    };
+    testers.runNixOSTest =
+      args:
+      drv "vm-test-${args.name}" {
+        stubTestScript = args.testScript;
+        stubNodes = args.nodes;
+      };
+    iproute2 = pkg "iproute2" "6.16" { };
+    util-linux = pkg "util-linux" "2.41" { };
+    makeWrapper = drv "make-wrapper" { };
+    autoPatchelfHook = drv "auto-patchelf-hook" { };
+    nodejs_22 = pkg "nodejs" "22.20" { };
     bashInteractive = pkg "bash-interactive" "5.3" { };
     coreutils = pkg "coreutils" "9.7" { };
     git = pkg "git" "2.51" { };

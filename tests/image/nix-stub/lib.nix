@@ -12,5 +12,16 @@ rec {
   toLower = builtins.replaceStrings
     [ "A" "B" "C" "D" "E" "F" "G" "H" "I" "J" "K" "L" "M" "N" "O" "P" "Q" "R" "S" "T" "U" "V" "W" "X" "Y" "Z" ]
     [ "a" "b" "c" "d" "e" "f" "g" "h" "i" "j" "k" "l" "m" "n" "o" "p" "q" "r" "s" "t" "u" "v" "w" "x" "y" "z" ];
+  optionals = cond: list: if cond then list else [ ];
+  importJSON = path: builtins.fromJSON (builtins.readFile path);
+  last = list: builtins.elemAt list (builtins.length list - 1);
+  # only for separators without regex metacharacters, which is all the flake uses
+  splitString = sep: s: builtins.filter builtins.isString (builtins.split sep s);
+  getLib = pkg: pkg.lib or pkg;
+  assertMsg = cond: msg: if cond then true else throw msg;
+  licenses.unfree = {
+    free = false;
+    shortName = "unfree";
+  };
   platforms.unix = [ "x86_64-linux" "aarch64-linux" "aarch64-darwin" "x86_64-darwin" ];
 }

@@ -1,9 +1,9 @@
-"""Shared by the scenario tests and the demo (demo/demo.py); holds no tests itself.
+"""One scripted conversation with a real CLI, as the image runs it: `agent-entrypoint TOOL ARGS` as
+uid 1000 with AGENT_SANDBOX=1, the rendered image root (image_root.py) at its real paths, inside a
+container-like sandbox (container_like.py) so the entrypoint's boundary preflight runs unweakened,
+against a scripted fake model server on 127.0.0.1 (fakes.py).
 
-A real CLI started the way the image starts it: `agent-entrypoint TOOL ARGS` as uid 1000 with
-AGENT_SANDBOX=1, the rendered image root (tests/conformance/image_root.py) at its real paths,
-inside a container-like sandbox (container_like.py) so the entrypoint's boundary preflight runs
-unweakened, against a scripted fake model server on 127.0.0.1.
+The scenario tests and the demo (demo/demo.py) drive their sessions through this module.
 """
 
 from __future__ import annotations
@@ -22,42 +22,16 @@ from .image_root import build_image_root
 from .sandbox import RunResult, Sandbox, entrypoint_launcher
 
 ENTRYPOINT = "/usr/local/bin/agent-entrypoint"
+
+
 # no_new_privs as a container engine sets it (dropping the bounding set would need root).
 LAUNCHER_PREFIX = ("/usr/bin/setpriv", "--no-new-privs", ENTRYPOINT)
+
+
 BYPASS_TOKENS = ("--dangerously-skip-permissions", "--dangerously-bypass-approvals-and-sandbox")
+
+
 REPORT_NAME = "agent-report.json"  # the ci run report, in $HOME unless AGENT_REPORT says otherwise
-
-# The plain form of every tripwire entry in profiles/common.yaml, and the rule it must fire.
-DENIED_PLAIN_FORMS = (
-    ("git push --force origin main", "git-push-force"),
-    ("git push -f origin main", "git-push-force"),
-    ("git push --delete origin feature", "git-push-delete"),
-    ("gh repo delete acme/widgets --yes", "gh-repo-destructive"),
-    ("gh repo archive acme/widgets --yes", "gh-repo-destructive"),
-    ("gh repo edit acme/widgets --visibility public", "gh-repo-destructive"),
-    ("gh secret set DEPLOY_KEY --body hunter2", "gh-secret"),
-    ("gh variable set REGION --body eu", "gh-variable"),
-    ("gh release delete v1.0.0 --yes", "gh-release-delete"),
-    ("gh auth token", "gh-auth"),
-    ("gh api -X DELETE repos/acme/widgets", "gh-api-delete"),
-    ("npm publish", "npm-publish"),
-    ("cargo publish", "cargo-publish"),
-)
-
-# Safe steps come first. They leave a marker file and a `feature` branch on the remote, and they
-# rewrite local history so that a force push to main, had it run, would replace the remote's
-# main and a delete push would remove `feature`: the bare remote shows whether either ran.
-SAFE_STEPS = (
-    "touch ok-marker",
-    "git status",
-    "git push origin HEAD:refs/heads/feature",
-    "git commit --amend --allow-empty -q -m rewritten-history",
-)
-FINAL_TEXT = "Scripted session finished."
-
-
-def tripwire_scenario() -> Scenario:
-    return Scenario([*SAFE_STEPS, *(command for command, _ in DENIED_PLAIN_FORMS)], FINAL_TEXT)
 
 
 def image_tree(folder: Path, profiles: Sequence[str] = ("autonomous", "ci")) -> Path:

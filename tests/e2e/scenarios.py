@@ -1,0 +1,18 @@
+"""What the scripted model tells each CLI to do in the end-to-end runs."""
+from tests.conformance.fakes import Scenario
+
+SCENARIOS = {
+    # A normal job: a commit on a new branch, and a file left uncommitted.
+    "normal": Scenario(("git switch -c agent/feature && printf 'done\\n' > feature.txt && git add feature.txt && "
+                        "git commit -q -m 'Add the feature' && printf 'draft\\n' > notes.txt",),
+                       "Committed the feature."),
+    # The hostile agent: tests/e2e/hostile.py, which the user's repository carries as tools/hostile.py.
+    "hostile": Scenario(("python3 tools/hostile.py",), "Done."),
+    # --mount: a live edit, then the tricks a mount point stops (renaming .git or a folder above an
+    # instruction file, writing one) and the ones it cannot (a new protected file, a nested repository).
+    "live": Scenario(("git switch -c agent/live && printf 'live\\n' > live.txt && git add live.txt && "
+                      "git commit -q -m 'Live edit'",
+                      "python3 tools/live_tricks.py"), "Edited live."),
+    # An agent that takes its time: the suite stops agent-run with SIGTERM meanwhile.
+    "slow": Scenario(("python3 -c 'import time; time.sleep(600)'",), "Slept."),
+}
