@@ -70,7 +70,7 @@ def render_profile(model: PolicyModel) -> dict[str, Output]:
     runtime_path = runtime_profile(model.name) if model.bypass else f"{HOME_PROFILES_DIR}/{model.name}.json"
     documents.append(("guard", runtime_path, runtime_doc))
     if not model.bypass:  # the admin layer's copy, which the guard reads first (--install --system)
-        documents.append(("guard", f"{RUNTIME_DIR}/{model.name}.json", runtime_doc))
+        documents.append(("guard", runtime_profile(model.name), runtime_doc))
     if model.bypass:
         policy = compile_policy(runtime_doc)
         for program in runtime_doc["guarded_programs"]:

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -312,12 +313,18 @@ def _clean_env() -> dict[str, str]:
 GUARD = "/usr/local/bin/agent-guard"
 
 
+def guard_script() -> str:
+    """An agent-guard uid 1000 can run in a sandbox: this checkout's guard on the system's Python
+    (the pip-installed script lives under /root)."""
+    return f"#!/bin/sh\nPYTHONPATH={REPO} exec /usr/bin/python3 -m guard.cli \"$@\"\n"
+
+
 def install_profile(sandbox: Sandbox, config: str) -> None:
     """`render-profiles --install interactive` as the user runs it, inside the sandbox's namespace
     (HOME=/home/agent, so every path it records is the one the CLIs see), with the agent-guard the
     hooks run in /usr/local/bin (this checkout's guard, on the system's Python, as uid 1000 can)."""
     guard = sandbox.canary_bin / "agent-guard"
-    guard.write_text(f"#!/bin/sh\nPYTHONPATH={REPO} exec /usr/bin/python3 -m guard.cli \"$@\"\n")
+    guard.write_text(guard_script())
     guard.chmod(0o755)
     if config == "vendor":
         return
@@ -467,7 +474,9 @@ def _call_index(call_id: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def run_session(cli: str, config: str, mode: str, all_rows: list[Row], log=None) -> Session:
+@contextmanager
+def prepared_sandbox(cli: str, config: str):
+    """A sandbox with `config` installed, the rows' workspace and the harness files for `cli`."""
     with tempfile.TemporaryDirectory(prefix="agent-interactive-") as temp:
         tree = Path(temp) / "tree"
         (tree / "home" / "agent").mkdir(parents=True)
@@ -476,58 +485,63 @@ def run_session(cli: str, config: str, mode: str, all_rows: list[Row], log=None)
             install_profile(sandbox, config)
             prepare_workspace(sandbox)
             seed_harness_files(cli, sandbox)
-            judge = StepJudge(sandbox, all_rows)
-            with fake_for(cli, Scenario([r.command for r in all_rows], FINAL_TEXT)) as server:
-                judge.attach(server)
-                env = sandbox.default_env(drivers.connection_env(cli, server))
-                args = cli_args(cli, config, mode, server)
-                note, stderr_tail = "", ""
-                prompts: dict[int, list] = {}
-                if mode == "headless":
-                    result = sandbox.run(cli, args, env=env, timeout=SESSION_TIMEOUT)
-                    duration, stderr_tail = result.duration, result.stderr[-3000:]
-                    if result.timed_out:
-                        note = "timed out"
-                else:
-                    tui = run_tui(cli, sandbox, sandbox.launcher(cli, args), env, server, len(all_rows), FINAL_TEXT,
-                                  timeout=SESSION_TIMEOUT)
-                    prompts, duration = tui.prompts, tui.duration
-                    if not tui.finished:
-                        note = "timed out" if tui.timed_out else "ended early"
-                        if log:
-                            log(f"{cli} {config} {mode}: {note}; screen:\n{tui.screen}")
-                judge.at_request(len(server.tool_results))
-                texts = {}
-                for tool_result in server.tool_results:
-                    index = _call_index(tool_result.call_id)
-                    if index is not None:
-                        texts[index] = tool_result.text
-            cells = {}
-            for index, row in enumerate(all_rows):
-                text = texts.get(index, "")
-                if row.effect.kind == "output":
-                    # Gemini's terminal UI sometimes hands the model "(empty)" for a command's
-                    # output; a result that is the command's own output shows that it ran
-                    happened = row.effect.token in text or (
-                        mode == "terminal" and any(marker in text for marker in RAN_TEXT[cli])
-                        and refusal(cli, text) in ("failed", "sandboxed") and index not in prompts)
-                else:
-                    happened = judge.seen.get(index, False)
-                asked = prompts.get(index, [])
-                rule = _RULE_TAG.search(text)
-                if asked:
-                    cell = Cell("asks", text, asked[0].selected)
-                elif happened:
-                    cell = Cell("ran", text)
-                elif index not in texts:
-                    cell = Cell("failed", "(no tool result: the session did not get this far)")
-                else:
-                    cell = Cell(refusal(cli, text), text)
-                cell.rule = rule.group(1) if rule and cell.outcome in ("denied", "asks") else ""
-                cells[row.id] = cell
-            return Session(cli, config, mode, cells, duration, note, stderr_tail)
+            yield sandbox
         finally:
             sandbox.cleanup()
+
+
+def run_session(cli: str, config: str, mode: str, all_rows: list[Row], log=None) -> Session:
+    with prepared_sandbox(cli, config) as sandbox:
+        judge = StepJudge(sandbox, all_rows)
+        with fake_for(cli, Scenario([r.command for r in all_rows], FINAL_TEXT)) as server:
+            judge.attach(server)
+            env = sandbox.default_env(drivers.connection_env(cli, server))
+            args = cli_args(cli, config, mode, server)
+            note, stderr_tail = "", ""
+            prompts: dict[int, list] = {}
+            if mode == "headless":
+                result = sandbox.run(cli, args, env=env, timeout=SESSION_TIMEOUT)
+                duration, stderr_tail = result.duration, result.stderr[-3000:]
+                if result.timed_out:
+                    note = "timed out"
+            else:
+                tui = run_tui(cli, sandbox, sandbox.launcher(cli, args), env, server, len(all_rows), FINAL_TEXT,
+                              timeout=SESSION_TIMEOUT)
+                prompts, duration = tui.prompts, tui.duration
+                if not tui.finished:
+                    note = "timed out" if tui.timed_out else "ended early"
+                    if log:
+                        log(f"{cli} {config} {mode}: {note}; screen:\n{tui.screen}")
+            judge.at_request(len(server.tool_results))
+            texts = {}
+            for tool_result in server.tool_results:
+                index = _call_index(tool_result.call_id)
+                if index is not None:
+                    texts[index] = tool_result.text
+        cells = {}
+        for index, row in enumerate(all_rows):
+            text = texts.get(index, "")
+            if row.effect.kind == "output":
+                # Gemini's terminal UI sometimes hands the model "(empty)" for a command's
+                # output; a result that is the command's own output shows that it ran
+                happened = row.effect.token in text or (
+                    mode == "terminal" and any(marker in text for marker in RAN_TEXT[cli])
+                    and refusal(cli, text) in ("failed", "sandboxed") and index not in prompts)
+            else:
+                happened = judge.seen.get(index, False)
+            asked = prompts.get(index, [])
+            rule = _RULE_TAG.search(text)
+            if asked:
+                cell = Cell("asks", text, asked[0].selected)
+            elif happened:
+                cell = Cell("ran", text)
+            elif index not in texts:
+                cell = Cell("failed", "(no tool result: the session did not get this far)")
+            else:
+                cell = Cell(refusal(cli, text), text)
+            cell.rule = rule.group(1) if rule and cell.outcome in ("denied", "asks") else ""
+            cells[row.id] = cell
+        return Session(cli, config, mode, cells, duration, note, stderr_tail)
 
 
 @dataclass
@@ -590,25 +604,16 @@ def run_control(all_rows: list[Row], config: str = "vendor") -> dict[str, bool]:
     """Every row's command run by plain bash as uid 1000, one namespace run each, no CLI:
     {row id: effect seen}. Shows that each row can show its effect (and, with harmless commands
     in place of the rows', that the checks see nothing when nothing happens)."""
-    with tempfile.TemporaryDirectory(prefix="agent-interactive-") as temp:
-        tree = Path(temp) / "tree"
-        (tree / "home" / "agent").mkdir(parents=True)
-        sandbox = Sandbox(tree)
-        try:
-            install_profile(sandbox, config)
-            prepare_workspace(sandbox)
-            seed_harness_files("claude", sandbox)
-            seen = {}
-            for row in all_rows:
-                before = effect_state(sandbox, row.effect)
-                result = sandbox.run_argv(["/bin/bash", "-c", row.command], env=sandbox.default_env(), timeout=60)
-                if row.effect.kind == "output":
-                    seen[row.id] = row.effect.token in result.stdout
-                else:
-                    seen[row.id] = effect_happened(row.effect, before, effect_state(sandbox, row.effect))
-            return seen
-        finally:
-            sandbox.cleanup()
+    with prepared_sandbox("claude", config) as sandbox:
+        seen = {}
+        for row in all_rows:
+            before = effect_state(sandbox, row.effect)
+            result = sandbox.run_argv(["/bin/bash", "-c", row.command], env=sandbox.default_env(), timeout=60)
+            if row.effect.kind == "output":
+                seen[row.id] = row.effect.token in result.stdout
+            else:
+                seen[row.id] = effect_happened(row.effect, before, effect_state(sandbox, row.effect))
+        return seen
 
 
 # ---------------------------------------------------------------------------------------------
@@ -659,35 +664,26 @@ def bypass_cases(cli: str):
 
 
 def run_bypass(cli: str, case: str, config: str, extra: tuple, overwrite: bool) -> BypassRun:
-    with tempfile.TemporaryDirectory(prefix="agent-interactive-") as temp:
-        tree = Path(temp) / "tree"
-        (tree / "home" / "agent").mkdir(parents=True)
-        sandbox = Sandbox(tree)
-        try:
-            install_profile(sandbox, config)
-            prepare_workspace(sandbox)
-            seed_harness_files(cli, sandbox)
-            if overwrite:  # what `git log --output=~/.claude/settings.json` did before the profile denied it
-                (sandbox.home / ".claude" / "settings.json").write_text("commit 0000000\nAuthor: x\n")
-            judge = StepJudge(sandbox, list(BYPASS_STEPS))
-            with fake_for(cli, Scenario([r.command for r in BYPASS_STEPS], FINAL_TEXT)) as server:
-                judge.attach(server)
-                env = sandbox.default_env(drivers.connection_env(cli, server))
-                args = cli_args(cli, "vendor", "headless", server)
-                args = args[:1] + list(BYPASS_FLAGS[cli]) + list(extra) + args[1:] if cli == "codex" else \
-                    args + list(BYPASS_FLAGS[cli])
-                result = sandbox.run(cli, args, env=env, timeout=300)
-                judge.at_request(len(server.tool_results))
-                started = bool(server.model_requests())
-                texts = tuple(t.text for t in server.tool_results)
-            mode = ""
-            for event in drivers.stream_events(result.stdout):
-                if event.get("type") == "system" and event.get("subtype") == "init":
-                    mode = str(event.get("permissionMode", ""))
-            cells = {row.id: ("ran" if judge.seen.get(index) else "refused") for index, row in enumerate(BYPASS_STEPS)}
-            return BypassRun(cli, case, config, result.returncode, started, mode, cells, result.stderr[-2000:], texts)
-        finally:
-            sandbox.cleanup()
+    with prepared_sandbox(cli, config) as sandbox:
+        if overwrite:  # what `git log --output=~/.claude/settings.json` did before the profile denied it
+            (sandbox.home / ".claude" / "settings.json").write_text("commit 0000000\nAuthor: x\n")
+        judge = StepJudge(sandbox, list(BYPASS_STEPS))
+        with fake_for(cli, Scenario([r.command for r in BYPASS_STEPS], FINAL_TEXT)) as server:
+            judge.attach(server)
+            env = sandbox.default_env(drivers.connection_env(cli, server))
+            args = cli_args(cli, "vendor", "headless", server)
+            args = args[:1] + list(BYPASS_FLAGS[cli]) + list(extra) + args[1:] if cli == "codex" else \
+                args + list(BYPASS_FLAGS[cli])
+            result = sandbox.run(cli, args, env=env, timeout=300)
+            judge.at_request(len(server.tool_results))
+            started = bool(server.model_requests())
+            texts = tuple(t.text for t in server.tool_results)
+        mode = ""
+        for event in drivers.stream_events(result.stdout):
+            if event.get("type") == "system" and event.get("subtype") == "init":
+                mode = str(event.get("permissionMode", ""))
+        cells = {row.id: ("ran" if judge.seen.get(index) else "refused") for index, row in enumerate(BYPASS_STEPS)}
+        return BypassRun(cli, case, config, result.returncode, started, mode, cells, result.stderr[-2000:], texts)
 
 
 def run_bypass_table(clis=CLIS, log=None) -> list[BypassRun]:

@@ -16,6 +16,7 @@ import pytest
 
 from .drivers import CLIS, connection_files, stream_events
 from .fakes import Scenario, fake_for
+from .interactive_matrix import GUARD, guard_script
 from .sandbox import REPO_ROOT, make_config_tree
 from .scenarios import DENIED_PLAIN_FORMS, FINAL_TEXT, SAFE_STEPS, tripwire_scenario
 from .session import (ENTRYPOINT, container_sandbox, default_mode_args, image_tree, run_as_root, run_session,
@@ -146,8 +147,11 @@ def interactive_tree(folder, cli: str):
     make_config_tree(tree, connection_files(cli))  # Gemini's auth pin; --install merges into it
     home = tree / "home" / "agent"
     home.mkdir(parents=True, exist_ok=True)
+    # the hooks the install writes run this agent-guard, which the agent (uid 1000) can run
+    make_config_tree(tree, {GUARD.lstrip("/"): guard_script()})
+    (tree / GUARD.lstrip("/")).chmod(0o755)
     subprocess.run([sys.executable, "-m", "renderer.cli", "--root", str(REPO_ROOT), "--install", "interactive",
-                    "--home", str(home)], check=True, capture_output=True, text=True)
+                    "--home", str(home), "--guard", GUARD], check=True, capture_output=True, text=True)
     return tree
 
 
@@ -174,12 +178,14 @@ def test_interactive_default_mode_runs_allowed_commands_and_refuses_denied_ones(
         assert sandbox.remote_log("main") == before_main, "the force push ran"
         assert sandbox.canary_calls() == [], "gh secret ran"
         # A deny rule, not the "ask" every push gets in this profile (headless, an ask is refused too):
-        # Claude words the two differently, Codex and Gemini quote the rule.
+        # Claude words the two differently, Codex and Gemini quote the rule; the agent-guard hook,
+        # which the profile installs in all three, names it too.
         for text, rule in ((texts[1], "git-push-force"), (texts[2], "gh-secret")):
+            by_hook = f"agent-guard: denied by rule {rule}:" in text
             if cli == "claude":
-                assert "has been denied" in text, text
+                assert "has been denied" in text or by_hook, text
             else:
-                assert f"agent-sandbox {rule}:" in text, text
+                assert f"agent-sandbox {rule}:" in text or by_hook, text
         if cli == "claude":
             init = next(e for e in stream_events(result.stdout) if e.get("subtype") == "init")
             assert init["permissionMode"] == "default"

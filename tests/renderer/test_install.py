@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from render_helpers import run_render
+from render_helpers import REPO, run_render
 
 CLI_VARIABLES = ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "GEMINI_CLI_SYSTEM_SETTINGS_PATH")
 
@@ -347,3 +347,27 @@ def test_bypass_profiles_are_never_installed(tmp_path):
 def test_system_and_dry_run_need_an_install_or_uninstall(tmp_path):
     result = run_render("--system", env=clean_env())
     assert result.returncode == 2 and "go with --install or --uninstall" in result.stderr
+
+
+def test_the_codex_hook_is_installed_trusted_as_codex_itself_computes_it(tmp_path):
+    """Codex runs a user-level hook only once trusted; the install records the hash Codex gives
+    (codex app-server hooks/list), and Codex then lists the hook as trusted."""
+    from renderer.install.hooks import _hooks_list
+
+    codex = REPO / "node_modules" / ".bin" / "codex"
+    env = clean_env(PATH=f"{codex.parent}:{os.environ['PATH']}")
+    result = install(tmp_path, "--guard", "/opt/agent-sandbox/bin/agent-guard", env=env)
+    assert result.returncode == 0, result.stderr
+    config = tomllib.loads((tmp_path / ".codex/config.toml").read_text())
+    assert list(config["hooks"]["state"]) == [f"{tmp_path}/.codex/config.toml:pre_tool_use:0:0"]
+    listed = _hooks_list(str(codex), str(tmp_path / ".codex"))
+    ours = [h for h in listed if h["command"].startswith("/opt/agent-sandbox/bin/agent-guard hook codex --profile interactive")]
+    assert [h["trustStatus"] for h in ours] == ["trusted"]
+    claude = json.loads((tmp_path / ".claude/settings.json").read_text())
+    assert claude["hooks"]["PreToolUse"][0]["hooks"][0]["command"].startswith("/opt/agent-sandbox/bin/agent-guard hook claude")
+
+
+def test_without_agent_guard_the_hooks_are_not_installed(tmp_path):
+    result = install(tmp_path, env=clean_env(PATH="/usr/bin:/bin"))
+    assert result.returncode == 2 and "agent-guard is not on PATH" in result.stderr
+    assert list(tmp_path.iterdir()) == []
