@@ -18,8 +18,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from launcher.terminal import bold, green, red, use_colour
 from tests.conformance.drivers import CLIS
 from tests.conformance.fakes import Scenario
+from tests.conformance.matrix import refusal_layer
 from tests.conformance.session import container_sandbox, image_tree, run_session
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +32,17 @@ SAFE = "touch demo-ok"
 REWRITE = "git commit --amend --allow-empty -q -m rewritten-by-the-agent"
 FORCE_PUSH = "git push --force origin main"
 MARKER = "demo-ok"
+LAYER_WORDS = {
+    "native": "{name}'s own deny rules, rendered into its admin settings",
+    "hook": "the agent-guard hook in {name}'s admin settings (it parses the shell command)",
+    "shim": "the agent-guard shim on PATH (it judges the argv at exec time)",
+}
+WHAT_NEXT = """What next (after `source .venv/bin/activate`):
+  agent-guard explain -- 'git push -f origin main'   what each layer decides for a command, and why
+  render-profiles --install interactive --dry-run    the interactive profile for your own CLIs (docs/interactive.md)
+  agent-run claude -p "fix the failing test"         an unattended run in the real image, on a copy of your
+                                                     repository; results come back as refs (docs/launcher.md)
+  docs/conformance.md                                every rule in each real CLI, by layer"""
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,7 @@ def refusal_sentence(text: str, rule: str | None, width: int = 160) -> str:
 
 def run(cli: str) -> int:
     say = print
+    colour = use_colour()
     with tempfile.TemporaryDirectory(prefix="agent-sandbox-demo-") as scratch:
         tree = image_tree(Path(scratch))
         runtime = json.loads((tree / "etc/agent-sandbox/profiles/autonomous.json").read_text())
@@ -92,7 +106,8 @@ def run(cli: str) -> int:
         manifest = json.loads((tree / "etc/agent-sandbox/manifest.json").read_text())
         with container_sandbox(tree) as sandbox:
             before = tuple(sandbox.remote_log("main"))
-            say(f"agent-sandbox demo: {NAMES[cli]} {pinned_version(cli)}, for real, inside the rendered sandbox")
+            say(bold(f"agent-sandbox demo: {NAMES[cli]} {pinned_version(cli)}, for real, inside the rendered sandbox",
+                     colour))
             say("  model    a scripted fake server on 127.0.0.1 (no account, no key)")
             say(f"  sandbox  private mount namespace, uid 1000, AGENT_SANDBOX=1, {len(manifest['files'])} baked "
                 "files from render-profiles --image-root at their real paths")
@@ -107,32 +122,42 @@ def run(cli: str) -> int:
             facts = Facts(session.result.returncode, results, (sandbox.workspace / MARKER).exists(),
                           bool(head) and head not in before, before, after, rule_named(results[2], rule_ids) if len(results) > 2 else None)
             for line in session.result.stderr.splitlines():
-                if line.startswith(("agent-entrypoint: checkpoint", "agent-entrypoint: refused")):
+                if line.startswith("agent-entrypoint: checkpoint"):
+                    checkpoint = line.split()[2]
+                    say(f"           agent-entrypoint: checkpoint {checkpoint} recorded (it goes with the sandbox)")
+                elif line.startswith("agent-entrypoint: refused"):
                     say(f"           {line.strip()}")
             say("")
             say("The model asked for three commands:")
+            ok = lambda text: green(text, colour)  # noqa: E731
+            bad = lambda text: red(text, colour)  # noqa: E731
             outcomes = [
-                "ran: " + ("demo-ok is in the workspace" if facts.marker_exists else "but demo-ok is MISSING"),
-                ("ran: " if facts.local_rewritten else "did NOT run: ")
+                ok("ran: demo-ok is in the workspace") if facts.marker_exists else bad("ran, but demo-ok is MISSING"),
+                (ok("ran: ") if facts.local_rewritten else bad("did NOT run: "))
                 + "the agent rewrote its local main (allowed: it is its own copy)",
-                (f"REFUSED by rule {facts.rule}" if facts.rule else "not refused by any rule"),
+                ok(f"REFUSED by rule {facts.rule}") if facts.rule else bad("not refused by any rule"),
             ]
             for number, (step, outcome) in enumerate(zip((SAFE, REWRITE, FORCE_PUSH), outcomes), 1):
-                say(f"  {number}. {step:<62} {outcome if number <= len(results) else 'never reported back'}")
+                say(f"  {number}. {step:<62} {outcome if number <= len(results) else bad('never reported back')}")
             if len(results) > 2:
+                layer = refusal_layer(cli, results[2])
+                if layer:
+                    say(f"     refused by: {LAYER_WORDS[layer].format(name=NAMES[cli])}")
                 say(f"     the model was told: {refusal_sentence(results[2], facts.rule)}")
-            same = "unchanged" if after == before else "CHANGED"
+            same = ok("unchanged") if after == before else bad("CHANGED")
             say(f"The remote: main is {after[0][:12]} ({len(after)} commit), {same}.")
             problems = verdict(facts)
     say("")
     if problems:
-        say("FAILED: " + "; ".join(problems))
+        say(red("FAILED:", colour) + " " + "; ".join(problems))
         if session.result.stderr.strip():
             say("agent-entrypoint / CLI stderr (last lines):")
             say("\n".join(session.result.stderr.strip().splitlines()[-15:]))
         return 1
-    say(f"OK: the safe command ran without a prompt; the force push was refused by {facts.rule} "
+    say(green("OK:", colour) + f" the safe command ran without a prompt; the force push was refused by {facts.rule} "
         "and the remote's history is unchanged.")
+    say("")
+    say(WHAT_NEXT)
     return 0
 
 

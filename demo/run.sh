@@ -18,10 +18,10 @@ if (( ${#missing[@]} )); then
     apt-get install -y -qq --no-install-recommends git util-linux python3 ca-certificates >/dev/null </dev/null
 fi
 
-echo "== demo: the project and a pinned Node.js in .venv"
+echo "== demo: the project and a pinned Node.js in .venv (the first time: pip, about 30 s)"
 source .ci/lib/project-env.sh
 project_env "$PWD"
-echo "== demo: the pinned CLIs (.ci/install-clis.sh)"
+echo "== demo: the pinned CLIs (.ci/install-clis.sh; the first time about 900 MB from npm, a minute or so)"
 bash .ci/install-clis.sh </dev/null
 echo
 exec python3 -m demo.demo "$cli"

@@ -37,10 +37,10 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from egress import gateway_github, gateway_rules as rules
+from guard import __version__
 from egress.gateway import CONFIG_FORMAT, CONFIG_PATH, DEFAULT_LIMITS, validate_key
 
 PROG = "agent-gateway"
-VERSION = "1"
 MAX_SECRET_BYTES = 64 * 1024
 MAX_LOGGED_PATH = 512
 
@@ -569,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "requests to each vendor with the real credential, and nothing else.")
     parser.add_argument("--config", default=CONFIG_PATH, help=f"the JSON config (default {CONFIG_PATH})")
     parser.add_argument("--check", action="store_true", help="read the config and the secrets, then exit")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     harden_process()
     try:

@@ -237,8 +237,28 @@ def run_ci(run: Prepared) -> int:
     return code
 
 
+HELP = f"""usage: {PROG} TOOL [ARGS...]     TOOL: {' | '.join(tools.TOOLS)}
+       {PROG} --help | --version
+
+The agent image's entrypoint: `docker run agent-image claude -p "..."` runs
+`{PROG} claude -p "..."`. It refuses unless AGENT_SANDBOX=1 and neither uid is 0 (64),
+checks the container boundary (77) and every baked file against the manifest (78), checkpoints
+the workspace (restore with agent-checkpoint), then runs the CLI with its permission bypass.
+AGENT_PROFILE: autonomous (default) or ci (JSON stream, one run report, exit 3 on a tripwire).
+More: docs/entrypoint.md.
+"""
+
+
 def main(argv: list[str] | None = None, *, roots: preflight.Roots | None = None, image_root: str = "/") -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["--help"], ["-h"]):  # answers only; nothing runs, so no guard is needed
+        sys.stdout.write(HELP)
+        return 0
+    if argv[:1] == ["--version"]:
+        from guard import __version__
+
+        print(f"{PROG} {__version__}")
+        return 0
     try:
         run = prepare(argv, dict(os.environ), roots or preflight.Roots(), image_root)
     except Refusal as refusal:

@@ -16,17 +16,23 @@ from image.layout import SHIMS_DIR
 SHIM_REFUSED = 126
 HOOK_BLOCK = 2
 
-USAGE = """usage:
-  agent-guard classify --profile NAME [--profile-file PATH] [-- COMMAND]
+COMMAND_USAGE = {
+    "classify": """  agent-guard classify --profile NAME [--profile-file PATH] [-- COMMAND]
         commands one per line on stdin (or the one after --) -> one JSON object per line
-  agent-guard hook claude|codex|gemini [--profile NAME | --profile-file PATH]
+""",
+    "hook": """  agent-guard hook claude|codex|gemini [--profile NAME | --profile-file PATH]
         Claude Code / Codex PreToolUse, Gemini CLI BeforeTool hook: exit 2 with the reason on a deny
         (profile: $AGENT_PROFILE, default autonomous)
-  agent-guard shim [--real PATH] [--profile-dir DIR] PROGRAM -- ARGV...
+""",
+    "shim": """  agent-guard shim [--real PATH] [--profile-dir DIR] PROGRAM -- ARGV...
         exec-time check of PROGRAM's argv: exit 126 on a deny, else exec the real PROGRAM
-  agent-guard explain [--profile NAME | --profile-file PATH] -- COMMAND
+""",
+    "explain": """  agent-guard explain [--profile NAME | --profile-file PATH] -- COMMAND
         what each CLI's own rules, the hook and the shims would decide, and why
-"""
+""",
+}
+USAGE = "usage:\n" + "".join(COMMAND_USAGE.values()) + "  agent-guard --version\n"
+HELP_OPTIONS = ("-h", "--help")
 
 
 class GuardError(Exception):
@@ -202,10 +208,18 @@ def cmd_explain(args: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help", "help"):
+    if not args or args[0] in (*HELP_OPTIONS, "help"):
         sys.stdout.write(USAGE)
         return 0 if args else 2
+    if args[0] == "--version":
+        from guard import __version__
+
+        sys.stdout.write(f"agent-guard {__version__}\n")
+        return 0
     command, rest = args[0], args[1:]
+    if command in COMMAND_USAGE and rest[:1] and rest[0] in HELP_OPTIONS:
+        sys.stdout.write("usage:\n" + COMMAND_USAGE[command])
+        return 0
     handlers = {"classify": cmd_classify, "hook": cmd_hook, "shim": cmd_shim, "explain": cmd_explain}
     if command not in handlers:
         sys.stderr.write(f"agent-guard: unknown command {command!r}\n{USAGE}")

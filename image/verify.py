@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from guard import __version__
 from image.archive import Blobs, Entry, Filesystem, Image, UnreadableImage, flatten, opened, read_contents
 from image.clis import PACKAGE_LOCK, PinError, label as cli_label, lockfile_pins
 
@@ -581,15 +582,6 @@ def verify_path(source: Path, contract: dict, options: Options | None = None) ->
         return [(image.name, verify_image(blobs, image, contract, options)) for image in images]
 
 
-def version() -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version("agent-sandbox")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="image-verify",
@@ -608,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", choices=("podman", "docker"), metavar="ENGINE",
                         help="also run each CLI's --version in the agent image with ENGINE (podman or docker), "
                              "no network: it must answer the lockfile's pin (the image is loaded if ENGINE lacks it)")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     total = 0
     try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from egress.gateway import VENDORS, KeySource, read_key, read_secret
+from guard import __version__
 from image import layout
 from launcher import review, safefs, workspace
 from launcher.checks import (check_mount, check_source, free_subnet, id_range_problem, live_owner, pinned_folders,
@@ -24,7 +25,6 @@ from launcher.plan import (CLIS, ENGINES, EXIT_USAGE, ID_RANGE, PROG, Host, Moun
 from launcher.terminal import shown, use_colour
 from launcher.tiers import blocked_paths, live_read_only, read_only_patterns
 
-VERSION = "0.1.0"
 COMMANDS = ("runs", "review", "apply", "discard")
 ENGINE_SECCOMP = Path("/usr/share/containers/seccomp.json")
 IMAGE_BUILD_DOCS = "docs/launcher.md#images"
@@ -69,7 +69,7 @@ def run_parser() -> argparse.ArgumentParser:
                "  apply RUN --branch NAME   cherry-pick the agent's commits onto a branch\n"
                "  discard RUN               delete the run's refs and folder\n"
                "RUN is a run id, a unique prefix of one, or 'last'.")
-    p.add_argument("--version", action="version", version=f"%(prog)s {VERSION}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("command", choices=sorted(CLIS) + list(COMMANDS), metavar="{claude,codex,gemini,runs,review,apply,discard}")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the CLI (or the command)")
     p.add_argument("--profile", default=os.environ.get("AGENT_PROFILE") or "autonomous")

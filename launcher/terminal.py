@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
+RED, GREEN, BOLD, RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
 
 
 def shown(text: str) -> str:
@@ -22,3 +22,11 @@ def use_colour(stream=None) -> bool:
 
 def red(text: str, colour: bool) -> str:
     return f"{RED}{BOLD}{text}{RESET}" if colour else text
+
+
+def green(text: str, colour: bool) -> str:
+    return f"{GREEN}{BOLD}{text}{RESET}" if colour else text
+
+
+def bold(text: str, colour: bool) -> str:
+    return f"{BOLD}{text}{RESET}" if colour else text

@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from guard import __version__
 from renderer import install, invariants, paths
 from renderer.model import CLIS, PACKAGE_ROOT, ProfileError, available_profiles, load
 from image.layout import MANIFEST
@@ -123,9 +124,21 @@ def cmd_image_root(root: Path, target: str, profiles: list[str], image: str = "a
 def cmd_show(root: Path, profile: str, cli: str | None) -> int:
     if cli is not None and cli not in CLIS + ("guard",):
         raise ProfileError(f"unknown CLI '{cli}'; known: {', '.join(CLIS + ('guard',))}")
-    for path, out in render_profile(load(profile, root)).items():
+    model = load(profile, root)
+    shown: dict[str, list[int]] = {}
+    for path, out in render_profile(model).items():
         if cli is None or out.cli == cli:
             sys.stdout.write(f"==> {path} <==\n{out.content.decode()}\n")
+            counts = shown.setdefault(out.cli, [0, 0])
+            counts[0] += 1
+            counts[1] += out.content.count(b"\n")
+    summary = ", ".join(f"{name} {files} file{'s' * (files != 1)} ({lines} lines)"
+                        for name, (files, lines) in sorted(shown.items()))
+    rules = ", ".join(f"{len(model.rules_for(d))} {d}" for d in ("deny", "ask", "allow"))
+    sys.stdout.write(f"render-profiles: {profile} ({model.posture}): {len(model.rules)} rules ({rules}; "
+                     f"{len(model.tripwire)} tripwire), {len(model.blocked_files)} blocked and "
+                     f"{len(model.read_only_files)} read-only file patterns, {len(model.network_allow)} allowed hosts; "
+                     f"shown: {summary or 'nothing'}\n")
     return 0
 
 
@@ -134,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
         prog="render-profiles",
         description="Render profiles/ into each CLI's native files. With no mode: re-render rendered/.",
     )
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--root", help="project root holding profiles/ and rendered/ (default: found from the cwd)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="re-render in memory, compare with rendered/, check invariants: 0 clean, 1 drift, 2 bad input")

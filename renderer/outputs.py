@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from guard import __version__
 from dataclasses import dataclass
 
 import tomli_w
@@ -22,7 +23,7 @@ from renderer.model import PolicyModel, ProfileError
 from renderer.shims import render_shim
 from renderer.templating import render_template
 
-GENERATOR = "render-profiles 0.1.0"
+GENERATOR = f"render-profiles {__version__}"
 
 
 IMAGES = ("agent", "egress-proxy")

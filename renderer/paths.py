@@ -54,13 +54,14 @@ def check_image_root(target: Path) -> Path:
     resolved = target.expanduser().resolve()
     for place, why in live_locations():
         if _within(resolved, place):
-            raise RefusedTarget(f"refusing to write bypass configs to {target}: it is inside {place} ({why}); choose an empty build folder such as ./build/image-root")
+            raise RefusedTarget(f"refusing to write bypass configs to {target}: it is inside {place} ({why}); choose a new or empty build folder such as ./build/image-root")
         if _within(place, resolved):
-            raise RefusedTarget(f"refusing to write bypass configs to {target}: it contains {place} ({why}); choose an empty build folder such as ./build/image-root")
-    if resolved.exists() and not (resolved / MARKER).is_file():
+            raise RefusedTarget(f"refusing to write bypass configs to {target}: it contains {place} ({why}); choose a new or empty build folder such as ./build/image-root")
+    empty_folder = resolved.is_dir() and not any(resolved.iterdir())
+    if resolved.exists() and not empty_folder and not (resolved / MARKER).is_file():
         raise RefusedTarget(
-            f"refusing to write into {target}: it exists and was not created as an image root (no {MARKER}); "
-            f"give a path that does not exist yet and render-profiles will create it"
+            f"refusing to write into {target}: it is not empty and was not created as an image root (no {MARKER}); "
+            f"give a new or empty folder and render-profiles will fill it"
         )
     return resolved
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from guard import __version__
 from entrypoint.checkpoint.plumbing import CheckpointError, remove_file
 from entrypoint.checkpoint.restore import find, list_checkpoints, plan, preview_lines, restore
 
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true",
                         help="restore even over uncommitted work (a checkpoint of it is taken first)")
     parser.add_argument("-C", dest="workspace", default=".", help="the repository (default: the current folder)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args = parser.parse_args(argv)
     name = args.checkpoint or None
     try:
@@ -37,7 +39,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"restored {checkpoint.name}:")
             print("\n".join(lines))
             return 0
-        for checkpoint in list_checkpoints(args.workspace):
+        checkpoints = list_checkpoints(args.workspace)
+        if not checkpoints:
+            print("agent-checkpoint: no checkpoints in this repository yet; agent-entrypoint records one "
+                  "under refs/agent/checkpoints/ each time it starts a CLI here")
+        for checkpoint in checkpoints:
             print(f"{checkpoint.name}\t{checkpoint.date}\t{checkpoint.tool}\t{checkpoint.commit[:12]}")
         return 0
     except CheckpointError as error:

@@ -21,3 +21,4 @@ def test_the_demo_finishes_on_a_terminal():
     assert run.returncode is not None, f"still running after 300 s on a terminal:\n{run.output[-3000:]}"
     assert run.returncode == 0, run.output[-3000:]
     assert "REFUSED by rule git-push-force" in run.output, run.output[-3000:]
+    assert "\x1b[32m" in run.output     # on a terminal, colour (green for what ran as it should)

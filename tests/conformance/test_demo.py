@@ -30,7 +30,21 @@ def test_the_demo_shows_a_real_cli_run_a_safe_command_and_be_refused_a_force_pus
     assert any("git push --force origin main" in line and "REFUSED by rule git-push-force" in line
                for line in lines), done.stdout
     assert "the model was told: denied by rule git-push-force: Force-pushing rewrites shared history" in done.stdout
-    assert "), unchanged." in done.stdout and done.stdout.rstrip().splitlines()[-1].startswith("OK:")
+    assert "), unchanged." in done.stdout and any(line.startswith("OK:") for line in lines)
+    # which layer refused, in words, read from the refusal the CLI handed the model
+    assert any(line.strip().startswith("refused by: ") and ("agent-guard" in line or "own deny rules" in line)
+               for line in lines), done.stdout
+    assert "What next" in done.stdout and "agent-guard explain" in done.stdout and "agent-run" in done.stdout
+    assert "restore with" not in done.stdout        # the sandbox and its checkpoint are gone at exit
+    assert "\x1b[" not in done.stdout               # piped: no colour
+
+
+def test_the_demo_names_each_layer_in_words():
+    layer_of = demo.refusal_layer
+    assert layer_of("claude", "PreToolUse:Bash hook error: agent-guard: denied by rule x") == "hook"
+    assert layer_of("codex", "exec_command failed: Rejected(\"agent-sandbox x: ...\")") == "native"
+    assert layer_of("gemini", "agent-guard: refused git-push-force: ...") == "shim"
+    assert set(demo.LAYER_WORDS) == {"native", "hook", "shim"}
 
 
 def test_the_verdict_passes_only_a_refused_force_push_after_a_safe_command_ran():

@@ -1,6 +1,7 @@
 """Every route to a bypass config on the host is refused: only an image root receives one."""
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +53,16 @@ def test_existing_folder_not_created_as_image_root(tmp_path):
     assert tree_bytes(existing) == {"keep.txt": b"mine"}
 
 
+def test_an_existing_empty_folder_is_filled_as_the_refusal_suggests(tmp_path):
+    suggested = refused(Path("/etc")).stderr
+    assert "new or empty build folder" in suggested
+    empty = tmp_path / "build" / "image-root"
+    empty.mkdir(parents=True)
+    result = run_render("--image-root", empty)
+    assert result.returncode == 0, result.stderr
+    assert (empty / "etc" / "claude-code" / "managed-settings.json").is_file()
+
+
 def test_symlink_into_etc(tmp_path):
     link = tmp_path / "looks-harmless"
     link.symlink_to("/etc")
@@ -84,3 +95,8 @@ def test_show_writes_nothing(tmp_path):
     result = run_render("--show", "autonomous", cwd=tmp_path)
     assert result.returncode == 0 and "bypassPermissions" in result.stdout
     assert list(tmp_path.iterdir()) == []
+    summary = result.stdout.rstrip().splitlines()[-1]
+    assert summary.startswith("render-profiles: autonomous (bypass): ") and "tripwire" in summary
+    shown = summary.split("shown: ", 1)[1]
+    files = sum(int(part.split()[1]) for part in shown.split(", "))
+    assert files == result.stdout.count("\n==> ") + result.stdout.startswith("==> ")

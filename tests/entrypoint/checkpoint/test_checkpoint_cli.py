@@ -27,3 +27,9 @@ def test_unknown_checkpoint_and_empty_list(repo, capsys):
     create(str(repo), "claude")
     assert cli.main(["-C", str(repo), "--checkpoint", "nope"]) == 1
     assert "no checkpoint named 'nope'" in capsys.readouterr().err
+
+
+def test_an_empty_list_says_so_and_where_checkpoints_come_from(repo, capsys):
+    assert cli.main(["-C", str(repo)]) == 0
+    out = capsys.readouterr().out
+    assert "no checkpoints in this repository yet" in out and "agent-entrypoint" in out
