@@ -16,48 +16,19 @@ import os
 import stat
 import sys
 import tempfile
-import unicodedata
 from collections import Counter
 from pathlib import Path
+
+from launcher import safefs
+from launcher.terminal import shown
 
 ALLOW_DECISIONS = {"allow_allowlisted"}
 MAX_LOG_BYTES = 64 * 1024 * 1024
 MAX_REPORT_BYTES = 16 * 1024 * 1024
 MAX_PRINTED = 200
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 # --- reading, never blocking -------------------------------------------------------------------
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link")):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _open_below(base: Path, relative: Path) -> int:
-    """Open base/relative without following a symlink at any level below base."""
-    parts = relative.parts
-    if relative.is_absolute() or not parts or ".." in parts:
-        raise OSError(errno.EINVAL, f"not a plain path below {base}")
-    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for part in parts[:-1]:
-            try:
-                next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-            except NotADirectoryError:
-                # O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR: tell the two apart.
-                if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
-                    raise OSError(errno.ELOOP, "symbolic link") from None
-                raise
-            os.close(fd)
-            fd = next_fd
-        return os.open(parts[-1], _OPEN_FLAGS, dir_fd=fd)
-    finally:
-        os.close(fd)
-
 
 def read_capped(path: Path | None, what: str, problems: list[str], *, limit: int = MAX_LOG_BYTES,
                 base: Path | None = None) -> bytes | None:
@@ -67,9 +38,9 @@ def read_capped(path: Path | None, what: str, problems: list[str], *, limit: int
     path = Path(path)
     try:
         if base is not None:
-            fd = _open_below(Path(base), path.relative_to(base) if path.is_absolute() else path)
+            fd = safefs.open_below(Path(base), path.relative_to(base) if path.is_absolute() else path)
         else:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = os.open(path, safefs.FILE_FLAGS)
     except ValueError:
         problems.append(f"{what} {path}: not below {base}")
         return None
@@ -81,19 +52,11 @@ def read_capped(path: Path | None, what: str, problems: list[str], *, limit: int
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            problems.append(f"{what} {path}: {_kind(info.st_mode)}, not a regular file; not read")
+            problems.append(f"{what} {path}: {safefs.kind(info.st_mode)}, not a regular file; not read")
             return None
-        chunks, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        data = b"".join(chunks)
-        if len(data) > limit:
+        data, more = safefs.read_fd_capped(fd, limit)
+        if more:
             problems.append(f"{what} {path}: larger than {limit} bytes; only the first {limit} were read")
-            data = data[:limit]
         return data
     except OSError as error:
         problems.append(f"{what} {path}: {error.strerror}")
@@ -271,27 +234,10 @@ def build_audit(proxy_log: Path | None = None, gateway_log: Path | None = None,
 
 # --- printing --------------------------------------------------------------------------------------
 
-_ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-
-
 def safe(value, limit: int = MAX_PRINTED) -> str:
-    """value as text a terminal shows literally: control characters (C0, DEL, C1), format
-    characters (bidirectional overrides, zero-width) and the like become \\x.., \\u.... escapes,
-    a backslash becomes two; long text is cut."""
+    """value (a string, or anything JSON can show) as a terminal shows it literally, cut at limit."""
     text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-    cut = len(text) > limit
-    out = []
-    for char in text[:limit]:
-        if char == "\\":
-            out.append("\\\\")
-        elif " " <= char <= "~":
-            out.append(char)
-        elif unicodedata.category(char) in _ESCAPED_CATEGORIES or not char.isprintable():
-            code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-        else:
-            out.append(char)
-    return "".join(out) + ("..." if cut else "")
+    return shown(text, limit)
 
 
 def _size(n) -> str:

@@ -8,17 +8,63 @@ a path the agent could swap.
 """
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 MEMORY_FSTYPES = ("tmpfs", "ramfs")
 
 
 class UnsafeFile(Exception):
     """A file that is not what it should be (a link, a FIFO, a device, too large, missing)."""
+
+
+def kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_below(base: Path, relative: Path) -> int:
+    """A descriptor for base/relative, opened O_NONBLOCK|O_NOFOLLOW without following a symlink at
+    any level below base (every folder on the way is opened by descriptor, O_NOFOLLOW)."""
+    parts = relative.parts
+    if relative.is_absolute() or not parts or ".." in parts:
+        raise OSError(errno.EINVAL, f"not a plain path below {base}")
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts[:-1]:
+            try:
+                next_fd = os.open(part, DIR_FLAGS, dir_fd=fd)
+            except NotADirectoryError:
+                # O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR: tell the two apart.
+                if stat.S_ISLNK(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    raise OSError(errno.ELOOP, "symbolic link") from None
+                raise
+            os.close(fd)
+            fd = next_fd
+        return os.open(parts[-1], FILE_FLAGS, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def read_fd_capped(fd: int, limit: int) -> tuple[bytes, bool]:
+    """Up to `limit` bytes of an opened regular file, and whether there was more."""
+    chunks, total = [], 0
+    while total <= limit:
+        chunk = os.read(fd, min(1 << 20, limit + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    data = b"".join(chunks)
+    return data[:limit], total > limit
 
 
 def read_regular(folder: Path, name: str, limit: int) -> bytes:
@@ -34,36 +80,22 @@ def read_regular(folder: Path, name: str, limit: int) -> bytes:
         try:
             fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
         except OSError as error:
-            why = "a symbolic link" if error.errno == 40 else error.strerror  # ELOOP: O_NOFOLLOW met a link
+            why = "a symbolic link" if error.errno == errno.ELOOP else error.strerror  # O_NOFOLLOW met a link
             raise UnsafeFile(f"{folder / name}: {why}") from None
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
-                raise UnsafeFile(f"{folder / name}: not a regular file ({_kind(info.st_mode)})")
+                raise UnsafeFile(f"{folder / name}: not a regular file ({kind(info.st_mode)})")
             if info.st_size > limit:
                 raise UnsafeFile(f"{folder / name}: {info.st_size} bytes, more than the {limit} allowed")
-            chunks, total = [], 0
-            while total <= limit:
-                chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                total += len(chunk)
-            if total > limit:
+            data, more = read_fd_capped(fd, limit)
+            if more:
                 raise UnsafeFile(f"{folder / name}: grew past the {limit} bytes allowed while read")
-            return b"".join(chunks)
+            return data
         finally:
             os.close(fd)
     finally:
         os.close(dir_fd)
-
-
-def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            return name
-    return "not a file"
 
 
 def write_new(path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None) -> None:

@@ -4,15 +4,31 @@ from __future__ import annotations
 
 import os
 import sys
+import unicodedata
 
 RED, GREEN, BOLD, RESET = "\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m"
 
 
-def shown(text: str) -> str:
-    """text with every control or non-printable character written as an escape (\\x1b, \\u202e)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+_ESCAPED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def shown(text: str, limit: int | None = None) -> str:
+    """text as a terminal shows it literally: control characters (C0, DEL, C1), format characters
+    (bidirectional overrides, zero-width) and the like become \\x.., \\u.... escapes and a backslash
+    becomes two, so nothing printed can be mistaken for an escape; cut at `limit` characters."""
+    cut = limit is not None and len(text) > limit
+    out = []
+    for char in text[:limit] if cut else text:
+        if char == "\\":
+            out.append("\\\\")
+        elif " " <= char <= "~":
+            out.append(char)
+        elif unicodedata.category(char) in _ESCAPED_CATEGORIES or not char.isprintable():
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out) + ("..." if cut else "")
 
 
 def use_colour(stream=None) -> bool:

@@ -52,3 +52,12 @@ def test_every_subcommand_has_help(name, sub):
     done = run_script(name, sub, "--help")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "usage:" in done.stdout and sub in done.stdout
+
+
+def test_every_python_package_is_in_the_wheel():
+    """pyproject lists packages by hand (the flake reads the list); a subpackage left out installs
+    editable but is missing from the wheel, the image and pre-commit's install."""
+    found = sorted(str(init.parent.relative_to(REPO)).replace("/", ".")
+                   for top in ("renderer", "entrypoint", "guard", "image", "egress", "launcher")
+                   for init in (REPO / top).rglob("__init__.py"))
+    assert sorted(PYPROJECT["tool"]["setuptools"]["packages"]) == found
