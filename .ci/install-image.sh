@@ -12,7 +12,8 @@ _install_image() (
     source "$(dirname "${BASH_SOURCE[0]}")/lib/apt.sh"
     apt_install_pinned install-image "${wanted[@]}"
     command -v nix-instantiate >/dev/null || { echo "install-image: nix-instantiate missing after install" >&2; exit 1; }
-    nix --extra-experimental-features 'nix-command flakes' eval --expr '1 + 1' >/dev/null || {
+    # Debian's nix.conf names a nixbld group it never creates; evaluation needs no build users.
+    NIX_CONFIG='build-users-group =' nix --extra-experimental-features 'nix-command flakes' eval --expr '1 + 1' >/dev/null || {
         echo "install-image: nix cannot evaluate an expression" >&2; exit 1; }
     echo "install-image: $(nix --version) ok"
 )

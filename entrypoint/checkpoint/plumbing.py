@@ -105,7 +105,13 @@ class Background:
 
 
 def open_repo(workspace: str) -> Repo:
-    out = git(workspace, "rev-parse", "--show-toplevel", "--absolute-git-dir", top=workspace)
+    try:
+        out = git(workspace, "rev-parse", "--show-toplevel", "--absolute-git-dir", top=workspace)
+    except CheckpointError as error:
+        if "not a git repository" not in str(error):
+            raise
+        raise CheckpointError(f"{os.path.abspath(workspace)} is not in a git repository; checkpoints live in the "
+                              "workspace's repository: run this there, or pass -C DIR") from None
     top, git_dir = out.splitlines()[:2]
     head = Background(top, "rev-parse", "-q", "--verify", "HEAD^{commit}")
     head_ref = Background(top, "symbolic-ref", "-q", "HEAD")

@@ -373,7 +373,7 @@ def python_wheels(target: Path, base_rootfs: Path) -> None:
     if probe.returncode != 0 or not py:
         raise BuildError(f"python3 does not run in {base_rootfs}: {probe.stderr.strip()}")
     machine = os.uname().machine
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-qq"]
     source = target.parent / "source"
     copy_project_source(source)
     run(pip + ["wheel", "--no-deps", "--wheel-dir", str(target), str(source)], stdout=subprocess.DEVNULL)

@@ -33,3 +33,9 @@ def test_an_empty_list_says_so_and_where_checkpoints_come_from(repo, capsys):
     assert cli.main(["-C", str(repo)]) == 0
     out = capsys.readouterr().out
     assert "no checkpoints in this repository yet" in out and "agent-entrypoint" in out
+
+
+def test_outside_a_repository_it_says_so_and_how_to_point_it_at_one(tmp_path, capsys):
+    assert cli.main(["-C", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "is not in a git repository" in err and "-C DIR" in err and "fatal:" not in err

@@ -32,5 +32,5 @@ def test_the_checkpoint_holds_head_index_worktree_and_untracked_not_ignored(repo
 
 
 def test_not_a_repository_is_a_clear_error(tmp_path):
-    with pytest.raises(CheckpointError, match="not a git repository"):
+    with pytest.raises(CheckpointError, match="is not in a git repository"):
         create(str(tmp_path), "claude")
