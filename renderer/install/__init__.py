@@ -282,7 +282,7 @@ def plan_uninstall(home: Path, layer: str = "user") -> Plan:
         raise InstallError(f"nothing to uninstall: no install state at {state_path}")
     for path, entry in old["files"].items():
         expected = locations.MERGED.get(entry["rendered"], "owned" if locations.is_owned(entry["rendered"]) else None)
-        if expected != entry["kind"] or not os.path.isabs(path):
+        if expected != entry["kind"] or not locations.could_be(path, entry["rendered"]):
             raise InstallError(f"{state_path}: files.{path} is not a file the install writes ({entry['rendered']}, "
                                f"{entry['kind']}); the state file was changed by someone else: check it, or move it "
                                f"away and remove the files by hand")

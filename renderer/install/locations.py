@@ -90,3 +90,14 @@ def env_folder(env: Mapping[str, str], variable: str) -> Path | None:
 
 def state_path(layer: str, home: Path) -> Path:
     return home / USER_STATE if layer == "user" else Path(SYSTEM_STATE)
+
+
+def could_be(path: str, rendered: str) -> bool:
+    """Whether `path` is where `rendered` may land (its own path for an admin file; for a user file,
+    the same name below the CLI's folder, wherever a variable put that folder): a state file that
+    names anything else was changed by someone else, and uninstall must not delete it."""
+    if rendered.startswith("/"):
+        return path == rendered
+    below = rendered[2:].split("/", 1)[1] if "/" in rendered[2:] else rendered[2:]
+    return os.path.isabs(path) and ".." not in Path(path).parts and path.endswith("/" + below)
+

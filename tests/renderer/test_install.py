@@ -371,3 +371,17 @@ def test_without_agent_guard_the_hooks_are_not_installed(tmp_path):
     result = install(tmp_path, env=clean_env(PATH="/usr/bin:/bin"))
     assert result.returncode == 2 and "agent-guard is not on PATH" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_uninstall_refuses_a_state_file_that_names_another_file(tmp_path):
+    assert install(tmp_path).returncode == 0
+    state_path = tmp_path / ".config/agent-sandbox/install-state.json"
+    victim = tmp_path / "precious.txt"
+    victim.write_text("mine\n")
+    state = json.loads(state_path.read_text())
+    entry = state["files"].pop(str(tmp_path / ".codex/rules/agent-sandbox.rules"))
+    state["files"][str(victim)] = entry
+    state_path.write_text(json.dumps(state))
+    result = uninstall(tmp_path)
+    assert result.returncode == 2 and "changed by someone else" in result.stderr
+    assert victim.read_text() == "mine\n"
