@@ -45,6 +45,7 @@ if __package__ in (None, ""):  # run as a script: make `tests.conformance` impor
 
 from tests.conformance import drivers  # noqa: E402
 from tests.conformance.fakes import Scenario, fake_for  # noqa: E402
+from tests.conformance.matrix import _call_index  # noqa: E402
 from tests.conformance.sandbox import AGENT_GID, AGENT_HOME, AGENT_UID, SYSTEM_PATH, Sandbox  # noqa: E402
 from tests.conformance.tui import run_tui  # noqa: E402
 
@@ -469,9 +470,14 @@ def refusal(cli: str, text: str) -> str:
     return "failed"
 
 
-def _call_index(call_id: str) -> int | None:
-    match = re.search(r"(\d+)$", call_id)
-    return int(match.group(1)) if match else None
+def results_by_step(server) -> dict[int, str]:
+    """The tool result texts the fake received, by scripted step (from the call ids it issued)."""
+    texts = {}
+    for tool_result in server.tool_results:
+        index = _call_index(tool_result.call_id)
+        if index is not None:
+            texts[index] = tool_result.text
+    return texts
 
 
 @contextmanager
@@ -513,11 +519,7 @@ def run_session(cli: str, config: str, mode: str, all_rows: list[Row], log=None)
                     if log:
                         log(f"{cli} {config} {mode}: {note}; screen:\n{tui.screen}")
             judge.at_request(len(server.tool_results))
-            texts = {}
-            for tool_result in server.tool_results:
-                index = _call_index(tool_result.call_id)
-                if index is not None:
-                    texts[index] = tool_result.text
+            texts = results_by_step(server)
         cells = {}
         for index, row in enumerate(all_rows):
             text = texts.get(index, "")
