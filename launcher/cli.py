@@ -1,290 +1,49 @@
-"""agent-run's command line: run an agent (copy -> plan -> run -> refs back), and the commands
-for what a run brought back: runs, review, apply, discard."""
+"""agent-run's command line: run an agent (copy -> plan -> run -> refs back), many at once
+(sweep), and the commands for what a run brought back: runs, review, apply, discard. What a run
+takes and how it is started: launcher/start.py."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shlex
-import subprocess
 import sys
-import time
-import uuid
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from egress.gateway import VENDORS, KeySource, read_key, read_secret
 from guard import __version__
-from image import layout
-from launcher import review, safefs, workspace
-from launcher.checks import (check_mount, check_source, free_subnet, id_range_problem, live_owner, pinned_folders,
-                             protected_paths, within)
-from launcher.execute import execute, write_record
-from launcher.plan import (CLIS, ENGINES, EXIT_USAGE, ID_RANGE, PROG, Host, Mount, Options, Plan, RunError,
-                           build_plan, copy_mapping, format_plan, id_base, subnet_for)
+from launcher import review, sweep, workspace
+from launcher.plan import CLIS, EXIT_USAGE, PROG, RunError, build_plan, format_plan
+from launcher.start import add_run_options, options_from_args, prepare, start_run
 from launcher.terminal import shown, use_colour
-from launcher.tiers import blocked_paths, live_read_only, read_only_patterns
 
 COMMANDS = ("runs", "review", "apply", "discard")
-ENGINE_SECCOMP = Path("/usr/share/containers/seccomp.json")
-IMAGE_BUILD_DOCS = "docs/launcher.md#images"
-# What --mount cannot close; printed at every --mount start.
-MOUNT_HOLES = (
-    "--mount: the agent edits your folder itself; the walls of the default copy mode do not all hold:",
-    "  it can create protected files that did not exist (.claude/settings.json, .mcp.json, GEMINI.md, "
-    ".github/workflows/...): read `agent-run` warnings after the run, and review before you run anything;",
-    "  it can create a new git repository (a .git folder with hooks or core.fsmonitor) in a subfolder: "
-    "never run git in a folder it made without looking first;",
-    "  it can write .git/commondir, .git/info/ and other files under .git that change what git does there;",
-    "  it runs as your uid on the host, with no user namespace (its files must be yours): the kernel keyrings "
-    "are refused to it by seccomp alone, and a setuid bit it sets on a file is yours.",
-)
-
-
-def _vendor_value(text: str, flag: str) -> tuple[str, str]:
-    vendor, sep, value = text.partition("=")
-    if not sep or vendor not in VENDORS or not value:
-        raise RunError(f"{flag} {text!r}: expected VENDOR=VALUE with VENDOR one of {sorted(VENDORS)}")
-    return vendor, value
-
-
-def _ro_mount(text: str) -> Mount:
-    parts = text.split(":")
-    if len(parts) == 2 or (len(parts) == 3 and parts[2] == "ro"):
-        return Mount(Path(parts[0]), parts[1], True)
-    raise RunError(f"--ro-mount {text!r}: expected SOURCE:TARGET (always read-only)")
 
 
 def run_parser() -> argparse.ArgumentParser:
-    images = layout.IMAGES
     p = argparse.ArgumentParser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         usage=f"{PROG} [OPTIONS] {{claude,codex,gemini}} [CLI ARGS...]\n"
+              f"       {PROG} sweep TASKS [--concurrency N] [OPTIONS]  (many runs; sweep --help)\n"
               f"       {PROG} {{runs,review,apply,discard}} ...  (each with --help)",
         description="Run an agent CLI in the sandbox on a copy of your repository, behind the egress proxy and "
                     "the credential gateway; its commits come back as refs/agent/<run>/... for you to review "
                     "and apply.",
-        epilog="after a run:\n  runs                      list the runs of this repository and their refs\n"
+        epilog="many runs:\n  sweep TASKS               one run per task of a file, N at a time\n"
+               "after a run:\n  runs                      list the runs of this repository and their refs\n"
                "  review RUN                what each ref changes; read-only-tier paths flagged\n"
                "  apply RUN --branch NAME   cherry-pick the agent's commits onto a branch\n"
                "  discard RUN               delete the run's refs and folder\n"
                "RUN is a run id, a unique prefix of one, or 'last'.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("command", choices=sorted(CLIS) + list(COMMANDS), metavar="{claude,codex,gemini,runs,review,apply,discard}")
+    p.add_argument("command", choices=sorted(CLIS) + ["sweep", *COMMANDS],
+                   metavar="{claude,codex,gemini,sweep,runs,review,apply,discard}")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the CLI (or the command)")
-    p.add_argument("--profile", default=os.environ.get("AGENT_PROFILE") or "autonomous")
     p.add_argument("--workspace", type=Path, default=None, help="your repository (default: the current folder)")
     p.add_argument("--mount", action="store_true",
                    help="live edits: mount your folder itself instead of a copy (weaker; see docs/launcher.md)")
-    p.add_argument("--engine", choices=ENGINES, default=ENGINES[0])
-    p.add_argument("--image", default=images["agent"].ref)
-    p.add_argument("--proxy-image", default=images["proxy"].ref)
-    p.add_argument("--gateway-image", default=images["gateway"].ref)
-    p.add_argument("--timeout", type=int, default=3600, help="wall-clock seconds (default 3600)")
-    p.add_argument("--collect-timeout", type=int, default=300, help="seconds to bring the work back (default 300)")
-    p.add_argument("--memory", default="4g")
-    p.add_argument("--cpus", default="2")
-    p.add_argument("--pids", type=int, default=1024)
-    p.add_argument("--key-file", action="append", default=[], metavar="VENDOR=PATH")
-    p.add_argument("--key-command", action="append", default=[], metavar="VENDOR=COMMAND")
-    token = p.add_mutually_exclusive_group()
-    token.add_argument("--github-token-file", type=Path)
-    token.add_argument("--github-token-command")
+    add_run_options(p)
     p.add_argument("--ro-mount", action="append", default=[], metavar="SOURCE:TARGET",
                    help="an extra read-only mount outside /workspace")
     p.add_argument("--run-dir", type=Path, help="where configs, logs, the copy and the audit go")
-    p.add_argument("--print", action="store_true", dest="print_only", help="show the whole plan, run nothing")
-    # Tests only: stand-ins for the images, the internet and the vendors.
-    p.add_argument("--outside-network", help=argparse.SUPPRESS)
-    p.add_argument("--gateway-upstream", action="append", default=[], help=argparse.SUPPRESS)
-    p.add_argument("--gateway-upstream-ca", type=Path, help=argparse.SUPPRESS)
     return p
-
-
-def options_from_args(args: argparse.Namespace) -> Options:
-    from renderer.model import ProfileError, load  # host side only: the YAML profiles
-
-    try:
-        model = load(args.profile)
-    except ProfileError as error:
-        raise RunError(str(error)) from None
-    sources = [KeySource(v, file=Path(p)) for v, p in (_vendor_value(t, "--key-file") for t in args.key_file)]
-    sources += [KeySource(v, command=tuple(shlex.split(c)))
-                for v, c in (_vendor_value(t, "--key-command") for t in args.key_command)]
-    dup = sorted({s.vendor for s in sources if [x.vendor for x in sources].count(s.vendor) > 1})
-    if dup:
-        raise RunError(f"two keys given for {', '.join(dup)}: pass one --key-file or --key-command each")
-    token = None
-    if args.github_token_file:
-        token = KeySource("github", file=args.github_token_file)
-    elif args.github_token_command:
-        token = KeySource("github", command=tuple(shlex.split(args.github_token_command)))
-    upstreams = dict(_vendor_value(t, "--gateway-upstream") for t in args.gateway_upstream)
-    cli_args = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    return Options(cli=args.command, cli_args=cli_args, workspace=args.workspace or Path.cwd(),
-                   profile=args.profile, engine=args.engine, mode="mount" if args.mount else "copy",
-                   images={"agent": args.image, "proxy": args.proxy_image, "gateway": args.gateway_image},
-                   timeout=args.timeout, collect_timeout=args.collect_timeout,
-                   memory=args.memory, cpus=args.cpus, pids=args.pids, key_sources=sources, github_token=token,
-                   mounts=[_ro_mount(m) for m in args.ro_mount], run_id=run_id, run_dir=args.run_dir,
-                   outside_network=args.outside_network, upstreams=upstreams, upstream_ca=args.gateway_upstream_ca,
-                   interactive=sys.stdin.isatty() and sys.stdout.isatty(),
-                   allow=tuple(model.network_allow),
-                   model_server_tools=bool(getattr(model, "model_server_tools", False)),
-                   read_only_globs=tuple(model.read_only_files), blocked_globs=tuple(model.blocked_files))
-
-
-def memory_root() -> Path:
-    parent = safefs.memory_parent()
-    if parent is None:
-        raise RunError("neither /run nor /dev/shm is a tmpfs here; the key and the token must never reach a disk")
-    return parent / "agent-sandbox"
-
-
-def engine_seccomp() -> dict:
-    try:
-        return json.loads(ENGINE_SECCOMP.read_text())
-    except (OSError, ValueError) as error:
-        raise RunError(f"cannot read podman's default seccomp profile {ENGINE_SECCOMP} ({error}); the run's profile "
-                       f"is derived from it: install containers-common (it comes with podman)") from None
-
-
-def prepare(options: Options) -> tuple[Host, workspace.Source | None, list[str], list[str]]:
-    """The host facts of a run, read-only: (host, source, what the copy will be, warnings)."""
-    if options.timeout <= 0 or options.pids <= 0 or options.collect_timeout <= 0:
-        raise RunError("--timeout, --collect-timeout and --pids must be positive")
-    folder = check_source(options.workspace, options.home)
-    options.mounts = [check_mount(m, options.home) for m in options.mounts]
-    run_dir = (options.run_dir or review.runs_root() / options.run_id).absolute()
-    if within(run_dir.resolve(), folder):
-        raise RunError(f"--run-dir {run_dir} is inside the workspace, where the agent could write")
-    clash = id_range_problem(id_base(options.run_id), ID_RANGE)
-    if clash:
-        raise RunError(f"the run's host ids {id_base(options.run_id)}+{ID_RANGE} are not its own: {clash}; "
-                       f"start the run again (another run id picks another range)")
-    common = {"run_dir": run_dir, "memory_dir": memory_root() / options.run_id, "engine_seccomp": engine_seccomp()}
-    if options.mode == "mount":
-        return _live_host(options, folder, common)
-    return _copy_host(options, folder, common)
-
-
-def _live_host(options: Options, folder: Path, common: dict) -> tuple[Host, None, list[str], list[str]]:
-    protected = protected_paths(folder, live_read_only(options.read_only_globs))
-    blocked = [p for p in protected_paths(folder, options.blocked_globs) if (folder / p).is_file()]
-    protected = [p for p in protected if p not in blocked]
-    host = Host(**common, workspace=folder, workdir=layout.WORKSPACE, agent_owner=live_owner(folder),
-                protected=tuple(protected), blocked=tuple(blocked),
-                pinned=tuple(pinned_folders(folder, protected + blocked)))
-    return host, None, [f"--mount: {folder} itself is /workspace (no copy)"], list(MOUNT_HOLES)
-
-
-def _copy_host(options: Options, folder: Path, common: dict) -> tuple[Host, workspace.Source, list[str], list[str]]:
-    source = workspace.find_source(folder)
-    uid_map, gid_map, agent_owner = copy_mapping(options.run_id)
-    workdir = f"{layout.WORKSPACE}/{source.subdir}" if source.subdir else layout.WORKSPACE
-    host = Host(**common, workspace=common["run_dir"] / "workspace", workdir=workdir, agent_owner=agent_owner,
-                uid_map=uid_map, gid_map=gid_map)
-    present = source.git(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
-    left_out = blocked_paths({p for p in present.stdout.decode(errors="surrogateescape").split("\0") if p},
-                             options.blocked_globs)
-    in_history = workspace.blocked_in_history(source, options.blocked_globs)
-    head = f"HEAD {source.head[:12]}" if source.head else "no commit yet"
-    steps = [f"copy: {source.toplevel} -> {host.workspace}: a new repository whose branch "
-             f"{source.branch or 'agent-run'} holds one starting commit ({head} plus your staged, unstaged and "
-             f"untracked files) at refs/agent/{options.run_id}/start"
-             + (", on HEAD's history (packed in, nothing linked)" if source.head and not in_history else
-                ", with no history"),
-             f"the copy is owned by host uid {agent_owner[0]}: the agent's 1000 in this run's user namespace "
-             f"(container 0-65535 -> host {uid_map[0][1]}-{uid_map[0][1] + ID_RANGE - 1})"]
-    warnings = []
-    if left_out:
-        warnings.append("blocked files left out of the copy: " + ", ".join(shown(p) for p in left_out))
-    if in_history:
-        warnings.append("blocked files are in HEAD's history (" + ", ".join(shown(p) for p in in_history) +
-                        "): the copy gets no history, only the starting commit, so that git cannot show them")
-    return host, source, steps, warnings
-
-
-def missing_images(options: Options) -> list[str]:
-    missing = []
-    for role, ref in options.images.items():
-        done = subprocess.run([options.engine, "image", "exists", ref], capture_output=True, text=True)
-        if done.returncode not in (0, 1):  # 1: missing; anything else: podman could not tell
-            raise RunError(f"podman image exists {ref} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
-        if done.returncode == 1:
-            image = layout.IMAGES[role]
-            missing.append(f"{role} image {ref} is missing; build it: {image.nix_build} (or, without Nix, the "
-                           f"Debian stand-in: see {IMAGE_BUILD_DOCS})")
-    return missing
-
-
-@dataclass
-class Launch:
-    """A run ready to execute: its plan, the host facts, the secrets (in memory only)."""
-    options: Options
-    plan: Plan
-    host: Host
-    source: workspace.Source | None
-    key: str = field(repr=False)
-    token: str | None = field(repr=False)
-    record: object = None
-
-
-def begin(options: Options) -> Launch:
-    """Everything before the services start: checks, the images, the secrets, the run folders and
-    the copy; the plan is rebuilt once the starting commit exists."""
-    host, source, _, warnings = prepare(options)
-    build_plan(options, host)  # its refusals (a missing key) come before anything is asked of podman
-    if os.geteuid() != 0:
-        raise RunError("agent-run runs as root (sudo agent-run ...): each run gets its own range of host uids "
-                       "for its user namespace, and rootless podman cannot give that yet")
-    missing = missing_images(options)
-    if missing:
-        raise RunError("; ".join(missing))
-    host = replace(host, subnet=free_subnet(subnet_for(options.run_id), taken_subnets(options.engine)))
-    plan = build_plan(options, host)
-    plan.warnings += warnings
-    key = read_key(next(s for s in options.key_sources if s.vendor == plan.vendor))
-    token = read_secret(options.github_token, "GitHub token") if options.github_token else None
-    for warning in plan.warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
-    host.run_dir.mkdir(parents=True, mode=0o700)
-    try:
-        safefs.private_folder(host.memory_dir.parent)
-    except safefs.UnsafeFile as error:
-        raise RunError(str(error)) from None
-    safefs.make_dir(host.memory_dir, 0o700)
-    record_path = host.run_dir / "run.json"
-
-    def record(**fields):
-        write_record(record_path, fields)
-    record(run_id=options.run_id, cli=options.cli, profile=options.profile, mode=options.mode, status="running",
-           repository=str(source.toplevel if source else host.workspace), run_dir=str(host.run_dir),
-           started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           read_only_patterns=list(read_only_patterns(options.read_only_globs)))
-    print(f"{PROG}: run {options.run_id} ({options.mode} mode; folder {host.run_dir})", file=sys.stderr)
-    if source is not None:
-        copy = workspace.starting_commit(source, options.run_id, options.blocked_globs)
-        workspace.make_copy(source, copy, host.workspace, host.agent_owner,
-                            (f"{options.cli} (agent-run)", "agent-run@localhost"))
-        record(start=copy.start, base=copy.base, branch=copy.branch, history=copy.history,
-               left_out=copy.left_out, blocked_in_history=copy.blocked_in_history)
-        host = replace(host, start=copy.start)
-        plan = build_plan(options, host)
-    return Launch(options, plan, host, source, key, token, record)
-
-
-def taken_subnets(engine: str) -> set[str]:
-    done = subprocess.run([engine, "network", "ls", "--format", "json"], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RunError(f"{engine} network ls failed ({done.returncode}): {done.stderr.strip()[-300:]}")
-    return {s.get("subnet") for n in json.loads(done.stdout or "[]") for s in (n.get("subnets") or [])}
-
-
-def start_run(options: Options) -> int:
-    launch = begin(options)
-    return execute(launch.plan, options, launch.host, launch.source, launch.key, launch.token, launch.record)
 
 
 # --- after a run ---------------------------------------------------------------------------------
@@ -340,6 +99,8 @@ def manage(command: str, argv: list[str], default_workspace: Path | None) -> int
 def main(argv: list[str] | None = None) -> int:
     args = run_parser().parse_args(argv)
     try:
+        if args.command == "sweep":
+            return sweep.main(args.rest, before=args)
         if args.command in COMMANDS:
             return manage(args.command, args.rest, args.workspace)
         if args.rest and args.rest[0] in ("-h", "--help"):

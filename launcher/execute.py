@@ -4,11 +4,14 @@ work back as refs, and write the audit.
 """
 from __future__ import annotations
 
+import calendar
+import errno
 import json
 import os
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -32,6 +35,23 @@ class Interrupted(Exception):
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+class Cancel:
+    """A sweep's stop. Only a process's main thread takes signals, so the sweep's main thread sets
+    this and stops the agents; each run's thread checks it between steps and winds down as a
+    signalled single run does."""
+
+    def __init__(self):
+        self.signum: int | None = None
+
+    def set(self, signum: int) -> None:
+        if self.signum is None:
+            self.signum = signum
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum)
 
 
 class Signals:
@@ -59,7 +79,7 @@ class Signals:
             signal.signal(signum, handler)
 
 
-def _run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
+def run_command(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
     # A session of its own: a second Ctrl-C on the terminal must not kill the teardown's commands.
     try:
         return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
@@ -68,13 +88,13 @@ def _run(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.CompletedProcess(argv, 124, "", f"timed out after {timeout:.0f} s")
 
 
-def _must(argv: list[str], timeout: float = 120) -> None:
-    done = _run(argv, timeout)
+def must(argv: list[str], timeout: float = 120) -> None:
+    done = run_command(argv, timeout)
     if done.returncode != 0:
         raise RunError(f"{shlex.join(argv[:4])}... failed ({done.returncode}): {done.stderr.strip()[-800:]}")
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
+def wait_until(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -83,25 +103,27 @@ def _wait(predicate, timeout: float, what: str) -> None:
     raise RunError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _proxy_ready(host: Host) -> bool:
+def proxy_ready(folder: Path) -> bool:
+    """Squid, whose log folder is folder/proxy-log, accepts connections."""
     try:
-        text = safefs.read_regular(host.run_dir / "proxy-log", "cache.log", 1 << 20)
+        text = safefs.read_regular(folder / "proxy-log", "cache.log", 1 << 20)
     except safefs.UnsafeFile:
         return False
     return b"Accepting HTTP Socket connections" in text
 
 
-def prepare_folders(plan: Plan, options: Options, host: Host, key: str, token: str | None) -> None:
+def prepare_folders(plan: Plan, options: Options, host: Host, key: str | None, token: str | None) -> None:
     for path, (text, mode) in plan.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         safefs.write_new(path, text.encode(), mode)
-    safefs.make_dir(host.run_dir / "proxy-log", 0o777)  # Squid drops to its own user
-    for name in ("gateway-state", "gateway-log"):
-        safefs.make_dir(host.run_dir / name, 0o700, (layout.GATEWAY_UID, layout.GATEWAY_GID))
+    if not options.shared:
+        safefs.make_dir(host.run_dir / "proxy-log", 0o777)  # Squid drops to its own user
+        for name in ("gateway-state", "gateway-log"):
+            safefs.make_dir(host.run_dir / name, 0o700, (layout.GATEWAY_UID, layout.GATEWAY_GID))
+        write_secrets(host.gateway_secrets, {plan.vendor: key})
     if options.mode == "copy":
         safefs.make_dir(host.out_dir, 0o700, host.agent_owner)
     safefs.make_dir(host.report_dir, 0o700, host.agent_owner)
-    write_secrets(host.gateway_secrets, {plan.vendor: key})
     if token is not None:
         safefs.make_dir(host.agent_secrets, 0o700)
         safefs.write_new(host.agent_secrets / TOKEN_NAME, (token + "\n").encode(), 0o400, host.agent_owner)
@@ -113,23 +135,36 @@ def prepare_folders(plan: Plan, options: Options, host: Host, key: str, token: s
             os.close(fd)
 
 
-def run_agent(plan: Plan, options: Options, host: Host) -> int:
+def run_agent(plan: Plan, options: Options, host: Host, cancel: Cancel | None = None) -> int:
+    check = cancel.check if cancel else (lambda: None)
     for argv in plan.setup:
-        _must(argv)
-    _wait(lambda: _proxy_ready(host), 30, "the proxy")
-    _wait(lambda: (host.run_dir / "gateway-state" / "ready").exists(), 30, "the gateway")
-    shutil.rmtree(host.gateway_secrets)  # the gateway read the key at start and holds it in memory
-    _must(plan.agent_create)
-    process = subprocess.Popen(plan.start_agent, stdin=None)
+        check()
+        must(argv)
+    if not options.shared:
+        wait_until(lambda: proxy_ready(host.run_dir), 30, "the proxy")
+        wait_until(lambda: (host.run_dir / "gateway-state" / "ready").exists(), 30, "the gateway")
+        shutil.rmtree(host.gateway_secrets)  # the gateway read the key at start and holds it in memory
+    check()
+    must(plan.agent_create)
+    check()
+    output = open(options.agent_log, "ab") if options.agent_log else None
     try:
-        return process.wait(timeout=options.timeout)
+        process = subprocess.Popen(plan.start_agent, stdin=subprocess.DEVNULL if output else None, stdout=output,
+                                   stderr=subprocess.STDOUT if output else None)
+    finally:
+        if output:
+            output.close()
+    try:
+        code = process.wait(timeout=options.timeout)
+        check()  # stopped by the sweep: its exit code is the signal's, not the agent's
+        return code
     except subprocess.TimeoutExpired:
         print(f"{PROG}: the run exceeded {options.timeout} s; stopping it", file=sys.stderr)
-        _run(plan.stop_agent, 30)
+        run_command(plan.stop_agent, 30)
         return EXIT_TIMEOUT
     finally:
         if process.poll() is None:
-            _run(["podman", "rm", "-f", "-t", "1", plan.names["agent"]], 30)
+            run_command(["podman", "rm", "-f", "-t", "1", plan.names["agent"]], 30)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -139,11 +174,11 @@ def run_agent(plan: Plan, options: Options, host: Host) -> int:
 
 def collect(plan: Plan, options: Options, host: Host, source: workspace.Source) -> tuple[list, list]:
     """Run the collector on the copy, then bring its bundle in as data. Returns (refs, problems)."""
-    done = _run(plan.collect, options.collect_timeout)
+    done = run_command(plan.collect, options.collect_timeout)
     if done.returncode == COLLECT_NOTHING_NEW:
         return [], []
     if done.returncode != 0:
-        _run(["podman", "rm", "-f", "-t", "0", plan.names["collector"]], 30)
+        run_command(["podman", "rm", "-f", "-t", "0", plan.names["collector"]], 30)
         return [], [f"collector exited {done.returncode}: {done.stderr.strip()[-400:]}"]
     bundle = host.run_dir / BUNDLE_NAME
     try:
@@ -171,16 +206,20 @@ def bring_report(host: Host) -> tuple[Path | None, str | None]:
 
 def _gone(done: subprocess.CompletedProcess) -> bool:
     text = done.stderr.lower()
-    return done.returncode == 0 or "no such" in text or "not found" in text
+    return done.returncode == 0 or "no such" in text or "not found" in text or "is not connected" in text
 
 
 def teardown(plan: Plan, host: Host) -> list[str]:
-    """Every container and network of the run, each on its own; podman sometimes needs a second
-    go right after a container exits (its storage is still busy)."""
+    return remove_all(plan.teardown)
+
+
+def remove_all(commands: list) -> list[str]:
+    """Every container and network, each on its own; podman sometimes needs a second go right
+    after a container exits (its storage is still busy)."""
     problems = []
-    for argv in plan.teardown:
+    for argv in commands:
         for attempt in range(4):
-            done = _run(argv, 60)
+            done = run_command(argv, 60)
             if _gone(done):
                 break
             time.sleep(1 + attempt)
@@ -189,29 +228,46 @@ def teardown(plan: Plan, host: Host) -> list[str]:
     return problems
 
 
-def execute(plan: Plan, options: Options, host: Host, source: workspace.Source | None, key: str,
-            token: str | None, record) -> int:
-    """Run the plan; whatever happens, wrap up. record(**fields) updates the run's run.json."""
+def execute(plan: Plan, options: Options, host: Host, source: workspace.Source | None, key: str | None,
+            token: str | None, record, cancel: Cancel | None = None) -> int:
+    """Run the plan; whatever happens, wrap up. record(**fields) updates the run's run.json.
+    cancel: a sweep's run, in a thread of its own; the sweep's main thread handles the signals."""
     code: int | None = None
     problems: list[str] = []
-    with Signals() as signals:
+    started = time.time()
+    with (Signals() if cancel is None else _Untouched()) as signals:
         try:
             prepare_folders(plan, options, host, key, token)
-            code = run_agent(plan, options, host)
+            code = run_agent(plan, options, host, cancel)
         except Interrupted as interrupted:
             print(f"{PROG}: {interrupted}: stopping the run and tearing down", file=sys.stderr)
             code = 128 + interrupted.signum
+            signals.received.append(interrupted.signum)
         except (RunError, OSError) as error:
             print(f"{PROG}: {error}", file=sys.stderr)
             problems.append(str(error))
         finally:
             signals.tearing_down = True
-            final = wrap_up(plan, options, host, source, code, problems, bool(signals.received), record)
+            final = wrap_up(plan, options, host, source, code, problems, bool(signals.received), record, started)
     return final
 
 
+class _Untouched:
+    """In place of Signals in a sweep's thread: the handlers stay the main thread's."""
+
+    def __init__(self):
+        self.received: list[int] = []
+        self.tearing_down = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
 def wrap_up(plan: Plan, options: Options, host: Host, source: workspace.Source | None, code: int | None,
-            problems: list[str], interrupted: bool, record) -> int:
+            problems: list[str], interrupted: bool, record, started: float = 0.0) -> int:
     """Teardown, the work brought back, the report copied out, the in-memory folder gone, the audit."""
     problems += teardown(plan, host)
     refs: list[str] = []
@@ -235,6 +291,8 @@ def wrap_up(plan: Plan, options: Options, host: Host, source: workspace.Source |
     report, problem = bring_report(host)
     problems += [problem] if problem else []
     shutil.rmtree(host.memory_dir, ignore_errors=True)
+    if options.shared:
+        problems += split_shared_logs(options.shared, plan, host, vendor=options.vendor, since=started)
     result = audit.build_audit(host.run_dir / "proxy-log" / "access.log", host.run_dir / "gateway-log" / "access.log",
                                report)
     result["problems"] = list(result.get("problems", [])) + problems
@@ -249,6 +307,81 @@ def wrap_up(plan: Plan, options: Options, host: Host, source: workspace.Source |
               f"{PROG}: review it: {PROG} review {options.run_id}; apply it: "
               f"{PROG} apply {options.run_id} --branch NAME", file=sys.stderr)
     return final
+
+
+# --- a sweep's shared logs ---------------------------------------------------------------------------
+
+SHARED_LOG_LIMIT = 1 << 30
+
+
+def _squid_line_time(line: str) -> float | None:
+    head = line.split(" ", 1)[0]
+    try:
+        return float(head)
+    except ValueError:
+        return None
+
+
+def _gateway_line_time(line: str) -> float | None:
+    try:
+        stamp = json.loads(line)["time"]
+        return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float("0" + stamp[19:].rstrip("Z"))
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def _client_of(line: str, proxy: bool) -> str | None:
+    if proxy:
+        for part in line.split():
+            if part.startswith("client="):
+                return part[len("client="):]
+        return None
+    try:
+        return str(json.loads(line)["client"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def lines_from(path: Path, client: str, since: float, until: float, proxy: bool) -> tuple[list[str], str | None]:
+    """The lines of a sweep's shared log that one agent address caused between since and until
+    (an address is the run's alone while the run lasts). Read as the audit reads its inputs: no
+    link followed, a regular file only, never blocking."""
+    try:
+        fd = os.open(path, safefs.FILE_FLAGS)
+    except OSError as error:
+        return [], None if error.errno == errno.ENOENT else f"shared log {path}: {error.strerror}"
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return [], f"shared log {path}: {safefs.kind(info.st_mode)}, not a regular file; not read"
+        os.set_blocking(fd, True)
+        taken, read = [], 0
+        for raw in stream:
+            read += len(raw)
+            if read > SHARED_LOG_LIMIT:
+                return taken, f"shared log {path}: larger than {SHARED_LOG_LIMIT} bytes; read no further"
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            if _client_of(line, proxy) != client:
+                continue
+            when = _squid_line_time(line) if proxy else _gateway_line_time(line)
+            if when is None or since - 1 <= when <= until + 1:
+                taken.append(line)
+    return taken, None
+
+
+def split_shared_logs(shared, plan: Plan, host: Host, *, vendor: str, since: float) -> list[str]:
+    """This run's lines of the sweep's proxy and gateway logs, into the run folder, where the
+    audit reads them as a single run's."""
+    problems = []
+    until = time.time()
+    address = plan.addresses["agent"]
+    for folder, source, proxy in (("proxy-log", shared.proxy_log, True),
+                                  ("gateway-log", shared.gateway_logs[vendor], False)):
+        lines, problem = lines_from(Path(source), address, since, until, proxy)
+        problems += [problem] if problem else []
+        safefs.make_dir(host.run_dir / folder, 0o700)
+        safefs.write_new(host.run_dir / folder / "access.log", "".join(line + "\n" for line in lines).encode(), 0o600)
+    return problems
 
 
 def write_record(path: Path, fields: dict) -> None:

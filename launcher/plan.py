@@ -53,6 +53,18 @@ class RunError(Exception):
 
 
 @dataclass(frozen=True)
+class Shared:
+    """A sweep's services, already running, that a run joins instead of starting its own: one proxy
+    and one gateway per vendor. The run still gets its own internal network; the proxy and its
+    vendor's gateway are connected to it for the run's lifetime, so the agents of a sweep never
+    share a network and each log line names the one agent address it came from."""
+    proxy: str                    # container names
+    gateways: dict                # vendor -> container name
+    proxy_log: Path               # the shared access logs on the host, split per run at the end
+    gateway_logs: dict            # vendor -> path
+
+
+@dataclass(frozen=True)
 class Mount:
     source: Path
     target: str
@@ -88,6 +100,9 @@ class Options:
     model_server_tools: bool = False      # the profile's network.model_server_tools
     read_only_globs: tuple = ()
     blocked_globs: tuple = ()
+    shared: Shared | None = None          # sweep: join these services instead of starting them
+    subnet: str | None = None             # sweep: the /24 it chose for the run (None: pick one)
+    agent_log: Path | None = None         # sweep: the agent's output goes here, not to the terminal
 
     @property
     def vendor(self) -> str:
@@ -186,6 +201,9 @@ SERVICE_CAPS = ["--cap-add", "SETUID", "--cap-add", "SETGID", "--cap-add", "CHOW
 # Explicit limits: the engine's defaults can exceed a host's hard limits (the container then fails
 # to start), and nproc counts per host uid, which each run has of its own.
 SERVICE_LIMITS = ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
+# The proxy and the gateway sit on the agents' networks and the outside one: they must never route
+# a packet between them (a sweep's services are on every run's network at once).
+SERVICE_NETWORK = ["--sysctl", "net.ipv4.ip_forward=0"]
 
 
 def _limits(pids: int) -> list[str]:
@@ -228,8 +246,8 @@ def names_for(run_id: str, options: Options) -> dict:
             "collector": f"{base}-collect"}
 
 
-def proxy_files(options: Options, host: Host) -> dict:
-    squid = host.run_dir / "squid"
+def proxy_files(options: Options, folder: Path) -> dict:
+    squid = folder / "squid"
     return {
         squid / "squid.conf": (render_squid(proxy_allowlist(options.allow), agent_subnets=[AGENT_SUPERNET],
                                             listen_port=PROXY_PORT), 0o644),
@@ -237,46 +255,49 @@ def proxy_files(options: Options, host: Host) -> dict:
     }
 
 
-def gateway_files(options: Options, host: Host, subnet: str) -> dict:
+def gateway_files(options: Options, folder: Path, subnet: str, vendor: str | None = None) -> dict:
+    vendor = vendor or options.vendor
     ca = "/etc/agent-gateway/upstream-ca.pem" if options.upstream_ca else None
-    config = render_gateway_config([options.vendor], agent_subnets=[subnet],
+    config = render_gateway_config([vendor], agent_subnets=[subnet],
                                    model_server_tools=options.model_server_tools,
-                                   upstreams={options.vendor: options.upstreams[options.vendor]}
-                                   if options.vendor in options.upstreams else None, ca_file=ca)
-    return {host.run_dir / "gateway" / "config.json": (config, 0o644)}
+                                   upstreams={vendor: options.upstreams[vendor]}
+                                   if vendor in options.upstreams else None, ca_file=ca)
+    return {folder / "gateway" / "config.json": (config, 0o644)}
 
 
 def network_commands(options: Options, names: dict, subnet: str) -> tuple[list, list]:
     engine = options.engine
     setup = [[engine, "network", "create", "--internal", "--disable-dns", "--subnet", subnet, names["internal"]]]
     teardown = [[engine, "network", "rm", names["internal"]]]
-    if not options.outside_network:
+    if not options.outside_network and not options.shared:
         setup.append([engine, "network", "create",
                       *(["--subnet", options.outside_subnet] if options.outside_subnet else []), names["outside"]])
         teardown.append([engine, "network", "rm", names["outside"]])
     return setup, teardown
 
 
-def proxy_container(options: Options, host: Host, names: dict, address: str) -> list[str]:
-    squid = host.run_dir / "squid"
-    return [options.engine, "create", "--name", names["proxy"], *_networks(names, address, True),
-            *HARDENING, *SERVICE_CAPS, "--pids-limit", "256", *SERVICE_LIMITS, "--memory", "512m",
+def proxy_container(options: Options, folder: Path, name: str, networks: list[str]) -> list[str]:
+    """folder: where its config is and its log goes (the run's folder, or a sweep's)."""
+    squid = folder / "squid"
+    return [options.engine, "create", "--name", name, *networks,
+            *HARDENING, *SERVICE_CAPS, *SERVICE_NETWORK, "--pids-limit", "256", *SERVICE_LIMITS, "--memory", "512m",
             *_tmpfs("/run"), *_tmpfs("/var/spool/squid"),
             *_bind(squid / "squid.conf", layout.PROXY_CONFIG, True),
             *_bind(squid / "agent-sandbox.d", layout.PROXY_INCLUDE_DIR, True),
-            *_bind(host.run_dir / "proxy-log", layout.PROXY_LOG_DIR),
+            *_bind(folder / "proxy-log", layout.PROXY_LOG_DIR),
             "--entrypoint", "squid", options.images["proxy"], "-N", "-f", layout.PROXY_CONFIG]
 
 
-def gateway_container(options: Options, host: Host, names: dict, address: str) -> list[str]:
+def gateway_container(options: Options, folder: Path, secrets: Path, name: str, networks: list[str]) -> list[str]:
+    """folder: where its config is and its state and log go; secrets: the in-memory folder with its key."""
     ca = _bind(options.upstream_ca, "/etc/agent-gateway/upstream-ca.pem", True) if options.upstream_ca else []
-    return [options.engine, "create", "--name", names["gateway"], *_networks(names, address, True),
-            *HARDENING, "--user", f"{layout.GATEWAY_UID}:{layout.GATEWAY_GID}",
+    return [options.engine, "create", "--name", name, *networks,
+            *HARDENING, *SERVICE_NETWORK, "--user", f"{layout.GATEWAY_UID}:{layout.GATEWAY_GID}",
             "--pids-limit", "256", *SERVICE_LIMITS, "--memory", "512m", *_tmpfs("/tmp"),
-            *_bind(host.run_dir / "gateway" / "config.json", layout.GATEWAY_CONFIG, True),
-            *_bind(host.gateway_secrets, layout.GATEWAY_SECRETS_DIR, True),
-            *_bind(host.run_dir / "gateway-state", layout.GATEWAY_STATE_DIR),
-            *_bind(host.run_dir / "gateway-log", layout.GATEWAY_LOG_DIR), *ca,
+            *_bind(folder / "gateway" / "config.json", layout.GATEWAY_CONFIG, True),
+            *_bind(secrets, layout.GATEWAY_SECRETS_DIR, True),
+            *_bind(folder / "gateway-state", layout.GATEWAY_STATE_DIR),
+            *_bind(folder / "gateway-log", layout.GATEWAY_LOG_DIR), *ca,
             "--entrypoint", "agent-gateway", options.images["gateway"], "--config", layout.GATEWAY_CONFIG]
 
 
@@ -389,6 +410,20 @@ def collector_container(options: Options, host: Host, names: dict) -> list[str]:
             "--entrypoint", "/bin/sh", options.images["agent"], "-c", COLLECT_SCRIPT.strip()]
 
 
+def shared_services(options: Options, names: dict, addresses: dict, network_setup: list,
+                    network_teardown: list) -> tuple[list, list]:
+    """A sweep's run: its own internal network, joined by the sweep's proxy and by its vendor's
+    gateway (at the usual addresses), and left by them again before the network goes."""
+    engine, shared = options.engine, options.shared
+    services = (("proxy", shared.proxy), ("gateway", shared.gateways[options.vendor]))
+    setup = [*network_setup, *[[engine, "network", "connect", "--ip", addresses[role], names["internal"], container]
+                               for role, container in services]]
+    teardown = [*[[engine, "rm", "-f", "-t", "1", "-v", c] for c in (names["agent"], names["collector"])],
+                *[[engine, "network", "disconnect", "-f", names["internal"], container] for _, container in services],
+                *network_teardown]
+    return setup, teardown
+
+
 def build_plan(options: Options, host: Host) -> Plan:
     names = names_for(options.run_id, options)
     subnet = host.subnet or subnet_for(options.run_id)
@@ -397,19 +432,24 @@ def build_plan(options: Options, host: Host) -> Plan:
     if not any(s.vendor == options.vendor for s in options.key_sources):
         raise RunError(f"{options.cli} needs {VENDOR_TITLES[options.vendor]} key: pass --key-file "
                        f"{options.vendor}=PATH or --key-command {options.vendor}='COMMAND'")
-    files = {**proxy_files(options, host), **gateway_files(options, host, subnet),
-             host.run_dir / "seccomp.json": (json.dumps(derive_seccomp(host.engine_seccomp or {}), indent=1), 0o644)}
+    files = {host.run_dir / "seccomp.json": (json.dumps(derive_seccomp(host.engine_seccomp or {}), indent=1), 0o644)}
+    if not options.shared:
+        files.update({**proxy_files(options, host.run_dir), **gateway_files(options, host.run_dir, subnet)})
     if options.mode == "mount":
         files[host.run_dir / "empty"] = ("", 0o444)
     network_setup, network_teardown = network_commands(options, names, subnet)
     engine = options.engine
-    setup = [*network_setup,
-             proxy_container(options, host, names, addresses["proxy"]),
-             gateway_container(options, host, names, addresses["gateway"]),
-             [engine, "start", names["proxy"]], [engine, "start", names["gateway"]]]
-    containers = [names["agent"], names["collector"], names["gateway"], names["proxy"]]
-    # One command each: a container that was never created must not keep the others alive.
-    teardown = [*[[engine, "rm", "-f", "-t", "1", "-v", c] for c in containers], *network_teardown]
+    if options.shared:
+        setup, teardown = shared_services(options, names, addresses, network_setup, network_teardown)
+    else:
+        setup = [*network_setup,
+                 proxy_container(options, host.run_dir, names["proxy"], _networks(names, addresses["proxy"], True)),
+                 gateway_container(options, host.run_dir, host.gateway_secrets, names["gateway"],
+                                   _networks(names, addresses["gateway"], True)),
+                 [engine, "start", names["proxy"]], [engine, "start", names["gateway"]]]
+        containers = [names["agent"], names["collector"], names["gateway"], names["proxy"]]
+        # One command each: a container that was never created must not keep the others alive.
+        teardown = [*[[engine, "rm", "-f", "-t", "1", "-v", c] for c in containers], *network_teardown]
     return Plan(names=names, subnet=subnet, addresses=addresses, files=files, setup=setup,
                 agent_create=agent_container(options, host, names, addresses),
                 start_agent=[engine, "start", "--attach", *(["--interactive"] if options.interactive else []),
@@ -431,14 +471,16 @@ def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str])
         lines.append(f"# WARNING: {warning}")
     for path, (_, mode) in plan.files.items():
         lines.append(f"# write {path} (mode {mode:04o})")
-    lines.append(f"# write {host.gateway_secrets}/{plan.vendor} (0400, uid {layout.GATEWAY_UID}): the real key, "
-                 f"read from " + ", ".join(s.describe() for s in options.key_sources if s.vendor == plan.vendor))
+    if not options.shared:
+        lines.append(f"# write {host.gateway_secrets}/{plan.vendor} (0400, uid {layout.GATEWAY_UID}): the real key, "
+                     f"read from " + ", ".join(s.describe() for s in options.key_sources if s.vendor == plan.vendor))
     if options.github_token:
         lines.append(f"# write {host.agent_secrets}/{TOKEN_NAME} (0400, uid {host.agent_owner[0]}) from "
                      f"{options.github_token.describe()}")
     lines += [q(a) for a in plan.setup]
-    lines.append(f"# wait until Squid accepts connections and the gateway has written {layout.GATEWAY_READY}; "
-                 f"then delete {host.gateway_secrets}")
+    if not options.shared:
+        lines.append(f"# wait until Squid accepts connections and the gateway has written {layout.GATEWAY_READY}; "
+                     f"then delete {host.gateway_secrets}")
     lines.append(q(plan.agent_create))
     lines.append(q(plan.start_agent))
     lines.append(f"# after {options.timeout} s: {q(plan.stop_agent)} (exit {EXIT_TIMEOUT}); on SIGINT, SIGTERM "
@@ -449,6 +491,7 @@ def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str])
         lines.append(q(plan.collect))
         lines.append(f"# copy {host.out_dir}/{BUNDLE_NAME} out (no link, regular file), git bundle verify, "
                      f"git fetch it (fsck) into refs/agent/{options.run_id}/...")
-    lines.append(f"# delete {host.memory_dir}; audit: {host.run_dir}/audit.json from the proxy log, the gateway "
-                 f"log and the run report")
+    logs = (f"the lines of the sweep's proxy and gateway logs from {plan.addresses['agent']} while the run lasted"
+            if options.shared else "the proxy log, the gateway log")
+    lines.append(f"# delete {host.memory_dir}; audit: {host.run_dir}/audit.json from {logs} and the run report")
     return "\n".join(lines) + "\n"

@@ -15,4 +15,7 @@ SCENARIOS = {
                       "python3 tools/live_tricks.py"), "Edited live."),
     # An agent that takes its time: the suite stops agent-run with SIGTERM meanwhile.
     "slow": Scenario(("python3 -c 'import time; time.sleep(600)'",), "Slept."),
+    # A task of the end-to-end sweep: tests/e2e/neighbours.py (a refused CONNECT naming the
+    # repository, what the agent reaches of its neighbours, a commit on a branch).
+    "sweep": Scenario(("python3 tools/neighbours.py",), "Swept."),
 }

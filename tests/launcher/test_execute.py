@@ -33,7 +33,7 @@ def test_teardown_retries_what_podman_still_holds_and_reports_what_stays(monkeyp
         code = answers[argv[-1]].pop(0)
         stderr = "Error: no such container" if argv[-1] == "gone" else "device or resource busy"
         return subprocess.CompletedProcess(argv, code, "", stderr)
-    monkeypatch.setattr(execute, "_run", fake_run)
+    monkeypatch.setattr(execute, "run_command", fake_run)
     monkeypatch.setattr(execute.time, "sleep", lambda seconds: None)
     plan = Plan(names={}, subnet="", addresses={}, files={}, setup=[], agent_create=[], start_agent=[],
                 stop_agent=[], collect=None, vendor="anthropic",

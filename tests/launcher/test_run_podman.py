@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from egress.gateway import PLACEHOLDER_KEY, KeySource, render_gateway_config
-from launcher.cli import begin
+from launcher.start import begin
 from launcher.execute import execute
 from launcher.plan import AGENT_UID, Options
 from egress_certs import make_ca, make_server_cert
