@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from guard import __version__
-from renderer import install, invariants, paths
+from renderer import install, invariants, kubernetes, paths
 from renderer.model import CLIS, PACKAGE_ROOT, ProfileError, available_profiles, load
 from image.layout import MANIFEST
 from renderer.outputs import IMAGES, Output, committed_name, manifest, render_profile
@@ -65,10 +65,25 @@ def unified_diff(expected: dict[str, bytes], actual: dict[str, bytes]) -> list[s
     return lines
 
 
+def kubernetes_tree(root: Path, names: list[str]) -> tuple[dict[str, bytes], list[str]]:
+    """rendered/kubernetes/<profile>/...: each bypass profile's Kubernetes deployment, and the
+    invariants it breaks."""
+    tree, problems = {}, []
+    for name in names:
+        model = load(name, root)
+        if model.bypass:
+            files = kubernetes.render(model)
+            problems += kubernetes.check(files, name)
+            tree.update({f"kubernetes/{name}/{file}": content for file, content in files.items()})
+    return tree, problems
+
+
 def cmd_check(root: Path) -> int:
     rendered = render_all(root)
     problems = invariants.check(rendered, root)
-    diff = unified_diff(committed_tree(rendered), read_tree(root / "rendered"))
+    tree, kube_problems = kubernetes_tree(root, list(rendered))
+    problems += kube_problems
+    diff = unified_diff({**committed_tree(rendered), **tree}, read_tree(root / "rendered"))
     for problem in problems:
         print(f"render-profiles: invariant broken: {problem}", file=sys.stderr)
     if diff:
@@ -83,11 +98,13 @@ def cmd_check(root: Path) -> int:
 def cmd_write(root: Path) -> int:
     rendered = render_all(root)
     problems = invariants.check(rendered, root)
+    tree, kube_problems = kubernetes_tree(root, list(rendered))
+    problems += kube_problems
     if problems:
         for problem in problems:
             print(f"render-profiles: invariant broken: {problem}", file=sys.stderr)
         return 2
-    paths.replace_tree(root / "rendered", committed_tree(rendered))
+    paths.replace_tree(root / "rendered", {**committed_tree(rendered), **tree})
     print(f"render-profiles: wrote rendered/ ({len(rendered)} profiles)")
     return 0
 
@@ -118,6 +135,29 @@ def cmd_image_root(root: Path, target: str, profiles: list[str], image: str = "a
         modes[MANIFEST] = 0o444
     paths.write_image_root(destination, files, modes)
     print(f"render-profiles: wrote {image} image root {destination} ({', '.join(profiles)}; {len(files)} files)")
+    return 0
+
+
+def cmd_kubernetes(root: Path, target: str, profile: str) -> int:
+    """Write a profile's Kubernetes deployment into target (new, empty, or one written before:
+    its other files, the keys/ folder first of all, stay)."""
+    model = load(profile, root)
+    files = kubernetes.render(model)
+    problems = kubernetes.check(files, profile)
+    if problems:
+        raise ProfileError("; ".join(problems))
+    folder = Path(target)
+    ours = folder / "kustomization.yaml"
+    if folder.exists() and any(folder.iterdir()) and not (
+            ours.is_file() and not ours.is_symlink() and ours.read_bytes().startswith(kubernetes.HEADER.encode())):
+        raise paths.RefusedTarget(f"--kubernetes {folder}: not empty and not written by render-profiles --kubernetes; "
+                                  f"give a new or empty folder")
+    for name, content in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        paths.write_file_atomic(folder / name, content, 0o644)
+    vendors = kubernetes.key_vendors(files)
+    print(f"render-profiles: wrote {folder} ({profile}; {len(files)} files). Put each key in "
+          f"{folder}/keys/<vendor> ({', '.join(vendors)}; mode 0600, never in git), then: kubectl apply -k {folder}")
     return 0
 
 
@@ -155,7 +195,10 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--install", metavar="PROFILE", help="merge an interactive profile into the user's files (or, with --system, the CLIs' admin layer)")
     mode.add_argument("--uninstall", action="store_true", help="take the last --install out again: your own settings, exactly")
     mode.add_argument("--show", metavar="PROFILE", help="print a profile's rendered files")
-    p.add_argument("--profile", action="append", help="with --image-root: a profile to bake (repeatable; default autonomous and ci)")
+    mode.add_argument("--kubernetes", metavar="DIR", help="write a profile's deployment for kubernetes-sigs/agent-sandbox "
+                      "(kubectl apply -k DIR): the agent's SandboxTemplate, warm pool, proxy and gateway")
+    p.add_argument("--profile", action="append", help="with --image-root: a profile to bake (repeatable; default autonomous "
+                   "and ci); with --kubernetes: the profile (default autonomous)")
     p.add_argument("--image", choices=IMAGES, default="agent", help="with --image-root: which image's tree (default agent; egress-proxy: Squid)")
     p.add_argument("--cli", help="with --show: only this CLI's files (claude, codex, gemini, guard)")
     p.add_argument("--home", help="with --install/--uninstall: the home folder (default $HOME)")
@@ -182,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                                system=args.system, dry_run=args.dry_run, guard=args.guard)
         if args.show:
             return cmd_show(root, args.show, args.cli)
+        if args.kubernetes:
+            if args.profile and len(args.profile) > 1:
+                p.error("--kubernetes takes one --profile")
+            return cmd_kubernetes(root, args.kubernetes, (args.profile or ["autonomous"])[0])
         return cmd_write(root)
     except (ProfileError, paths.RefusedTarget, install.InstallError) as exc:
         print(f"render-profiles: {exc}", file=sys.stderr)

@@ -63,6 +63,7 @@ class PolicyModel:
     launcher_only: tuple[str, ...] = ()
     tools: dict = field(default_factory=dict)  # as the profile writes it: the runtime profile carries it
     tool_options: dict[str, ToolOptions] = field(default_factory=dict)  # compiled, for matching
+    kubernetes: dict = field(default_factory=dict)  # render-profiles --kubernetes: runtime class, sizes, pool
 
     @property
     def bypass(self) -> bool:
@@ -293,6 +294,7 @@ def load(name: str, root: Path | None = None) -> PolicyModel:
         launcher_only=tuple((merged.get("environment") or {}).get("launcher_only", [])),
         tools=tools,
         tool_options=parse_tools(tools),
+        kubernetes=dict(merged.get("kubernetes") or {}),
     )
     if model.bypass and not model.rules_for("deny"):
         raise ProfileError(

@@ -18,4 +18,10 @@ SCENARIOS = {
     # A task of the end-to-end sweep: tests/e2e/neighbours.py (a refused CONNECT naming the
     # repository, what the agent reaches of its neighbours, a commit on a branch).
     "sweep": Scenario(("python3 tools/neighbours.py",), "Swept."),
+    # The rendered Kubernetes pod under podman kube play (tests/renderer/test_kubernetes_play.py):
+    # what the agent is there, as a commit the task's collector bundles.
+    "pod": Scenario(("git init -q -b main && id -u > uid.txt && grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' "
+                     "/proc/self/status > status.txt && (touch /etc/x 2>&1 || true) > root-fs.txt && "
+                     "git add -A && git -c user.name=agent -c user.email=a@x commit -q -m 'from the pod'",),
+                    "Ran in the pod."),
 }
