@@ -355,18 +355,30 @@ def lines_from(path: Path, client: str, since: float, until: float, proxy: bool)
         if not stat.S_ISREG(info.st_mode):
             return [], f"shared log {path}: {safefs.kind(info.st_mode)}, not a regular file; not read"
         os.set_blocking(fd, True)
-        taken, read = [], 0
-        for raw in stream:
-            read += len(raw)
-            if read > SHARED_LOG_LIMIT:
-                return taken, f"shared log {path}: larger than {SHARED_LOG_LIMIT} bytes; read no further"
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            if _client_of(line, proxy) != client:
-                continue
-            when = _squid_line_time(line) if proxy else _gateway_line_time(line)
-            if when is None or since - 1 <= when <= until + 1:
-                taken.append(line)
-    return taken, None
+        read, problem = 0, None
+
+        def lines():
+            nonlocal read, problem
+            for raw in stream:
+                read += len(raw)
+                if read > SHARED_LOG_LIMIT:
+                    problem = f"shared log {path}: larger than {SHARED_LOG_LIMIT} bytes; read no further"
+                    return
+                yield raw.decode("utf-8", errors="replace").rstrip("\n")
+        taken = select_lines(lines(), client, since, until, proxy)
+    return taken, problem
+
+
+def select_lines(lines, client: str, since: float, until: float, proxy: bool) -> list[str]:
+    """The lines of a shared access log that one agent address caused between since and until."""
+    taken = []
+    for line in lines:
+        if _client_of(line, proxy) != client:
+            continue
+        when = _squid_line_time(line) if proxy else _gateway_line_time(line)
+        if when is None or since - 1 <= when <= until + 1:
+            taken.append(line)
+    return taken
 
 
 def split_shared_logs(shared, plan: Plan, host: Host, *, vendor: str, since: float) -> list[str]:
