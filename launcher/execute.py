@@ -293,19 +293,25 @@ def wrap_up(plan: Plan, options: Options, host: Host, source: workspace.Source |
     shutil.rmtree(host.memory_dir, ignore_errors=True)
     if options.shared:
         problems += split_shared_logs(options.shared, plan, host, vendor=options.vendor, since=started)
-    result = audit.build_audit(host.run_dir / "proxy-log" / "access.log", host.run_dir / "gateway-log" / "access.log",
-                               report)
+    return conclude(host.run_dir, report, problems, record, final, refs, options.run_id, interrupted)
+
+
+def conclude(run_dir: Path, report: Path | None, problems: list[str], record, final: int, refs: list[str],
+             run_id: str, interrupted: bool) -> int:
+    """The audit from the run folder's proxy-log/, gateway-log/ and the report, written and shown;
+    the record's last word; where the work is."""
+    result = audit.build_audit(run_dir / "proxy-log" / "access.log", run_dir / "gateway-log" / "access.log", report)
     result["problems"] = list(result.get("problems", [])) + problems
-    audit.write_audit(host.run_dir / "audit.json", result)
+    audit.write_audit(run_dir / "audit.json", result)
     # Whatever the audit quotes (hosts, paths, the report) came from the agent: escaped here too.
     summary = "".join(shown(line) + "\n" for line in audit.format_audit(result).splitlines())
-    sys.stderr.write(f"{PROG}: audit {host.run_dir / 'audit.json'}\n" + summary)
+    sys.stderr.write(f"{PROG}: audit {run_dir / 'audit.json'}\n" + summary)
     record(status="interrupted" if interrupted else "finished", exit_code=final, refs=refs, problems=problems,
            finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     if refs:
         print(f"{PROG}: the agent's work is in " + ", ".join(shown(r) for r in refs) + "\n"
-              f"{PROG}: review it: {PROG} review {options.run_id}; apply it: "
-              f"{PROG} apply {options.run_id} --branch NAME", file=sys.stderr)
+              f"{PROG}: review it: {PROG} review {run_id}; apply it: {PROG} apply {run_id} --branch NAME",
+              file=sys.stderr)
     return final
 
 

@@ -31,8 +31,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from launcher import audit, review, safefs, workspace
-from launcher.execute import Cancel, Interrupted, Signals, select_lines, write_record
+from launcher import review, safefs, workspace
+from launcher.execute import Cancel, Interrupted, Signals, conclude, select_lines, write_record
 from launcher.plan import EXIT_TIMEOUT, PROG, Options, RunError
 from launcher.terminal import shown
 
@@ -384,17 +384,5 @@ def wrap_up(cluster: Cluster, task: KubeTask, options: Options, started: float, 
             problems.append(f"the {role}'s access log: the agent pod's address is unknown; nothing attributed")
         safefs.make_dir(task.run_dir / folder, 0o700)
         safefs.write_new(task.run_dir / folder / "access.log", "".join(line + "\n" for line in lines).encode(), 0o600)
-    result = audit.build_audit(task.run_dir / "proxy-log" / "access.log", task.run_dir / "gateway-log" / "access.log",
-                               report)
-    result["problems"] = list(result.get("problems", [])) + problems
-    audit.write_audit(task.run_dir / "audit.json", result)
-    summary = "".join(shown(line) + "\n" for line in audit.format_audit(result).splitlines())
-    sys.stderr.write(f"{PROG}: audit {task.run_dir / 'audit.json'}\n" + summary)
-    final = code if code is not None else 1
-    record(status="interrupted" if interrupted else "finished", exit_code=final, refs=refs, problems=problems,
-           finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    if refs:
-        print(f"{PROG}: the agent's work is in " + ", ".join(shown(r) for r in refs) + "\n"
-              f"{PROG}: review it: {PROG} review {options.run_id}; apply it: {PROG} apply {options.run_id} --branch NAME",
-              file=sys.stderr)
-    return final
+    return conclude(task.run_dir, report, problems, record, code if code is not None else 1, refs, options.run_id,
+                    interrupted)
