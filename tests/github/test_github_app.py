@@ -264,11 +264,11 @@ def test_obtain_with_a_command_refuses_a_classic_token_and_never_revokes_it(tmp_
     options = ga.GitHubOptions(token_source=KeySource("github", command=("printf", "ghp_" + "z" * 36)),
                                repository=REPOSITORY)
     with pytest.raises(ga.GitHubError, match="classic personal access token"):
-        ga.obtain(options, tmp_path)
+        ga.obtain(options, REPOSITORY)
     allowed = ga.GitHubOptions(token_source=options.token_source, repository=REPOSITORY, allow_long_lived=True)
-    credential = ga.obtain(allowed, tmp_path)
+    credential = ga.obtain(allowed, REPOSITORY)
     assert credential.minted is None and credential.revoke() is None
-    assert ga.obtain(ga.GitHubOptions(), tmp_path) is None
+    assert ga.obtain(ga.GitHubOptions(), REPOSITORY) is None
 
 
 # --- the repository from the workspace ------------------------------------------------------------
@@ -295,18 +295,6 @@ def test_other_remotes_are_refused(url):
         ga.repository_from_url(url)
 
 
-def test_the_workspace_remote_with_the_users_instead_of(tmp_path, monkeypatch):
-    workspace = tmp_path / "ws"
-    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
-    with pytest.raises(ga.GitHubError, match="no git remote 'origin'"):
-        ga.workspace_repository(workspace)
-    subprocess.run(["git", "-C", str(workspace), "remote", "add", "origin", "gh:octo/widgets"], check=True)
-    (tmp_path / "home").mkdir()
-    (tmp_path / "home" / ".gitconfig").write_text('[url "git@github.com:"]\n\tinsteadOf = gh:\n')
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert ga.workspace_repository(workspace) == "octo/widgets"
-
-
 # --- agent-run's flags -----------------------------------------------------------------------------
 
 def parse(argv):
@@ -324,7 +312,7 @@ def test_flags_give_a_plan_line_and_refuse_mixing_sources(tmp_path, app_key, git
     line = options.describe(REPOSITORY)
     assert line.startswith(f"mint a GitHub App installation token for {REPOSITORY} (contents:write, issues:write")
     assert "revoke it at teardown" in line
-    credential = ga.obtain(options, tmp_path)
+    credential = ga.obtain(options, REPOSITORY)
     assert credential.minted is not None and credential.repository == REPOSITORY
     assert credential.revoke() is None
     with pytest.raises(ga.GitHubError, match="either a GitHub App"):
