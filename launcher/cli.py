@@ -109,6 +109,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"asks {args.command} itself)")
             return 0
         options = options_from_args(args)
+        if args.print_only and options.engine == "kubernetes":
+            from launcher import kube_engine
+            task, _ = kube_engine.prepare(options)
+            sys.stdout.write(kube_engine.format_plan(task, options))
+            return 0
         if args.print_only:
             host, _, steps, warnings = prepare(options)
             plan = build_plan(options, host)

@@ -294,19 +294,25 @@ def wrap_up(plan: Plan, options: Options, host: Host, source: workspace.Source |
     shutil.rmtree(host.memory_dir, ignore_errors=True)
     if options.shared:
         problems += split_shared_logs(options.shared, plan, host, vendor=options.vendor, since=started)
-    result = audit.build_audit(host.run_dir / "proxy-log" / "access.log", host.run_dir / "gateway-log" / "access.log",
-                               report)
+    return conclude(host.run_dir, report, problems, record, final, refs, options.run_id, interrupted)
+
+
+def conclude(run_dir: Path, report: Path | None, problems: list[str], record, final: int, refs: list[str],
+             run_id: str, interrupted: bool) -> int:
+    """The audit from the run folder's proxy-log/, gateway-log/ and the report, written and shown;
+    the record's last word; where the work is."""
+    result = audit.build_audit(run_dir / "proxy-log" / "access.log", run_dir / "gateway-log" / "access.log", report)
     result["problems"] = list(result.get("problems", [])) + problems
-    audit.write_audit(host.run_dir / "audit.json", result)
+    audit.write_audit(run_dir / "audit.json", result)
     # Whatever the audit quotes (hosts, paths, the report) came from the agent: escaped here too.
     summary = "".join(shown(line) + "\n" for line in audit.format_audit(result).splitlines())
-    sys.stderr.write(f"{PROG}: audit {host.run_dir / 'audit.json'}\n" + summary)
+    sys.stderr.write(f"{PROG}: audit {run_dir / 'audit.json'}\n" + summary)
     record(status="interrupted" if interrupted else "finished", exit_code=final, refs=refs, problems=problems,
            finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     if refs:
         print(f"{PROG}: the agent's work is in " + ", ".join(shown(r) for r in refs) + "\n"
-              f"{PROG}: review it: {PROG} review {options.run_id}; apply it: "
-              f"{PROG} apply {options.run_id} --branch NAME", file=sys.stderr)
+              f"{PROG}: review it: {PROG} review {run_id}; apply it: {PROG} apply {run_id} --branch NAME",
+              file=sys.stderr)
     return final
 
 
@@ -356,18 +362,30 @@ def lines_from(path: Path, client: str, since: float, until: float, proxy: bool)
         if not stat.S_ISREG(info.st_mode):
             return [], f"shared log {path}: {safefs.kind(info.st_mode)}, not a regular file; not read"
         os.set_blocking(fd, True)
-        taken, read = [], 0
-        for raw in stream:
-            read += len(raw)
-            if read > SHARED_LOG_LIMIT:
-                return taken, f"shared log {path}: larger than {SHARED_LOG_LIMIT} bytes; read no further"
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            if _client_of(line, proxy) != client:
-                continue
-            when = _squid_line_time(line) if proxy else _gateway_line_time(line)
-            if when is None or since - 1 <= when <= until + 1:
-                taken.append(line)
-    return taken, None
+        read, problem = 0, None
+
+        def lines():
+            nonlocal read, problem
+            for raw in stream:
+                read += len(raw)
+                if read > SHARED_LOG_LIMIT:
+                    problem = f"shared log {path}: larger than {SHARED_LOG_LIMIT} bytes; read no further"
+                    return
+                yield raw.decode("utf-8", errors="replace").rstrip("\n")
+        taken = select_lines(lines(), client, since, until, proxy)
+    return taken, problem
+
+
+def select_lines(lines, client: str, since: float, until: float, proxy: bool) -> list[str]:
+    """The lines of a shared access log that one agent address caused between since and until."""
+    taken = []
+    for line in lines:
+        if _client_of(line, proxy) != client:
+            continue
+        when = _squid_line_time(line) if proxy else _gateway_line_time(line)
+        if when is None or since - 1 <= when <= until + 1:
+            taken.append(line)
+    return taken
 
 
 def split_shared_logs(shared, plan: Plan, host: Host, *, vendor: str, since: float) -> list[str]:

@@ -27,7 +27,7 @@ from image import layout
 from launcher import github_app
 
 PROG = "agent-run"
-ENGINES = ("podman",)
+ENGINES = ("podman", "kubernetes")
 CLIS = {"claude": "anthropic", "codex": "openai", "gemini": "gemini"}
 VENDOR_TITLES = {"anthropic": "an Anthropic", "openai": "an OpenAI", "gemini": "a Gemini"}
 PROXY_PORT = 3128
@@ -106,6 +106,9 @@ class Options:
     shared: Shared | None = None          # sweep: join these services instead of starting them
     subnet: str | None = None             # sweep: the /24 it chose for the run (None: pick one)
     agent_log: Path | None = None         # sweep: the agent's output goes here, not to the terminal
+    namespace: str = "agent-sandbox"      # --engine kubernetes: where the deployment is
+    kubeconfig: Path | None = None        # --engine kubernetes: the client's configuration (default: as kubectl)
+    kube_context: str | None = None
 
     @property
     def vendor(self) -> str:

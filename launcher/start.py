@@ -59,7 +59,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     """What a single run and a sweep's runs are both given."""
     images = layout.IMAGES
     p.add_argument("--profile", default=os.environ.get("AGENT_PROFILE") or "autonomous")
-    p.add_argument("--engine", choices=ENGINES, default=ENGINES[0])
+    p.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                   help="podman (this host, default) or kubernetes (kubernetes-sigs/agent-sandbox; docs/kubernetes.md)")
+    p.add_argument("--namespace", default="agent-sandbox", help="kubernetes: the deployment's namespace")
+    p.add_argument("--kubeconfig", type=Path, help="kubernetes: the client configuration (default: as kubectl's)")
+    p.add_argument("--context", dest="kube_context", help="kubernetes: the kubeconfig context")
     p.add_argument("--image", default=images["agent"].ref)
     p.add_argument("--proxy-image", default=images["proxy"].ref)
     p.add_argument("--gateway-image", default=images["gateway"].ref)
@@ -125,7 +129,9 @@ def options_from_args(args: argparse.Namespace, github: bool = True) -> Options:
                    interactive=sys.stdin.isatty() and sys.stdout.isatty(),
                    allow=tuple(model.network_allow),
                    model_server_tools=bool(getattr(model, "model_server_tools", False)),
-                   tripwire=tuple(model.tripwire), read_only_globs=tuple(model.read_only_files), blocked_globs=tuple(model.blocked_files))
+                   tripwire=tuple(model.tripwire), read_only_globs=tuple(model.read_only_files),
+                   blocked_globs=tuple(model.blocked_files),
+                   namespace=args.namespace, kubeconfig=args.kubeconfig, kube_context=args.kube_context)
 
 
 def memory_root() -> Path:
@@ -330,5 +336,8 @@ def taken_subnets(engine: str) -> set[str]:
 
 
 def start_run(options: Options) -> int:
+    if options.engine == "kubernetes":
+        from launcher import kube_engine  # only this engine needs the kubernetes client
+        return kube_engine.run(options)
     launch = begin(options)
     return execute(launch.plan, options, launch.host, launch.source, launch.key, launch.credential, launch.record)

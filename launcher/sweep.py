@@ -381,9 +381,10 @@ class ThreadOutput:
 
 @dataclass
 class Sweep:
+    sweep_id: str
     tasks: list
     options: dict                       # task number -> Options (run_id and subnet filled in when it starts)
-    services: Services | None
+    services: Services | None           # None: kubernetes (the cluster's proxy and gateway serve every run)
     allocation: Allocation
     cancel: Cancel = field(default_factory=Cancel)
     slots: list = field(default_factory=list)
@@ -402,9 +403,12 @@ class Sweep:
         with open(slot.log, "a", encoding="utf-8", errors="replace") as log:
             output.route(log)
             try:
+                if options.engine == "kubernetes":
+                    self.run_on_kubernetes(slot, options, log)
+                    return
                 launch = begin(options)
                 slot.run_dir = launch.host.run_dir
-                launch.record(sweep=self.services.sweep_id if self.services else None, task=slot.task.number,
+                launch.record(sweep=self.sweep_id, task=slot.task.number,
                               task_name=slot.task.label, task_file=slot.task.where)
                 slot.stop = launch.plan.stop_agent
                 slot.code = execute(launch.plan, options, launch.host, launch.source, launch.key, launch.credential,
@@ -418,8 +422,15 @@ class Sweep:
                 output.route(None)
                 slot.stop = None
                 self.allocation.give_back(run_id, subnet)
-        slot.finished = time.monotonic()
-        slot.state = DONE if slot.code == 0 and not slot.error else FAILED
+                slot.finished = time.monotonic()
+                slot.state = DONE if slot.code == 0 and not slot.error else FAILED
+
+    def run_on_kubernetes(self, slot: Slot, options: Options, log) -> None:
+        """A claim of its own; the cluster's proxy and gateway; the sweep's stop through cancel."""
+        from launcher import kube_engine
+        slot.run_dir = review.runs_root() / options.run_id
+        slot.code = kube_engine.run(options, cancel=self.cancel, out=log)
+        slot.refs = list(review.load_record(options.run_id).get("refs") or [])
 
     def stop_running(self, last_stopped: dict) -> None:
         """Stop every agent that runs; again after a while, for one that reached its start meanwhile."""
@@ -593,12 +604,17 @@ def sweep_command(args: argparse.Namespace) -> int:
     for task in tasks:
         try:
             options[task.number] = task_options(args, task)
-            prepare(options[task.number])       # the run's own checks, before anything starts
+            if args.engine == "kubernetes":
+                from launcher import kube_engine
+                kube_engine.prepare(options[task.number])
+            else:
+                prepare(options[task.number])       # the run's own checks, before anything starts
         except (RunError, ValueError) as error:
             raise RunError(f"{task.where}: {error}") from None
     vendors = sorted({CLIS[t.cli] for t in tasks})
     sources = {s.vendor: s for s in next(iter(options.values())).key_sources}
-    missing = [v for v in vendors if v not in sources]
+    kubernetes = args.engine == "kubernetes"
+    missing = [] if kubernetes else [v for v in vendors if v not in sources]   # the cluster's gateway has them
     if missing:
         needing = [t.where for t in tasks if CLIS[t.cli] in missing]
         raise RunError(f"no key for {', '.join(missing)} (needed by {', '.join(needing[:3])}"
@@ -608,8 +624,20 @@ def sweep_command(args: argparse.Namespace) -> int:
     sweep_id = f"{stamp}-{uuid.uuid4().hex[:4]}"
     folder = review.runs_root().parent / "sweeps" / sweep_id
     any_options = next(iter(options.values()))
+    if args.print_only and kubernetes:
+        from launcher import kube_engine
+        for task in tasks:
+            task_plan, _ = kube_engine.prepare(options[task.number])
+            sys.stdout.write(f"\n# --- task {task.number} ({task.where}): {task.label} ---\n")
+            sys.stdout.write(kube_engine.format_plan(task_plan, options[task.number]))
+        return 0
     if args.print_only:
         return print_sweep(tasks, options, any_options, vendors, sweep_id, folder)
+    if kubernetes:
+        folder.mkdir(parents=True, mode=0o700)
+        sweep = Sweep(sweep_id, tasks, options, None, Allocation(stamp, lambda: set()))
+        sweep.slots = [Slot(task, log=folder / f"task-{task.number:03d}.log") for task in tasks]
+        return run_sweep(sweep, {}, args.concurrency, folder)
     if os.geteuid() != 0:
         raise RunError("agent-run sweep runs as root (sudo agent-run sweep ...), as agent-run does")
     missing_images_found = missing_images(any_options)
@@ -625,7 +653,7 @@ def sweep_command(args: argparse.Namespace) -> int:
     except safefs.UnsafeFile as error:
         raise RunError(str(error)) from None
     safefs.make_dir(memory, 0o700)
-    sweep = Sweep(tasks, shared_options, services, Allocation(stamp, lambda: taken_subnets(args.engine)))
+    sweep = Sweep(sweep_id, tasks, shared_options, services, Allocation(stamp, lambda: taken_subnets(args.engine)))
     sweep.slots = [Slot(task, log=folder / f"task-{task.number:03d}.log") for task in tasks]
     return run_sweep(sweep, keys, args.concurrency, folder)
 
@@ -644,9 +672,10 @@ def run_sweep(sweep: Sweep, keys: dict, concurrency: int, folder: Path) -> int:
     print(f"{PROG} sweep: {len(sweep.tasks)} task(s), {concurrency} at a time; folder {folder}", file=terminal)
     try:
         try:
-            print(f"{PROG} sweep: starting the proxy and the gateway(s) for {', '.join(sweep.services.vendors)}",
-                  file=terminal)
-            start_services(sweep.services, keys)
+            if sweep.services is not None:
+                print(f"{PROG} sweep: starting the proxy and the gateway(s) for {', '.join(sweep.services.vendors)}",
+                      file=terminal)
+                start_services(sweep.services, keys)
         except (RunError, OSError) as error:
             problems.append(f"the sweep's services did not start: {error}")
             for slot in sweep.slots:
@@ -673,8 +702,9 @@ def run_sweep(sweep: Sweep, keys: dict, concurrency: int, folder: Path) -> int:
         progress.close()
         # Whatever happened, the shared services go, and the keys they hold with them; a signal now
         # is only noted (the handler stays ours until the end).
-        problems += stop_services(sweep.services)
-        summary = {"sweep": sweep.services.sweep_id, "runs": summary_record(sweep.slots), "problems": problems,
+        if sweep.services is not None:
+            problems += stop_services(sweep.services)
+        summary = {"sweep": sweep.sweep_id, "runs": summary_record(sweep.slots), "problems": problems,
                    "interrupted_by": signal.Signals(received[0]).name if received else None}
         safefs.write_new(folder / "summary.json", (json.dumps(summary, indent=2) + "\n").encode(), 0o600)
         sys.stdout.write(summary_table(sweep.slots))

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from egress.gateway import PLACEHOLDER_KEY, VENDORS, proxy_allowlist, render_gateway_config, vendors_from_allowlist
-from egress.gateway_github import GITHUB_PORT, REGISTRY_PORTS, add_github_routes
+from egress.gateway_github import add_github_routes
 from egress.github_policy import render_policy
 from egress.squid import render_squid
 from image import layout

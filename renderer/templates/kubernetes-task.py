@@ -71,7 +71,7 @@ def clone(env):
         say("no repository given: /workspace starts empty")
         return
     gateway = env["AGENT_GATEWAY_SERVICE_HOST"]
-    through_gateway = [f"url.http://github.localhost/.insteadOf=https://github.com/",
+    through_gateway = ["url.http://github.localhost/.insteadOf=https://github.com/",
                        f"http.curloptResolve=github.localhost:{GITHUB_PORT}:{gateway}"]
     config = [arg for pair in through_gateway for arg in ("-c", pair)]
     git(["clone", "-q", "--no-checkout", *config, f"https://github.com/{repository}.git", "/workspace"], cwd="/tmp")
