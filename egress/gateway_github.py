@@ -141,16 +141,29 @@ def agent_environment(gateway_address: str | None = None, registry_host: str = "
                "git://github.com/")]
     if gateway_address:
         config += [("http.curloptResolve", f"{host}:{GITHUB_PORT}:{gateway_address}") for host in (GIT_HOST, API_HOST)]
-    env = {"GIT_CONFIG_COUNT": str(len(config))}
-    for index, (key, value) in enumerate(config):
-        env[f"GIT_CONFIG_KEY_{index}"] = key
-        env[f"GIT_CONFIG_VALUE_{index}"] = value
+    # GIT_CONFIG_PARAMETERS (what `git -c` passes to its children) rather than GIT_CONFIG_COUNT/
+    # KEY_n/VALUE_n: Codex's shell drops every variable named like *KEY*, which left git with a
+    # count and no keys (observed: "missing config key GIT_CONFIG_KEY_0").
+    env = {"GIT_CONFIG_PARAMETERS": git_config_parameters(config)}
     env.update({"GH_HOST": GIT_HOST, "GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1"})
     if repository:
         env["GH_REPO"] = f"{GIT_HOST}/{repository}"
     if "npm" in registries:
         env["NPM_CONFIG_REGISTRY"] = f"http://{registry_host}:{(registry_ports or {}).get('npm', REGISTRY_PORTS['npm'])}/"
     return env
+
+
+def git_config_parameters(pairs) -> str:
+    """git's own encoding of command-line configuration: 'key'='value' pairs, single-quoted."""
+    def quoted(text: str) -> str:
+        return "'" + text.replace("'", "'\\''") + "'"
+    return " ".join(f"{quoted(key)}={quoted(value)}" for key, value in pairs)
+
+
+def parse_git_config_parameters(text: str) -> list[tuple[str, str]]:
+    """The pairs of a GIT_CONFIG_PARAMETERS value written by git_config_parameters (tests, --print)."""
+    import shlex
+    return [tuple(word.split("=", 1)) for word in shlex.split(text)]
 
 
 def gateway_hosts(gateway_address: str) -> list[str]:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from egress.gateway import KeySource
+from egress.gateway_github import parse_git_config_parameters
 from launcher import github_app as ga
 
 
@@ -53,7 +54,7 @@ def call(url: str, method: str = "GET", token: str | None = None, body: dict | N
 
 def test_the_token_is_narrowed_to_the_repository_and_the_run_permissions(github, config):
     minted = ga.mint_token(config, REPOSITORY)
-    issued = [e for e in github.effects if e["kind"] == "token-issued"]
+    issued = [{k: v for k, v in e.items() if k != "time"} for e in github.effects if e["kind"] == "token-issued"]
     assert issued == [{"kind": "token-issued", "installation": 77, "repositories": [REPOSITORY],
                        "permissions": ga.RUN_PERMISSIONS}]
     assert minted.token.startswith("ghs_") and minted.token not in repr(minted)
@@ -343,9 +344,9 @@ def test_run_pieces_name_the_token_only_as_a_secret_file():
     assert [(r.name, r.kind, r.port) for r in config.github.routes] == [("github", "github", 80), ("npm", "registry", 8086)]
     assert credential.secrets() == {"github": token} and token not in repr(credential)
     assert pieces.agent_env["GH_REPO"] == f"github.localhost/{REPOSITORY}"
-    assert pieces.agent_env["GIT_CONFIG_VALUE_0"] == "https://github.com/"
-    resolves = [pieces.agent_env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(pieces.agent_env["GIT_CONFIG_COUNT"]))
-                if pieces.agent_env[f"GIT_CONFIG_KEY_{i}"] == "http.curloptResolve"]
+    git_config = parse_git_config_parameters(pieces.agent_env["GIT_CONFIG_PARAMETERS"])
+    assert git_config[0] == ("url.http://github.localhost/.insteadOf", "https://github.com/")
+    resolves = [value for key, value in git_config if key == "http.curloptResolve"]
     assert resolves == ["github.localhost:80:10.213.7.3", "api.github.localhost:80:10.213.7.3"]
     assert pieces.agent_env["NPM_CONFIG_REGISTRY"] == "http://agent-gateway:8086/"
     assert pieces.agent_add_hosts == ["github.localhost:10.213.7.3", "api.github.localhost:10.213.7.3"]

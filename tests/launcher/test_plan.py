@@ -13,6 +13,7 @@ from image import layout
 from launcher import safefs
 from launcher.checks import check_mount, free_subnet, id_range_problem, refusal
 from launcher.cli import main, prepare
+from egress.gateway_github import parse_git_config_parameters
 from launcher.github_app import GitHubOptions
 from launcher.plan import (AGENT_UID, ID_BASE, ID_RANGE, ID_SLOTS, Mount, Options, RunError, build_plan,
                            derive_seccomp, format_plan)
@@ -317,11 +318,14 @@ def test_a_run_with_a_github_token_walls_github_and_tells_the_agent_its_branches
     env = dict(e.split("=", 1) for e in values_of(plan.agent_create, "--env"))
     assert env["AGENT_GITHUB_BRANCHES"] == "agent/test-run" and env["GH_REPO"] == "github.localhost/octo/widgets"
     assert env["GH_HOST"] == "github.localhost" and "GH_TOKEN" not in env and "GITHUB_TOKEN" not in env
-    rewrites = {env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(env["GIT_CONFIG_COUNT"]))
-                if env[f"GIT_CONFIG_KEY_{i}"] == "url.http://github.localhost/.insteadOf"}
+    git_config = parse_git_config_parameters(env["GIT_CONFIG_PARAMETERS"])
+    rewrites = {value for key, value in git_config if key == "url.http://github.localhost/.insteadOf"}
     assert {"https://github.com/", "git@github.com:", "ssh://git@github.com/"} <= rewrites
     gateway_ip = plan.addresses["gateway"]
-    assert f"github.localhost:80:{gateway_ip}" in env.values()
+    assert ("http.curloptResolve", f"github.localhost:80:{gateway_ip}") in git_config
+    # Codex's shell drops variables named like *KEY*, *TOKEN*, *SECRET*: git's settings must not be
+    assert not [name for name in env if name.startswith("GIT_") and
+                any(word in name for word in ("KEY", "TOKEN", "SECRET"))]
     assert {"github.localhost", "api.github.localhost", "agent-gateway"} <= set(env["NO_PROXY"].split(","))
     assert env["NPM_CONFIG_REGISTRY"] == "http://agent-gateway:8086/"
     hosts = values_of(plan.agent_create, "--add-host")
