@@ -235,7 +235,8 @@ class FakeGitHub:
         value = self.issue_token(full, permissions)
         self.tokens[value].installation = installation_id
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.tokens[value].expires_at))
-        self.effect("token-issued", installation=installation_id, repositories=full, permissions=permissions)
+        self.effect("token-issued", installation=installation_id, repositories=full, permissions=permissions,
+                    fingerprint=value[-8:])
         return {"token": value, "expires_at": expires, "permissions": permissions, "repository_selection": "selected",
                 "repositories": [{"name": n, "full_name": f} for n, f in zip(names, full)]}
 
@@ -608,8 +609,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diverged-branch", action="append", default=[], metavar="NAME",
                         help="a branch one commit ahead of main's history (a push of main there is forced)")
     parser.add_argument("--branch", action="append", default=[], metavar="NAME", help="a branch at main")
-    parser.add_argument("--broad-token", type=Path, metavar="FILE",
-                        help="write a token with every permission of the installation, for every --repository, to FILE")
+    parser.add_argument("--broad-token", type=Path, action="append", default=[], metavar="FILE",
+                        help="write a token with every permission of the installation, for every --repository, to "
+                             "FILE (repeatable: one token per file)")
     args = parser.parse_args(argv)
     owners = {r.split("/")[0] for r in args.repository}
     if len(owners) != 1:
@@ -620,8 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     for repository in args.repository:
         fake.create_repository(repository, branches={"feature": None, **dict.fromkeys(args.branch)},
                                diverged=tuple(args.diverged_branch))
-    if args.broad_token:
-        args.broad_token.write_text(fake.issue_token(args.repository, json.loads(args.permissions)) + "\n")
+    for path in args.broad_token:
+        path.write_text(fake.issue_token(args.repository, json.loads(args.permissions)) + "\n")
     fake.start(args.address, (args.api_port, args.git_port), args.combined_port)
     urls = {"api_url": fake.api_url, "git_url": fake.git_url}
     registry = None
