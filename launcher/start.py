@@ -114,6 +114,12 @@ def options_from_args(args: argparse.Namespace, github: bool = True) -> Options:
         token = KeySource("github", file=args.github_token_file)
     elif args.github_token_command:
         token = KeySource("github", command=tuple(shlex.split(args.github_token_command)))
+    if args.engine == "kubernetes":
+        given = github_flags_given(args)
+        if given:
+            raise RunError(f"{', '.join(given)}: --engine kubernetes holds no GitHub token (the deployment's gateway "
+                           f"reads GitHub anonymously); use --engine podman for a run that pushes")
+        github = False
     github = github_app.options_from_args(args, token, read_key=not args.print_only) if github \
         else github_app.GitHubOptions()
     upstreams = dict(_vendor_value(t, "--gateway-upstream", GITHUB_UPSTREAMS) for t in args.gateway_upstream)

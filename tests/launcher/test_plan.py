@@ -390,3 +390,11 @@ def test_a_classic_token_is_refused_before_anything_starts(repo, tmp_path, capsy
     from launcher.github_app import GitHubError, obtain
     with pytest.raises(GitHubError, match="classic personal access token.*--allow-long-lived-token"):
         obtain(opts.github, "octo/widgets")
+
+
+def test_engines_that_hold_no_github_token_refuse_github_options(repo, tmp_path, capsys):
+    key = tmp_path / "key"
+    key.write_text("sk-ant-REAL-0123456789")
+    code = main(["--print", "--engine", "kubernetes", "--workspace", str(repo), "--key-file", f"anthropic={key}",
+                 "--github-token-file", str(key), "claude", "-p", "hi"])
+    assert code == 2 and "--github-token-file: --engine kubernetes holds no GitHub token" in capsys.readouterr().err
