@@ -11,14 +11,41 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 from guard.policy import STRICTNESS, Policy, Record, compile_policy
-from guard.shellparse import DYNAMIC, ShellSyntaxError, SimpleCommand, Word, brace_expand, parse
+from guard.shellparse import DYNAMIC, ShellSyntaxError, SimpleCommand, TooComplex, Word, brace_expand, parse
 from guard.wrappers import SHELL_STRING_OPTION, SHELLS, WRAPPERS
 
 PARSE_ERROR_RULE = "parse-error"
+TOO_COMPLEX_RULE = "too-complex"
+TOO_COMPLEX_REASON = "command too complex to check"
 MAX_NESTING = 16
 MAX_DYNAMIC_WRAPPERS = 4  # `$SUDO $TIMEOUT gh ...`: unknown words tried as wrappers before a command
+# What one classification may cost, far below every CLI's hook timeout (10 s in all three,
+# docs/hooks.md): units of work (a character parsed or made by brace expansion, a word held to
+# a rule) and seconds. Past either the command is refused, never waved through. The work bound
+# also bounds memory; benchmarks/guard_bench.py measures both at the limit.
+WORK_LIMIT = 1_000_000
+TIME_LIMIT = 2.0
+SIMPLE_COMMAND_COST = 20
+
+
+class Budget:
+    """Work and time left for one classification; spending past either raises TooComplex."""
+
+    __slots__ = ("left", "deadline")
+
+    def __init__(self, work: int | None = None, seconds: float | None = None):
+        self.left = WORK_LIMIT if work is None else work
+        self.deadline = time.monotonic() + (TIME_LIMIT if seconds is None else seconds)
+
+    def spend(self, units: int) -> None:
+        self.left -= units
+        if self.left < 0:
+            raise TooComplex(f"more than {WORK_LIMIT:,} units of work")
+        if time.monotonic() > self.deadline:
+            raise TooComplex(f"took more than {TIME_LIMIT:g} s")
 
 
 class Decision(Record):
@@ -92,10 +119,14 @@ def here() -> Place:
 
 
 class _Classifier:
-    def __init__(self, policy: Policy, trace: list | None = None, place: Place | None = None):
+    def __init__(self, policy: Policy, trace: list | None = None, place: Place | None = None,
+                 budget: Budget | None = None):
         self.policy = policy
         self.trace = trace  # when a list: every argv a guarded program would be executed with
         self.place = place or here()
+        self.budget = budget or Budget()
+        # holding a word to the file tiers costs about one unit per glob
+        self.tier_cost = len(policy.files.blocked) + len(policy.files.read_only)
 
     # files
     def path_of(self, word) -> str | None:
@@ -162,19 +193,23 @@ class _Classifier:
     def source(self, text: str, depth: int) -> list:
         if depth > MAX_NESTING:
             raise ShellSyntaxError("commands nested too deeply")
+        self.budget.spend(len(text))
         hits = []
         for cmd in parse(text, depth):
             hits.extend(self.simple(cmd, depth))
         return hits
 
     def simple(self, cmd: SimpleCommand, depth: int) -> list:
+        self.budget.spend(SIMPLE_COMMAND_COST)
         redirections = self.redirection_hits(cmd) if cmd.outputs or cmd.inputs else []
         if not cmd.words:
             return redirections
         words: list = []
         for word in cmd.words:
             if word.static is not None and word.has_unquoted("{"):
-                words.extend(Word.literal(v) for v in brace_expand(word) if v != "")
+                expanded = brace_expand(word, self.budget.left)
+                self.budget.spend(sum(len(v) + 1 for v in expanded))
+                words.extend(Word.literal(v) for v in expanded if v != "")
             else:
                 words.append(word)
         stdin = cmd.stdin
@@ -196,7 +231,9 @@ class _Classifier:
             if self.trace is not None and program in self.policy.guarded:
                 self.trace.append(_display(words))
             options = self.policy.options(program)
-            for rule in self.policy.by_program.get(program, ()):
+            rules = self.policy.by_program.get(program, ())
+            self.budget.spend(len(words) * (2 + len(rules) + self.tier_cost))
+            for rule in rules:
                 if rule.matches(words, options):
                     hits.append(_Hit(rule.decision, rule.id, rule.reason, _display(words)))
             if self.policy.files.blocked or self.policy.files.read_only:
@@ -215,6 +252,7 @@ class _Classifier:
                 hits.extend(h for h in self.argv(words[start:], stdin, depth + 1) if h.decision == "deny")
                 break
             shown = head.display()
+            self.budget.spend(len(words) * (1 + sum(len(self.policy.deny_by_program.get(p, ())) for p in self.policy.guarded)))
             for program in self.policy.guarded:
                 candidate = [Word.literal(program)] + words[start + 1:]
                 options = self.policy.options(program)
@@ -407,6 +445,7 @@ def classify(command: str | list, runtime, trace: list | None = None, place: Pla
     classifier = _Classifier(policy, trace, place)
     try:
         if isinstance(command, str):
+            classifier.budget.spend(len(command))
             commands = parse(command)
             per_command = []
             for cmd in commands:
@@ -419,10 +458,14 @@ def classify(command: str | list, runtime, trace: list | None = None, place: Pla
             raise TypeError("classify: command must be a string or a list of strings")
         if not command:
             return Decision("allow", None, "no command to run")
+        classifier.budget.spend(sum(len(a) + 1 for a in command))
         return _combine([classifier.argv([Word.literal(a) for a in command], None, 0)], policy)
     except (ShellSyntaxError, RecursionError) as exc:
         decision = "deny" if policy.posture == "bypass" else "ask"
         return Decision(decision, PARSE_ERROR_RULE, f"could not be parsed: {exc}", parse_error=True)
+    except TooComplex as exc:
+        # in every posture: asking a person about a command nobody has checked is no check
+        return Decision("deny", TOO_COMPLEX_RULE, f"{TOO_COMPLEX_REASON} ({exc})")
 
 
 def _combine(per_command: list, policy: Policy) -> Decision:
@@ -457,9 +500,10 @@ def executed_argvs(command: str, runtime) -> list[tuple[str, ...]]:
     trace: list = []
     classifier = _Classifier(policy, trace)
     try:
+        classifier.budget.spend(len(command))
         for cmd in parse(command):
             if cmd.words:
                 classifier.simple(cmd, 0)
-    except (ShellSyntaxError, RecursionError):
+    except (ShellSyntaxError, RecursionError, TooComplex):
         pass
     return list(dict.fromkeys(trace))

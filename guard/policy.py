@@ -309,6 +309,35 @@ def holds_for_some_argument(matchers: tuple, rest: list) -> bool:
     return False
 
 
+def holds_after_some_end(matchers: tuple, argv: list, ends: list) -> bool:
+    """holds_for_some_argument(matchers, argv[e:]) for some e in ends, in one pass over argv
+    rather than one per end (dynamic words and `--`s can make the ends as many as the words)."""
+    start = min(ends)
+    rest = argv[start:]
+    n = len(rest)
+    as_option = [False] * (n + 1)  # some matcher holds at i, read before a `--`
+    as_positional = [False] * (n + 1)  # ... read after one
+    next_dash = [n] * (n + 1)
+    for index in range(n - 1, -1, -1):
+        values = samples(rest[index])
+        as_option[index] = any(m.holds(rest, index, values, False) for m in matchers)
+        as_positional[index] = any(m.holds(rest, index, values, True) for m in matchers)
+        next_dash[index] = index if rest[index].static == "--" else next_dash[index + 1]
+    option_run = [False] * (n + 1)  # some as_option hit from i up to the next `--`
+    positional_tail = [False] * (n + 2)  # some as_positional hit from i to the end
+    for index in range(n - 1, -1, -1):
+        option_run[index] = rest[index].static != "--" and (as_option[index] or option_run[index + 1])
+        positional_tail[index] = as_positional[index] or positional_tail[index + 1]
+    for end in ends:
+        i = end - start
+        dash = next_dash[i] if i < n else n
+        if option_run[i] if i < n else False:
+            return True
+        if dash < n and positional_tail[dash + 1]:
+            return True
+    return False
+
+
 # ------------------------------------------------------------------ tools' global options
 
 class ToolOptions(Record):
@@ -429,8 +458,11 @@ class Rule(Record):
         # The arguments after the earliest end include those after any later one, so one check
         # covers them all, except where a `--` between the two turns later flags into positionals.
         first = min(ends)
-        checks = {first} | {e for e in ends if any(w.static == "--" for w in argv[first:e])}
-        return any(holds_for_some_argument(self.any_of, argv[e:]) for e in sorted(checks))
+        dash = next((i for i in range(first, len(argv)) if argv[i].static == "--"), len(argv))
+        later = [e for e in ends if e > dash]
+        if not later:
+            return holds_for_some_argument(self.any_of, argv[first:])
+        return holds_after_some_end(self.any_of, argv, [first, *later])
 
     def _excluded(self, argv: list, ends: set, options: ToolOptions) -> bool:
         """Whether a none_of matcher, or (for an allow rule) one of the tool's writing or running

@@ -828,13 +828,25 @@ class _Parser:
         return cmd
 
 
-def brace_expand(word: Word) -> list[str]:
-    """Bash brace expansion of a static word (`{+,}main` -> `+main`, `main`)."""
+class TooComplex(Exception):
+    """Checking the command would take more work than the budget allows (the caller refuses it)."""
+
+
+def brace_expand(word: Word, limit: int) -> list[str]:
+    """Bash brace expansion of a static word (`{+,}main` -> `+main`, `main`). Words are made one
+    at a time and counted, so a word that would expand past `limit` characters raises TooComplex
+    after about `limit` characters of work, never the exponential whole (`{a,b}{a,b}...`)."""
     chars = [(c, kind != PLAIN) for kind, text in word.parts for c in text]
-    return [s for s in _expand_chars(chars)] or [""]
+    out, size = [], 0
+    for expanded in _expand_chars(chars):
+        size += len(expanded) + 1
+        if size > limit:
+            raise TooComplex(f"brace expansion of {word.display()[:60]!r} makes more than {limit} characters")
+        out.append(expanded)
+    return out or [""]
 
 
-def _expand_chars(chars) -> list[str]:
+def _expand_chars(chars):
     depth, start = 0, -1
     for idx, (c, quoted) in enumerate(chars):
         if quoted:
@@ -850,14 +862,18 @@ def _expand_chars(chars) -> list[str]:
                 if alternatives is None:
                     continue
                 prefix, suffix = chars[:start], chars[idx + 1:]
-                out = []
                 for alt in alternatives:
-                    out.extend(_expand_chars(prefix + alt + suffix))
-                return out
-    return ["".join(c for c, _ in chars)]
+                    yield from _expand_chars(prefix + alt + suffix)
+                return
+    yield "".join(c for c, _ in chars)
+
+
+_SEQUENCE = re.compile(r"(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])(?:\.\.(-?\d+))?")
 
 
 def _brace_alternatives(inner):
+    """The alternatives of one {...} group (an iterator: a sequence is made as it is read), or
+    None when bash leaves the group as it is."""
     pieces, current, depth = [], [], 0
     for c, quoted in inner:
         if not quoted and c == "{":
@@ -872,19 +888,19 @@ def _brace_alternatives(inner):
     pieces.append(current)
     if len(pieces) > 1:
         return pieces
-    text = "".join(c for c, _ in inner)
-    m = re.fullmatch(r"(-?\d+|[A-Za-z])\.\.(-?\d+|[A-Za-z])", text)
+    m = _SEQUENCE.fullmatch("".join(c for c, _ in inner))
     if not m:
         return None
-    a, b = m.group(1), m.group(2)
+    a, b, step = m.group(1), m.group(2), abs(int(m.group(3) or 1)) or 1
     if a.lstrip("-").isdigit() and b.lstrip("-").isdigit():
         lo, hi = int(a), int(b)
-        seq = range(lo, hi + 1) if lo <= hi else range(lo, hi - 1, -1)
-        values = [str(v) for v in list(seq)[:256]]
-    elif len(a) == 1 and len(b) == 1 and not a.isdigit() and not b.isdigit():
+        width = max(len(a), len(b)) if (a.lstrip("-").startswith("0") and len(a.lstrip("-")) > 1) or (
+            b.lstrip("-").startswith("0") and len(b.lstrip("-")) > 1) else 0
+        values = (str(v).zfill(width) if v >= 0 else "-" + str(-v).zfill(width - 1)
+                  for v in (range(lo, hi + 1, step) if lo <= hi else range(lo, hi - 1, -step)))
+    elif not a.lstrip("-").isdigit() and not b.lstrip("-").isdigit():
         lo, hi = ord(a), ord(b)
-        seq = range(lo, hi + 1) if lo <= hi else range(lo, hi - 1, -1)
-        values = [chr(v) for v in seq]
+        values = (chr(v) for v in (range(lo, hi + 1, step) if lo <= hi else range(lo, hi - 1, -step)))
     else:
         return None
-    return [[(ch, True) for ch in v] for v in values]
+    return ([(ch, True) for ch in v] for v in values)

@@ -57,7 +57,7 @@ def test_ansi_c_quotes_are_decoded():
     ("'{a,b}'", ["{a,b}"]), ("plain", ["plain"]),
 ])
 def test_brace_expansion(text, expanded):
-    assert brace_expand(parse(f"echo {text}")[0].words[1]) == expanded
+    assert brace_expand(parse(f"echo {text}")[0].words[1], 10_000) == expanded
 
 
 def test_literal_words_and_assignments():
