@@ -82,7 +82,7 @@ def test_a_long_lived_token_goes_in_the_bearer_header_with_the_oauth_beta(world,
     with gateway(tmp_path, fake, {"kind": "claude/oauth-token", "access_token": tokens["oauth"]},
                  "claude/oauth-token") as gw:
         status, text = post(gw.url("anthropic"), beta="claude-code-20250219")  # the gateway adds the beta
-        log = gw.log()
+    log = gw.log()
     assert status == 200 and "Hello." in text
     [request] = fake.requests
     assert request.headers["authorization"] == f"Bearer {tokens['oauth']}"
@@ -97,8 +97,8 @@ def test_an_expired_login_is_refreshed_before_use_and_left_for_the_launcher(worl
     with gateway(tmp_path, fake, login_secret(tokens, -60), "claude/login") as gw:
         status, _ = post(gw.url("anthropic"))
         second, _ = post(gw.url("anthropic"))
-        log = gw.log()
         renewed = json.loads((gw.renewed_dir / "anthropic").read_text())
+    log = gw.log()
     issued = json.loads((out / "issued.json").read_text())
     assert (status, second) == (200, 200)
     refreshes = [e for e in events(out) if e["what"] == "refresh"]
@@ -118,7 +118,7 @@ def test_a_token_the_vendor_refuses_is_refreshed_and_the_request_sent_once_more(
     fake = start(-1)    # dead at the vendor, though the login says it has an hour left
     with gateway(tmp_path, fake, login_secret(tokens, 3600), "claude/login") as gw:
         status, text = post(gw.url("anthropic"))
-        log = gw.log()
+    log = gw.log()
     assert status == 200 and "Hello." in text
     assert [e["token_state"] for e in events(out) if e["what"] == "api"] == ["expired", "ok"]
     assert [e.get("event") or e["decision"] for e in log] == ["refresh", "forward"]
@@ -131,7 +131,7 @@ def test_a_refused_refresh_gives_the_cli_the_vendors_401_and_says_why_in_the_log
     secret = {**login_secret(tokens, 3600), "refresh_token": "sk-ant-ort01-REVOKED-" + secrets.token_hex(8)}
     with gateway(tmp_path, fake, secret, "claude/login") as gw:
         status, text = post(gw.url("anthropic"))
-        log = gw.log()
+    log = gw.log()
     assert status == 401 and "authentication_error" in text
     assert log[0]["outcome"] == "failed" and "invalid_grant" in log[0]["reason"]
     assert (log[1]["decision"], log[1]["status"]) == ("forward", 401)
@@ -146,7 +146,7 @@ def test_only_the_model_endpoints_are_forwarded_on_a_login(world, tmp_path):
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(request, timeout=10)
             assert refused.value.code in (404, 405)
-        log = gw.log()
+    log = gw.log()
     assert fake.requests == []
     assert {e["decision"] for e in log} <= {"deny_endpoint", "deny_method"}
 
