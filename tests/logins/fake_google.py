@@ -53,6 +53,7 @@ class GoogleAccount:
     access_expires_at: float = field(default_factory=lambda: time.time() + 3600)
     refresh_token: str = field(default_factory=lambda: "1//fake-refresh-" + secrets.token_urlsafe(24))
     lifetime: float = 3600.0          # seconds a refreshed access token lives
+    revoke_on_refresh: bool = False   # a refresh ends every access token issued before (stricter than Google)
     project: str = "fake-gca-project-4242"
     tier: str = "standard-tier"
     email: str = "user@example.com"
@@ -172,6 +173,8 @@ class GoogleFake(GeminiFake):
         token = "ya29.fake-" + secrets.token_urlsafe(24)
         expires_at = time.time() + self.account.lifetime
         with self.lock:
+            if self.account.revoke_on_refresh:
+                self.tokens = {old: 0.0 for old in self.tokens}
             self.tokens[token] = expires_at
             record = {"grant": grant, "token": token, "expires_at": expires_at}
             self.issued.append(record)
@@ -283,10 +286,12 @@ def google_error(code: int, status: str, message: str) -> dict:
 
 def main(argv: list[str]) -> None:
     from tests.e2e.scenarios import SCENARIOS
+    from tests.logins.scenarios import LOGIN_SCENARIOS
+    scenarios = {**SCENARIOS, **LOGIN_SCENARIOS}
     config_path, port, out = Path(argv[0]), int(argv[1]), Path(argv[2])
     config = json.loads(config_path.read_text())
     account = GoogleAccount(**config["account"])
-    GoogleFake(SCENARIOS[config["scenario"]], account, bind=("0.0.0.0", port), out=out).start()
+    GoogleFake(scenarios[config["scenario"]], account, bind=("0.0.0.0", port), out=out).start()
     (out / "ready").write_text(json.dumps({"port": port, "account": asdict(account)}))
     threading.Event().wait()
 
