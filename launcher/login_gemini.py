@@ -115,3 +115,24 @@ def container(gateway_host: str, details: dict) -> Container:
 
 GOOGLE = register(HostKind("gemini/google", "gemini", "Gemini CLI's Google login (~/.gemini/oauth_creds.json or "
                            "--login-command)", find_google, container, write_back=write_back_google, auto_order=10))
+
+
+# --- gemini/vertex ---------------------------------------------------------------------------------
+
+VERTEX_REFUSED = (
+    "Vertex AI through the gateway is not built yet: the CLI's application default credentials would "
+    "need the gateway to play the metadata server and mint tokens from the service-account key "
+    "(docs/logins.md, 'Vertex AI'), and agent-run never puts a key file or gcloud's refresh token in the "
+    "container; use --login gemini/google (Login with Google) or a Gemini API key (--key-file gemini=PATH)")
+
+
+def _vertex_not_found(context: Context) -> Found | None:
+    return None
+
+
+def _vertex_container(gateway_host: str, details: dict) -> Container:
+    raise LoginError(f"gemini/vertex: {VERTEX_REFUSED}")
+
+
+VERTEX = register(HostKind("gemini/vertex", "gemini", "Vertex AI (application default credentials)",
+                           _vertex_not_found, _vertex_container, refused=VERTEX_REFUSED, auto_order=90))
