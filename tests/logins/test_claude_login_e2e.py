@@ -84,8 +84,8 @@ class Fake:
                 f"r=u.Request({self.url + '/v1/messages?beta=true'!r},data=b'{{}}',method='POST',headers="
                 f"{{'authorization':'Bearer {token}','anthropic-beta':'oauth-2025-04-20'}})\n"
                 "try: print(u.urlopen(r,timeout=10).status)\nexcept e.HTTPError as x: print(x.code)")
-        done = podman("run", "--rm", "--network", self.outside["name"], "--rootfs", "/:O", "/usr/bin/python3",
-                      "-c", code)
+        done = podman("run", "--rm", "--network", self.outside["name"], "--ulimit", "nofile=4096:4096",
+                      "--ulimit", "nproc=4096:4096", "--rootfs", "/:O", "/usr/bin/python3", "-c", code)
         return int(done.stdout.strip())
 
     def stop(self) -> None:
@@ -104,7 +104,8 @@ def run_agent_run(world, home: Path, fake: Fake, kind: str, env: dict, while_run
     reached the fake."""
     argv = [*agent_run(), "--login", kind, "--image", IMAGES["agent"], "--proxy-image", IMAGES["proxy"],
             "--gateway-image", GATEWAY_IMAGE, "--outside-network", fake.outside["name"],
-            "--gateway-upstream", f"anthropic={fake.url}", "--gateway-token-url", f"anthropic={fake.url}/v1/oauth/token",
+            "--gateway-upstream", f"anthropic={fake.url}",
+            *(["--gateway-token-url", f"anthropic={fake.url}/v1/oauth/token"] if kind == "claude/login" else []),
             "--timeout", "240", "claude", "-p", "Do the job."]
     log = world.root / f"agent-run-{kind.replace('/', '-')}.log"
     clean = {k: v for k, v in os.environ.items() if k not in ("SUDO_USER", "CLAUDE_CODE_OAUTH_TOKEN")}
@@ -155,12 +156,14 @@ def finish(world, code: int, log: str, fake: Fake) -> dict:
     assert leftovers(run_id) == []
     branch = git(world.repo, "for-each-ref", "--format=%(refname) %(subject)", f"refs/agent/{run_id}/").stdout
     assert "Work across a token refresh" in branch, branch
+    events = fake.events()
     assert fake.replay(PLACEHOLDER) == 401
+    assert fake.events()[-1]["token_state"] == "unknown"
     gateway_log = (run_dir / "gateway-log" / "access.log").read_text()
     issued = fake.issued()
     assert not any(t in gateway_log for t in (*issued["access"], *issued["refresh"], *issued["oauth"]))
     assert not any(t in log for t in (*issued["access"], *issued["refresh"], *issued["oauth"]))
-    return {"audit": json.loads((run_dir / "audit.json").read_text()), "gateway_log": gateway_log}
+    return {"audit": json.loads((run_dir / "audit.json").read_text()), "gateway_log": gateway_log, "events": events}
 
 
 def test_claude_login_works_across_refreshes_and_no_token_is_inside(outside, root):
@@ -182,7 +185,7 @@ def test_claude_login_works_across_refreshes_and_no_token_is_inside(outside, roo
         code, log = run_agent_run(world, home, fake, "claude/login", {},
                                   lambda name: scanned.update(assert_nothing_inside(name, fake, tokens)))
         result = finish(world, code, log, fake)
-        events = fake.events()
+        events = result["events"]
     finally:
         fake.stop()
     api = [e["token_state"] for e in events if e["what"] == "api"]
@@ -216,7 +219,7 @@ def test_claude_oauth_token_runs_and_no_token_is_inside(outside, root):
         code, log = run_agent_run(world, home, fake, "claude/oauth-token", {"CLAUDE_CODE_OAUTH_TOKEN": tokens["oauth"]},
                                   lambda name: scanned.update(assert_nothing_inside(name, fake, tokens)))
         result = finish(world, code, log, fake)
-        events = fake.events()
+        events = result["events"]
     finally:
         fake.stop()
     assert {e["token_state"] for e in events if e["what"] == "api"} == {"ok"}
