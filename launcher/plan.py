@@ -563,7 +563,8 @@ def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str])
     lines.append(q(plan.agent_create))
     lines.append(q(plan.start_agent))
     lines.append(f"# after {options.timeout} s: {q(plan.stop_agent)} (exit {EXIT_TIMEOUT}); on SIGINT, SIGTERM "
-                 f"or SIGHUP: the teardown below, then the audit")
+                 f"or SIGHUP: the teardown below, then the audit; if agent-run is killed outright, its guardian "
+                 f"(started first, in a session of its own) runs the same teardown")
     lines += [q(a) for a in plan.teardown]
     if plan.collect:
         lines.append("# then, whatever ended the run, the collector on the copy:")

@@ -20,7 +20,8 @@ from image import layout
 from launcher import github_app, logins, review, safefs, workspace
 from launcher.checks import (check_mount, check_source, free_subnet, id_range_problem, live_owner, pinned_folders,
                              protected_paths, within)
-from launcher.execute import execute, write_record
+from launcher.commands import write_record
+from launcher.execute import execute
 from launcher.plan import (CLIS, ENGINES, GITHUB_UPSTREAMS, ID_RANGE, PROG, Host, Mount, Options, Plan, RunError,
                            build_plan, copy_mapping, id_base, subnet_for)
 from launcher.terminal import shown
