@@ -2,8 +2,8 @@
 fake (tests/logins/fake_google.py) in a container on an --internal outside network, and the user's
 own ~/.gemini/oauth_creds.json. The fake's access tokens become due for a refresh seconds after
 they are issued, and each refresh ends the tokens before it, so the run crosses refreshes; while the
-agent works, the test reads the agent container's processes (environment, command lines) and its
-files from the host for any real token."""
+agent works, the test searches the agent container from the host (tests/logins/container_scan.py:
+every process's environment, command line and memory, and its files) for any real token."""
 from __future__ import annotations
 
 import json
@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -18,24 +19,44 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import images, new_root, outside  # noqa: F401  (fixtures)
-from tests.e2e.e2e_world import IMAGES, git, make_world, podman
+from egress.logins import REFRESH_MARGIN_S as REFRESH_MARGIN
+from tests.e2e.e2e_world import IMAGES, USER_UID, git, give_to_user, make_world, next_address, outside_network, podman
+from tests.logins.container_scan import scan
 from tests.logins.fake_google import GoogleAccount
 
 HERE = Path(__file__).resolve().parent
-REFRESH_MARGIN = 300        # egress/logins.py refreshes this long before the expiry
 RUN_LINE = re.compile(r"agent-run: run (\S+) \(")
 PLACEHOLDER = "ya29.agent-sandbox-placeholder"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def images():
+    missing = [ref for ref in IMAGES.values() if podman("image", "exists", ref, check=False).returncode != 0]
+    assert not missing, f"the login proofs need the images CI builds: {missing} missing; run .ci/install-podman-image.sh"
+
+
+@pytest.fixture(scope="module")
+def outside():
+    with outside_network() as network:
+        yield network
+
+
 @pytest.fixture
-def google(outside, tmp_path_factory):  # noqa: F811
+def root():
+    folder = Path(tempfile.mkdtemp(prefix="agent-run-logins-gemini-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def google(outside, root):
     """Google's fake on the outside network. The user's access token is already within the gateway's
     refresh margin (refreshed before its first use); the ones Google issues become due 6 s after
     they are issued, so the agent's 8-second step puts another refresh in the middle of the run."""
-    address = f"{outside['prefix']}.{outside['next'][0]}"
-    outside["next"][0] += 1
-    out = tmp_path_factory.mktemp("google")
+    address = next_address(outside)
+    out = root / "google"
+    out.mkdir(mode=0o777)
     os.chmod(out, 0o777)
     account = GoogleAccount(access_expires_at=time.time() + REFRESH_MARGIN - 60, lifetime=REFRESH_MARGIN + 6,
                             revoke_on_refresh=True)
@@ -54,47 +75,32 @@ def google(outside, tmp_path_factory):  # noqa: F811
         podman("rm", "-f", "-t", "0", name, check=False)
 
 
+def replay(outside: dict, url: str, token: str) -> int:
+    """A Code Assist call with `token` straight to the fake (bypassing the gateway), from its network."""
+    code = ("import urllib.request as u,urllib.error as e\n"
+            f"r=u.Request({url + '/v1internal:loadCodeAssist'!r},data=b'{{}}',method='POST',"
+            f"headers={{'authorization':'Bearer {token}','content-type':'application/json'}})\n"
+            "try: print(u.urlopen(r,timeout=10).status)\nexcept e.HTTPError as x: print(x.code)")
+    done = podman("run", "--rm", "--network", outside["name"], "--ulimit", "nofile=4096:4096",
+                  "--ulimit", "nproc=4096:4096", "--rootfs", "/:O", "/usr/bin/python3", "-c", code)
+    return int(done.stdout.strip())
+
+
 def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def look_inside(container: str, tokens: list[str]) -> dict:
-    """From the host: every process of the agent container (its environment and command line, read
-    in the host's /proc) and the files it can write (through /proc/PID/root), searched for tokens."""
-    top = podman("top", container, "hpid", check=False).stdout.split()[1:]
-    found, processes = [], 0
-    for pid in (p for p in top if p.isdigit()):
-        for part in ("environ", "cmdline"):
-            try:
-                data = Path(f"/proc/{pid}/{part}").read_bytes()
-            except OSError:
-                continue
-            processes += part == "environ"
-            found += [f"/proc/{pid}/{part}" for t in tokens if t.encode() in data]
-    root = Path(f"/proc/{top[1]}/root") if len(top) > 1 else None
-    files = 0
-    for folder in ("home/agent", "tmp", "workspace", "run", "var/tmp"):
-        for path in (root / folder).rglob("*") if root else ():
-            try:
-                if path.is_file() and not path.is_symlink() and path.stat().st_size < 8 * 1024 * 1024:
-                    data = path.read_bytes()
-                    files += 1
-                    found += [str(path) for t in tokens if t.encode() in data]
-            except OSError:
-                continue
-    return {"processes": processes, "files": files, "found": found}
-
-
-def test_a_google_login_run_works_across_refreshes_and_the_container_never_holds_a_token(
-        new_root, outside, google, images):  # noqa: F811
+def test_a_google_login_run_works_across_refreshes_and_the_container_never_holds_a_token(outside, root, google):
     account, url, out = google
-    world = make_world(new_root("gemini-google"), "gemini", False, "none", 9)
+    world = make_world(root, "gemini", False, "none", 9)
     home = world.root / "user-home"
     (home / ".gemini").mkdir(parents=True)
     creds = home / ".gemini" / "oauth_creds.json"
     creds.write_text(json.dumps({"access_token": account.access_token, "refresh_token": account.refresh_token,
                                  "scope": "https://www.googleapis.com/auth/cloud-platform", "token_type": "Bearer",
                                  "expiry_date": int(account.access_expires_at * 1000)}))
+    give_to_user(home)
+    os.chmod(creds, 0o600)
     argv = [shutil.which("agent-run"), "--login", "gemini/google", "--timeout", "180",
             "--image", IMAGES["agent"], "--proxy-image", IMAGES["proxy"], "--gateway-image", IMAGES["gateway"],
             "--outside-network", outside["name"], "--gateway-upstream", f"gemini={url}",
@@ -121,8 +127,7 @@ def test_a_google_login_run_works_across_refreshes_and_the_container_never_holds
         if looks and model_turns:
             time.sleep(3)
             tokens = [account.access_token, account.refresh_token, *(t["token"] for t in jsonl(out / "tokens.jsonl"))]
-            inside = look_inside(f"agent-sandbox-{looks[0]}-agent", tokens)
-            inside["control"] = look_inside(f"agent-sandbox-{looks[0]}-agent", [PLACEHOLDER])["found"]
+            inside = scan(f"agent-sandbox-{looks[0]}-agent", [PLACEHOLDER, *tokens])
             break
         time.sleep(0.5)
     process.wait(timeout=240)
@@ -141,18 +146,25 @@ def test_a_google_login_run_works_across_refreshes_and_the_container_never_holds
     assert not any("UNAUTHENTICATED" in json.dumps(r) for r in requests)
     paths = [r["path"].split("?")[0] for r in calls]
     assert paths[0] == "/v1internal:loadCodeAssist" and paths.count("/v1internal:streamGenerateContent") == 3, paths
+    # The placeholder, replayed to Google directly, is refused.
+    assert replay(outside, url, PLACEHOLDER) == 401
+    assert jsonl(out / "requests.jsonl")[-1]["headers"]["authorization"] == f"Bearer {PLACEHOLDER}"
     # What the CLI sent the model (its tools' output included) holds no token.
     assert not any(t in json.dumps(r["body"]) for r in calls for t in tokens)
     # Looked at from the host mid-run: processes, environment, files of the container: placeholders only.
     assert inside is not None, "the run ended before the container could be looked into"
-    assert inside["processes"] > 0 and inside["files"] > 0 and inside["found"] == [], inside
-    assert any(p.endswith("/environ") for p in inside["control"]), inside   # the look sees what is there
+    assert inside.processes > 0 and inside.files > 0 and inside.memory_bytes > 0
+    assert [place for index, place in inside.where if index > 0] == [], inside.where
+    # The positive control: the scan finds the placeholder, in the environment and in memory.
+    places = [place for index, place in inside.where if index == 0]
+    assert any(p.endswith("/environ") for p in places) and any(p.startswith("memory of") for p in places), places
     # The agent's work came back; the refreshed login went back to the user's file.
     run_id = looks[0]
     assert "Work across a token refresh" in git(world.repo, "log", "--format=%s", f"refs/agent/{run_id}/heads/agent/login"
                                                 ).stdout
     written = json.loads(creds.read_text())
     assert written["access_token"] == issued[-1]["token"] and written["refresh_token"] == account.refresh_token
+    assert creds.stat().st_uid == USER_UID and creds.stat().st_mode & 0o777 == 0o600
     run_dir = Path(re.search(r"audit (/\S+)/audit\.json", text).group(1))
     log = jsonl(run_dir / "gateway-log" / "access.log")
     audit = json.loads((run_dir / "audit.json").read_text())
