@@ -1,0 +1,372 @@
+"""Files the agent can write that switch a layer off in the next session, judged before the CLI starts.
+
+The baked files are held to the manifest (integrity.py). These are the others: the agent writes
+them in one session, and the CLI reads them at its next start, where they could take the guard's
+shims off PATH, run start-up code in every shell, or remove the Gemini hook
+(docs/entrypoint.md, "Files the agent can write"). Each is parsed the way its CLI parses it (JSON,
+JSON with comments, TOML, dotenv, bash), never searched as text, and anything that cannot be
+judged refuses the start: a file that does not parse, a symbolic link, a shell construct whose
+effect is not known before it runs.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import stat
+
+from guard import wrappers
+from guard.classify import classify
+from guard.policy import compile_policy
+from guard.shellparse import DYNAMIC, PLAIN, ShellSyntaxError, parse
+
+MAX_BYTES = 1 << 20
+
+# Variables that change which program a shell runs, what it runs first, or how the guard itself
+# starts: set by a file the agent can write, any of them can take a layer away.
+LAYER_VARIABLES = frozenset({
+    "PATH",  # the shims are first on it
+    "BASH_ENV", "ENV",  # files every non-interactive bash (sh) runs first
+    "SHELL", "CLAUDE_CODE_SHELL", "CLAUDE_CODE_SHELL_PREFIX",  # the shell a CLI runs commands with
+    "CLAUDE_ENV_FILE",  # sourced by Claude Code before every command
+    "SHELLOPTS", "BASHOPTS", "PROMPT_COMMAND", "PS4",
+    "HOME", "CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME",  # where the CLIs and shells read their files
+    "GEMINI_CLI_SYSTEM_SETTINGS_PATH", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH",  # move the system settings (and the hook)
+    "AGENT_PROFILE", "AGENT_SANDBOX",  # which rules the guard applies
+    "GIT_EXEC_PATH", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM",
+})
+LAYER_PREFIXES = (
+    "BASH_FUNC_",  # functions bash imports from the environment (`git` as a function runs no shim)
+    "LD_",  # the dynamic loader (LD_PRELOAD)
+    "PYTHON",  # the guard's own interpreter (PYTHONPATH could replace the guard)
+    "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_",  # configuration for every git command
+    "CARGO_ALIAS_",  # a cargo alias for a denied subcommand
+)
+STARTUP_FILES = (".bashrc", ".bash_profile", ".bash_login", ".profile", ".bash_logout",
+                 ".zshenv", ".zprofile", ".zshrc", ".zlogin", ".zlogout")
+# Builtins whose later NAME=value words assign variables.
+DECLARING = frozenset({"export", "declare", "typeset", "local", "readonly"})
+# Names a start-up function or alias must not take: a guarded program would run without its shim,
+# and a shell or a wrapper would no longer be what the guard reads in the command text.
+SHELL_WORDS = frozenset({"command", "builtin", "exec", "eval", "source", ".", "type", "hash", "enable", "alias",
+                         "unalias", "set", "shopt", "trap", "export", "declare", "typeset", "readonly", "unset"})
+_FUNCTION = re.compile(r"(?:^|[\s;&|(){}])(?:function\s+([^\s;&|()<>]+)|([^\s;&|()<>\"'`$=#]+)\s*\(\s*\))")
+_DOTENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z0-9_.-]+)(?:\s*=|:\s)", re.MULTILINE)
+
+
+def layer_variable(name: str) -> bool:
+    return name in LAYER_VARIABLES or name.startswith(LAYER_PREFIXES)
+
+
+class Unjudged(Exception):
+    """A file that cannot be judged: the message says why."""
+
+
+# ------------------------------------------------------------------ reading
+
+def read(path: str) -> bytes | None:
+    """The file's bytes, None when it does not exist; Unjudged for a link, a non-file, a huge file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise Unjudged("is a symbolic link, which the entrypoint does not follow; replace the link with the file")
+        raise Unjudged(f"cannot be read ({error.strerror})")
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise Unjudged("is not a regular file")
+        if st.st_size > MAX_BYTES:
+            raise Unjudged(f"is larger than {MAX_BYTES} bytes")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 16):
+            size += len(chunk)
+            if size > MAX_BYTES:
+                raise Unjudged(f"is larger than {MAX_BYTES} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def text_of(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise Unjudged(f"is not UTF-8 ({error})")
+
+
+def strip_json_comments(text: str) -> str:
+    """Gemini CLI's reading of its settings: `//` and `/* */` comments outside strings become
+    spaces (the strip-json-comments package it bundles, ported step for step), then JSON.parse."""
+    out, offset, in_string, in_comment, i, n = [], 0, False, None, 0, len(text)
+
+    def blank(start, end=None):
+        return re.sub(r"\S", " ", text[start:end])
+
+    while i < n:
+        pair = text[i:i + 2]
+        if not in_comment and text[i] == '"':
+            backslashes = 0
+            while i - 1 - backslashes >= 0 and text[i - 1 - backslashes] == "\\":
+                backslashes += 1
+            if backslashes % 2 == 0:
+                in_string = not in_string
+        if in_string:
+            i += 1
+            continue
+        if not in_comment and pair == "//":
+            out.append(text[offset:i])
+            offset, in_comment = i, "single"
+            i += 2
+            continue
+        if in_comment == "single" and pair == "\r\n":
+            i += 1
+            in_comment = None
+            out.append(blank(offset, i))
+            offset = i
+        elif in_comment == "single" and text[i] == "\n":
+            in_comment = None
+            out.append(blank(offset, i))
+            offset = i
+        elif not in_comment and pair == "/*":
+            out.append(text[offset:i])
+            offset, in_comment = i, "multi"
+            i += 2
+            continue
+        elif in_comment == "multi" and pair == "*/":
+            i += 1
+            in_comment = None
+            out.append(blank(offset, i + 1))
+            offset = i + 1
+        i += 1
+    out.append(blank(offset) if in_comment else text[offset:])
+    return "".join(out)
+
+
+def json_object(data: bytes, comments: bool) -> dict:
+    text = text_of(data)
+    try:
+        value = json.loads(strip_json_comments(text) if comments else text)
+    except ValueError as error:
+        raise Unjudged(f"does not parse as JSON ({error})")
+    if not isinstance(value, dict):
+        raise Unjudged("is not a JSON object")
+    return value
+
+
+def toml_table(data: bytes) -> dict:
+    import tomllib
+
+    try:
+        return tomllib.loads(text_of(data))
+    except tomllib.TOMLDecodeError as error:
+        raise Unjudged(f"does not parse as TOML ({error})")
+
+
+def dotenv_keys(data: bytes) -> list[str]:
+    """Every name a dotenv file may set: a line `NAME=`, `export NAME=` or `NAME: ` (dotenv's own
+    line syntax; a line inside a quoted multi-line value counts too, which only refuses more)."""
+    return _DOTENV_KEY.findall(text_of(data).replace("\r\n", "\n").replace("\r", "\n"))
+
+
+# ------------------------------------------------------------------ judging
+
+def _variables(where: str, names, why: str) -> list[str]:
+    return [f"{where} sets {name}, which {why}; remove it (the image sets what the CLIs need)"
+            for name in names if layer_variable(name)]
+
+
+def claude_settings_problems(path: str, settings: dict) -> list[str]:
+    problems = []
+    env = settings.get("env")
+    if env is not None and not isinstance(env, dict):
+        problems.append(f"{path}: env is not an object, so it cannot be checked; remove it")
+    elif env:
+        problems += _variables(f"{path}: env", env, "Claude Code passes to every command and hook")
+    if settings.get("disableAllHooks") not in (None, False):
+        problems.append(f"{path}: disableAllHooks would switch the agent-guard hook off; remove it")
+    return problems
+
+
+def gemini_settings_problems(path: str, settings: dict) -> list[str]:
+    return [f"{path}: configures {key}, which would override the baked agent-guard hook; remove the key"
+            for key in ("hooksConfig", "hooks") if key in settings]
+
+
+def codex_config_problems(path: str, config: dict) -> list[str]:
+    problems = []
+    tables = [("", config)] + [(f"profiles.{name}.", table) for name, table in (config.get("profiles") or {}).items()
+                               if isinstance(table, dict)]
+    for prefix, table in tables:
+        policy = table.get("shell_environment_policy")
+        if not isinstance(policy, dict):
+            continue
+        variables = policy.get("set")
+        if variables is not None and not isinstance(variables, dict):
+            problems.append(f"{path}: {prefix}shell_environment_policy.set is not a table, so it cannot be checked")
+        elif variables:
+            problems += _variables(f"{path}: {prefix}shell_environment_policy.set", variables,
+                                   "Codex gives every command it runs")
+    return problems
+
+
+def _agent_writable(path: str) -> bool:
+    """Whether the agent (this process's uid, or anyone) could change the file (or create it): it,
+    what it links to, or a folder above either is the agent's or group- or other-writable."""
+    def chain(start: str):
+        current = os.path.normpath(start)
+        while True:
+            yield current
+            parent = os.path.dirname(current)
+            if parent == current:
+                return
+            current = parent
+
+    for candidate in {*chain(os.path.dirname(os.path.abspath(path))), *chain(os.path.realpath(path))}:
+        try:
+            st = os.stat(candidate)
+        except FileNotFoundError:
+            continue  # whoever can write the folder above can create it
+        except OSError:
+            return True
+        if st.st_uid == os.getuid() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return True
+    return False
+
+
+def _assigned_names(cmd) -> list[tuple[str, object]]:
+    """(name, word) for every variable a simple command assigns: prefixes, and the NAME=value
+    words of export/declare/typeset/local/readonly."""
+    found = [(w.parts[0][1].split("=", 1)[0].split("[", 1)[0].rstrip("+"), w) for w in cmd.assignments]
+    if cmd.words and cmd.words[0].static in DECLARING:
+        for word in cmd.words[1:]:
+            kind, text = word.parts[0]
+            if kind == PLAIN and "=" in text:
+                found.append((text.split("=", 1)[0].split("[", 1)[0].rstrip("+"), word))
+    return found
+
+
+def _appends_to_path(word) -> bool:
+    """PATH+=... or PATH=$PATH:... (the shims stay first)."""
+    kind, text = word.parts[0]
+    name, _, value = text.partition("=")
+    if name.endswith("+"):
+        return True
+    rest = ([(kind, value)] if value else []) + list(word.parts[1:])
+    rest = [part for part in rest if part[1]]
+    if not rest or rest[0] != (DYNAMIC, "$PATH"):
+        return False
+    following = rest[1][1] if len(rest) > 1 else ""
+    return following == "" or following.startswith(":")
+
+
+def startup_problems(path: str, text: str, runtime: dict) -> list[str]:
+    """A shell start-up file: the names it gives functions and aliases, the variables it sets, the
+    files it sources, and the commands it runs (held to the profile like any command)."""
+    try:
+        commands = parse(text)
+    except (ShellSyntaxError, RecursionError) as error:
+        return [f"{path}: does not parse as a shell script ({error}), so it cannot be checked; remove it"]
+    policy = compile_policy(runtime)
+    shadowed = set(policy.guarded) | set(policy.by_program) | set(wrappers.WRAPPERS) | set(wrappers.SHELLS) | SHELL_WORDS
+    problems = []
+    for match in _FUNCTION.finditer(text):
+        name = match.group(1) or match.group(2)
+        if name in shadowed:
+            problems.append(f"{path}: defines a function {name!r}, which every shell that reads the file would run "
+                            f"instead of {name}; remove it")
+    for cmd in commands:
+        for name, word in _assigned_names(cmd):
+            if not name or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                problems.append(f"{path}: assigns a variable whose name is not known before it runs; remove it")
+            elif name == "PATH" and _appends_to_path(word):
+                continue
+            elif layer_variable(name):
+                problems.append(f"{path}: sets {name}, which could take the guard's shims off PATH or run code "
+                                "before every command; remove it (appending to PATH is fine)")
+        if not cmd.words:
+            continue
+        head = cmd.words[0].static
+        args = [w.static for w in cmd.words[1:]]
+        if head is None:
+            continue  # a command word not known before it runs: the classifier below judges it
+        if head == "alias":
+            for arg in args:
+                name = (arg or "").split("=", 1)[0]
+                if arg is None or name in shadowed:
+                    problems.append(f"{path}: defines an alias {name!r} that the guard cannot see through; remove it")
+        elif head in ("eval", "trap", "enable") or (head == "hash" and "-p" in args) or (
+                head in DECLARING and any(a is not None and a.startswith("-") and "n" in a for a in args)) or (
+                head in ("read", "mapfile", "readarray", "printf") and any(a is not None and layer_variable(a) for a in args)):
+            problems.append(f"{path}: runs {head!r} in a way the entrypoint cannot judge; remove it")
+        elif head in ("source", "."):
+            target = args[0] if args else None
+            if target is None or not target.startswith("/") or _agent_writable(target):
+                problems.append(f"{path}: sources {target or 'a file not known before it runs'}, which the agent "
+                                "can write or which cannot be judged; remove the line")
+    decision = classify(text, policy)
+    if decision.decision == "deny":
+        problems.append(f"{path}: runs a command the profile denies at every shell start ({decision.rule}: "
+                        f"{decision.reason}); remove it")
+    return problems
+
+
+# ------------------------------------------------------------------ which files, per CLI
+
+def _upward(folder: str):
+    """folder and every folder above it."""
+    folder = os.path.abspath(folder)
+    while True:
+        yield folder
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
+
+
+def _judge(path: str, judge) -> list[str]:
+    try:
+        data = read(path)
+        return [] if data is None else judge(data)
+    except Unjudged as why:
+        return [f"{path} {why}, so it cannot be checked; remove it or fix it"]
+
+
+def problems(tool: str, environ: dict, home: str, workspace: str, runtime: dict) -> list[str]:
+    """Everything in the files `tool` will read that would switch a layer off, one line each."""
+    found = []
+    for name in STARTUP_FILES:
+        path = os.path.join(home, name)
+        found += _judge(path, lambda data, p=path: startup_problems(p, text_of(data), runtime))
+    folders = list(dict.fromkeys([*_upward(workspace), *_upward(os.getcwd())]))
+    if tool == "claude":
+        config = environ.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude")
+        paths = [os.path.join(config, "settings.json"), os.path.join(config, "settings.local.json")]
+        paths += [os.path.join(f, ".claude", n) for f in folders for n in ("settings.json", "settings.local.json")]
+        for path in dict.fromkeys(paths):
+            found += _judge(path, lambda data, p=path: claude_settings_problems(p, json_object(data, comments=False)))
+    elif tool == "codex":
+        for path in dict.fromkeys(os.path.join(f, ".codex", "config.toml") for f in folders):
+            found += _judge(path, lambda data, p=path: codex_config_problems(p, toml_table(data)))
+    elif tool == "gemini":
+        gemini_home = environ.get("GEMINI_CLI_HOME") or home
+        for path in dict.fromkeys([os.path.join(gemini_home, ".gemini", "settings.json"),
+                                   os.path.join(workspace, ".gemini", "settings.json"),
+                                   os.path.join(os.getcwd(), ".gemini", "settings.json")]):
+            found += _judge(path, lambda data, p=path: gemini_settings_problems(p, json_object(data, comments=True)))
+        # Gemini loads the first of these it finds into its own environment (the hook's and every command's)
+        env_files = [os.path.join(f, sub) for f in folders for sub in (".gemini/.env", ".env")]
+        env_files += [os.path.join(gemini_home, ".gemini", ".env"), os.path.join(gemini_home, ".env")]
+        for path in dict.fromkeys(env_files):
+            found += _judge(path, lambda data, p=path: _variables(p, dotenv_keys(data),
+                                                                   "Gemini CLI loads into its environment"))
+        found += [f"{name} is set; the baked /etc/gemini-cli settings must be the ones gemini reads"
+                  for name in ("GEMINI_CLI_SYSTEM_SETTINGS_PATH", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH") if environ.get(name)]
+    return found
