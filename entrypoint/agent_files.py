@@ -15,7 +15,9 @@ import errno
 import json
 import os
 import re
+import shlex
 import stat
+import subprocess
 
 from guard import wrappers
 from guard.classify import classify
@@ -53,6 +55,12 @@ DECLARING = frozenset({"export", "declare", "typeset", "local", "readonly"})
 SHELL_WORDS = frozenset({"command", "builtin", "exec", "eval", "source", ".", "type", "hash", "enable", "alias",
                          "unalias", "set", "shopt", "trap", "export", "declare", "typeset", "readonly", "unset"})
 _FUNCTION = re.compile(r"(?:^|[\s;&|(){}])(?:function\s+([^\s;&|()<>]+)|([^\s;&|()<>\"'`$=#]+)\s*\(\s*\))")
+# git configuration whose value is a program git runs (shell text): judged like a command.
+_GIT_PROGRAM_KEYS = re.compile(r"(core\.(editor|pager|sshcommand|fsmonitor|askpass)|sequence\.editor|diff\.external"
+                               r"|diff\..+\.(command|textconv)|merge\..+\.driver|filter\..+\.(clean|smudge|process)"
+                               r"|credential(\..+)?\.helper|gpg(\..+)?\.program|pager\..+|uploadpack\.packobjectshook"
+                               r"|interactive\.difffilter)")
+GIT = "/usr/bin/git"
 _DOTENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z0-9_.-]+)(?:\s*=|:\s)", re.MULTILINE)
 
 
@@ -170,6 +178,24 @@ def toml_table(data: bytes) -> dict:
         raise Unjudged(f"does not parse as TOML ({error})")
 
 
+def git_config_entries(data: bytes) -> list[tuple[str, str | None]]:
+    """(key, value) pairs as git itself reads the file (`git config --file - --list`, includes
+    not followed: they are judged as files of their own); a key without `=` has value None."""
+    try:
+        result = subprocess.run([GIT, "config", "--file", "-", "--list", "-z", "--no-includes"], input=data,
+                                capture_output=True, timeout=10, env={"PATH": "/usr/bin:/bin", "GIT_CONFIG_NOSYSTEM": "1"})
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise Unjudged(f"could not be read by git ({error})")
+    if result.returncode != 0:
+        raise Unjudged(f"does not parse as git configuration ({result.stderr.decode('utf-8', 'replace').strip()})")
+    entries = []
+    for item in result.stdout.decode("utf-8", "replace").split("\0"):
+        if item:
+            key, newline, value = item.partition("\n")
+            entries.append((key, value if newline else None))
+    return entries
+
+
 def dotenv_keys(data: bytes) -> list[str]:
     """Every name a dotenv file may set: a line `NAME=`, `export NAME=` or `NAME: ` (dotenv's own
     line syntax; a line inside a quoted multi-line value counts too, which only refuses more)."""
@@ -183,8 +209,25 @@ def _variables(where: str, names, why: str) -> list[str]:
             for name in names if layer_variable(name)]
 
 
-def claude_settings_problems(path: str, settings: dict) -> list[str]:
+def mcp_problems(path: str, servers, key: str) -> list[str]:
+    """MCP servers the CLI starts with its environment plus theirs: an `env` that sets a layer
+    variable would take the shims away from everything the server runs."""
+    if servers is None:
+        return []
+    if not isinstance(servers, dict):
+        return [f"{path}: {key} is not an object, so it cannot be checked; remove it"]
     problems = []
+    for name, server in servers.items():
+        env = server.get("env") if isinstance(server, dict) else None
+        if env is not None and not isinstance(env, dict):
+            problems.append(f"{path}: {key}.{name}.env is not an object, so it cannot be checked; remove it")
+        elif env:
+            problems += _variables(f"{path}: {key}.{name}.env", env, "the MCP server and everything it runs get")
+    return problems
+
+
+def claude_settings_problems(path: str, settings: dict) -> list[str]:
+    problems = mcp_problems(path, settings.get("mcpServers"), "mcpServers")
     env = settings.get("env")
     if env is not None and not isinstance(env, dict):
         problems.append(f"{path}: env is not an object, so it cannot be checked; remove it")
@@ -197,11 +240,12 @@ def claude_settings_problems(path: str, settings: dict) -> list[str]:
 
 def gemini_settings_problems(path: str, settings: dict) -> list[str]:
     return [f"{path}: configures {key}, which would override the baked agent-guard hook; remove the key"
-            for key in ("hooksConfig", "hooks") if key in settings]
+            for key in ("hooksConfig", "hooks") if key in settings] + mcp_problems(
+                path, settings.get("mcpServers"), "mcpServers")
 
 
 def codex_config_problems(path: str, config: dict) -> list[str]:
-    problems = []
+    problems = mcp_problems(path, config.get("mcp_servers"), "mcp_servers")
     tables = [("", config)] + [(f"profiles.{name}.", table) for name, table in (config.get("profiles") or {}).items()
                                if isinstance(table, dict)]
     for prefix, table in tables:
@@ -214,6 +258,60 @@ def codex_config_problems(path: str, config: dict) -> list[str]:
         elif variables:
             problems += _variables(f"{path}: {prefix}shell_environment_policy.set", variables,
                                    "Codex gives every command it runs")
+    return problems
+
+
+def _denied(command: str, runtime: dict):
+    """The deny decision for `command` under the profile, or None."""
+    decision = classify(command, runtime)
+    return decision if decision.decision == "deny" else None
+
+
+def git_config_problems(path: str, entries, runtime: dict) -> list[str]:
+    """What turns a clean git command into a force push, a ref delete or a denied program: a push
+    refspec with `+` or a leading `:`, a mirror remote, an alias or a program setting that the
+    profile denies when written out."""
+    problems = []
+    for key, value in entries:
+        section, _, name = key.partition(".")
+        text = value if value is not None else "true"
+        if section == "remote" and name.endswith(".push") and (text.strip().startswith("+") or
+                                                                text.strip().startswith(":") and text.strip() != ":"):
+            problems.append(f"{path}: {key} = {text} makes every `git push` to that remote force or delete; "
+                            "remove it (push a new branch by name instead)")
+        elif section == "remote" and name.endswith(".mirror") and text.strip().lower() not in ("false", "no", "off", "0", ""):
+            problems.append(f"{path}: {key} makes every `git push` to that remote force and delete; remove it")
+        elif section == "alias":
+            shown = text[1:] if text.startswith("!") else f"git {text}"
+            decision = _denied(shown, runtime)
+            if decision:
+                problems.append(f"{path}: {key} runs `{shown}`, which the profile denies ({decision.rule}); remove it")
+        elif _GIT_PROGRAM_KEYS.fullmatch(key) and value is not None:
+            decision = _denied(text[1:] if text.startswith("!") else text, runtime)
+            if decision:
+                problems.append(f"{path}: {key} runs `{text}`, which the profile denies ({decision.rule}); remove it")
+    return problems
+
+
+def cargo_config_problems(path: str, config: dict, runtime: dict) -> list[str]:
+    """A cargo alias for a denied subcommand (`ship = "publish"`), the file twin of CARGO_ALIAS_*."""
+    aliases = config.get("alias")
+    if aliases is None:
+        return []
+    if not isinstance(aliases, dict):
+        return [f"{path}: alias is not a table, so it cannot be checked; remove it"]
+    problems = []
+    for name, value in aliases.items():
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            shown = "cargo " + shlex.join(value)
+        elif isinstance(value, str):
+            shown = f"cargo {value}"
+        else:
+            problems.append(f"{path}: alias.{name} is neither a string nor a list of strings; remove it")
+            continue
+        decision = _denied(shown, runtime)
+        if decision:
+            problems.append(f"{path}: alias.{name} runs `{shown}`, which the profile denies ({decision.rule}); remove it")
     return problems
 
 
@@ -339,6 +437,32 @@ def _judge(path: str, judge) -> list[str]:
         return [f"{path} {why}, so it cannot be checked; remove it or fix it"]
 
 
+def _git_files(environ: dict, home: str, workspace: str, runtime: dict) -> list[str]:
+    """The user's git configuration (~/.gitconfig, the XDG one) and the workspace repository's,
+    with the files they include, judged as git reads them."""
+    xdg = environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    pending = [os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config"),
+               os.path.join(workspace, ".git", "config")]
+    found, seen = [], set()
+    while pending:
+        path = pending.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
+        entries = []
+
+        def judge(data, p=path):
+            entries.extend(git_config_entries(data))
+            return git_config_problems(p, entries, runtime)
+
+        found += _judge(path, judge)
+        for key, value in entries:
+            if (key == "include.path" or key.startswith("includeif.") and key.endswith(".path")) and value:
+                target = os.path.join(home, value[2:]) if value.startswith("~/") else value
+                pending.append(os.path.normpath(os.path.join(os.path.dirname(path), target)))
+    return found
+
+
 def problems(tool: str, environ: dict, home: str, workspace: str, runtime: dict) -> list[str]:
     """Everything in the files `tool` will read that would switch a layer off, one line each."""
     found = []
@@ -346,12 +470,21 @@ def problems(tool: str, environ: dict, home: str, workspace: str, runtime: dict)
         path = os.path.join(home, name)
         found += _judge(path, lambda data, p=path: startup_problems(p, text_of(data), runtime))
     folders = list(dict.fromkeys([*_upward(workspace), *_upward(os.getcwd())]))
+    found += _git_files(environ, home, workspace, runtime)
+    cargo_home = environ.get("CARGO_HOME") or os.path.join(home, ".cargo")
+    cargo_files = [os.path.join(f, ".cargo", n) for f in folders for n in ("config.toml", "config")]
+    cargo_files += [os.path.join(cargo_home, n) for n in ("config.toml", "config")]
+    for path in dict.fromkeys(cargo_files):
+        found += _judge(path, lambda data, p=path: cargo_config_problems(p, toml_table(data), runtime))
     if tool == "claude":
         config = environ.get("CLAUDE_CONFIG_DIR") or os.path.join(home, ".claude")
         paths = [os.path.join(config, "settings.json"), os.path.join(config, "settings.local.json")]
         paths += [os.path.join(f, ".claude", n) for f in folders for n in ("settings.json", "settings.local.json")]
         for path in dict.fromkeys(paths):
             found += _judge(path, lambda data, p=path: claude_settings_problems(p, json_object(data, comments=False)))
+        for path in dict.fromkeys(os.path.join(f, ".mcp.json") for f in folders):
+            found += _judge(path, lambda data, p=path: mcp_problems(
+                p, json_object(data, comments=False).get("mcpServers"), "mcpServers"))
     elif tool == "codex":
         for path in dict.fromkeys(os.path.join(f, ".codex", "config.toml") for f in folders):
             found += _judge(path, lambda data, p=path: codex_config_problems(p, toml_table(data)))
@@ -361,12 +494,13 @@ def problems(tool: str, environ: dict, home: str, workspace: str, runtime: dict)
                                    os.path.join(workspace, ".gemini", "settings.json"),
                                    os.path.join(os.getcwd(), ".gemini", "settings.json")]):
             found += _judge(path, lambda data, p=path: gemini_settings_problems(p, json_object(data, comments=True)))
-        # Gemini loads the first of these it finds into its own environment (the hook's and every command's)
+        # Gemini loads the first of these it finds into its own environment (the hook's and every
+        # command's), each variable only when it is not set already: those set are not judged
         env_files = [os.path.join(f, sub) for f in folders for sub in (".gemini/.env", ".env")]
         env_files += [os.path.join(gemini_home, ".gemini", ".env"), os.path.join(gemini_home, ".env")]
         for path in dict.fromkeys(env_files):
-            found += _judge(path, lambda data, p=path: _variables(p, dotenv_keys(data),
-                                                                   "Gemini CLI loads into its environment"))
+            found += _judge(path, lambda data, p=path: _variables(
+                p, [name for name in dotenv_keys(data) if name not in environ], "Gemini CLI loads into its environment"))
         found += [f"{name} is set; the baked /etc/gemini-cli settings must be the ones gemini reads"
                   for name in ("GEMINI_CLI_SYSTEM_SETTINGS_PATH", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH") if environ.get(name)]
     return found

@@ -34,6 +34,7 @@ def write_with_python(relative: str, content: str) -> str:
 # Programs started by python look only at PATH: the hook passes them, the shims are what stop them.
 PYTHON_RUNS_GH = "python3 -c \"import subprocess; subprocess.run(['gh', 'secret', 'list', '-R', 'o/t2'])\""
 SHIMLESS_PATH = "PATH=/usr/local/bin:/usr/bin:/bin\n"
+GIT_ALIAS = "[alias]\n\tship = !/usr/local/bin/gh secret list -R o/t2\n"
 
 
 class Tampering(NamedTuple):
@@ -69,6 +70,11 @@ CASES = {
     # ~/.bashrc, which Codex's shell snapshot sources and replays before every command
     "codex-bashrc-path": Tampering(
         "codex", {"~/.bashrc": SHIMLESS_PATH}, PYTHON_RUNS_GH, "/home/agent/.bashrc: sets PATH"),
+    # a git alias in ~/.gitconfig that runs a program by path: `git ship` reads as harmless
+    "claude-gitconfig-alias": Tampering(
+        "claude", {"~/.gitconfig": GIT_ALIAS}, "git ship", "/home/agent/.gitconfig: alias.ship runs"),
+    "codex-gitconfig-alias": Tampering(
+        "codex", {"~/.gitconfig": GIT_ALIAS}, "git ship", "/home/agent/.gitconfig: alias.ship runs"),
     # the hook switched off with a key spelled as a JSON escape, which a text search misses
     "gemini-escaped-hooks-config": Tampering(
         "gemini", {".gemini/settings.json": '{"hooks\\u0043onfig": {"disabled": ["agent-guard"]}}'},
@@ -78,6 +84,10 @@ CASES = {
     "gemini-env-file-bash-env": Tampering(
         "gemini", {".t2rc": SHIMLESS_PATH, ".gemini/.env": "BASH_ENV=@WORKSPACE@/.t2rc\n"},
         PYTHON_RUNS_GH, ".gemini/.env sets BASH_ENV"),
+    # the same alias in the workspace repository's own configuration (Gemini's commands run with
+    # GIT_CONFIG_GLOBAL=/dev/null, so ~/.gitconfig is not read there)
+    "gemini-git-config-alias": Tampering(
+        "gemini", {".git/config": GIT_ALIAS}, "git ship", ".git/config: alias.ship runs"),
 }
 
 

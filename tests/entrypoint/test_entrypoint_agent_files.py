@@ -72,7 +72,8 @@ def test_a_gemini_env_file_setting_bash_env_refuses(world):
 
 
 def test_a_project_env_file_with_application_settings_starts(world):
-    put(world.workspace / ".env", "DATABASE_URL=postgres://localhost/db\nDEBUG=1\n")
+    # PATH is set already, and Gemini never replaces a variable that is set
+    put(world.workspace / ".env", "DATABASE_URL=postgres://localhost/db\nDEBUG=1\nPATH=/usr/bin:/bin\n")
     started(world.run(["gemini", "-p", "x"]), "gemini")
 
 
@@ -147,6 +148,76 @@ def test_an_ordinary_bashrc_starts(world):
                                 'alias ll="ls -l"\nexport PATH="$PATH:$HOME/.local/bin"\nexport EDITOR=vim\n'
                                 ". /etc/os-release\n")
     started(world.run(["claude", "-p", "x"]), "claude")
+
+
+# ---- git and cargo configuration (every CLI: the programs are the same) --------------------------
+
+@pytest.mark.parametrize("relative,text,needle", [
+    (".gitconfig", "[alias]\n\tship = push --force-with-lease\n",
+     "/home/agent/.gitconfig: alias.ship runs `git push --force-with-lease`, which the profile denies (git-push-force)"),
+    (".gitconfig", '[alias]\n\tsl = "!gh secret list"\n', "alias.sl runs `gh secret list`, which the profile denies"),
+    (".config/git/config", '[remote "origin"]\n\tpush = +refs/heads/main:refs/heads/main\n',
+     "/home/agent/.config/git/config: remote.origin.push = +refs/heads/main:refs/heads/main makes every `git push`"),
+    (".gitconfig", '[remote "up"]\n\tmirror\n', "remote.up.mirror makes every `git push` to that remote force and delete"),
+    (".gitconfig", "[core]\n\tpager = gh secret list #\n", "core.pager runs `gh secret list`, which the profile denies (gh-secret)"),
+    (".gitconfig", "[alias\n", "/home/agent/.gitconfig does not parse as git configuration"),
+])
+def test_git_configuration_that_turns_a_clean_command_into_a_denied_one_refuses(world, relative, text, needle):
+    home_file(world, relative, text)
+    refused(world.run(["codex", "exec", "x"]), needle)
+
+
+def test_a_git_include_is_judged_as_a_file_of_its_own(world):
+    home_file(world, ".gitconfig", "[user]\n\tname = a\n[include]\n\tpath = ~/.more.gitconfig\n")
+    home_file(world, ".more.gitconfig", '[remote "origin"]\n\tpush = :refs/heads/main\n')
+    refused(world.run(["gemini", "-p", "x"]), "/home/agent/.more.gitconfig: remote.origin.push = :refs/heads/main")
+
+
+def test_the_workspace_repository_configuration_is_judged(world):
+    put(world.workspace / ".git/config", '[remote "origin"]\n\turl = ../r.git\n\tmirror = true\n')
+    refused(world.run(["claude", "-p", "x"]), f"{world.workspace}/.git/config: remote.origin.mirror")
+
+
+def test_an_ordinary_gitconfig_starts(world):
+    home_file(world, ".gitconfig", '[user]\n\tname = A\n[core]\n\teditor = vim\n\thooksPath = .husky\n'
+                                   '[alias]\n\tst = status -sb\n\tlg = "!git log --oneline -20"\n'
+                                   '[remote "origin"]\n\tpush = HEAD:refs/for/main\n')
+    started(world.run(["claude", "-p", "x"]), "claude")
+
+
+@pytest.mark.parametrize("where,text,needle", [
+    ("home", '[alias]\nship = "publish --no-verify"\n',
+     "/home/agent/.cargo/config.toml: alias.ship runs `cargo publish --no-verify`, which the profile denies (cargo-publish)"),
+    ("workspace", '[alias]\nz = ["yank", "--version", "1.0.0"]\n', ".cargo/config.toml: alias.z runs `cargo yank --version 1.0.0`"),
+    ("workspace", "[alias\n", ".cargo/config.toml does not parse as TOML"),
+])
+def test_a_cargo_alias_for_a_denied_subcommand_refuses(world, where, text, needle):
+    if where == "home":
+        home_file(world, ".cargo/config.toml", text)
+    else:
+        put(world.workspace / ".cargo/config.toml", text)
+    refused(world.run(["claude", "-p", "x"]), needle)
+
+
+def test_ordinary_cargo_aliases_start(world):
+    put(world.workspace / ".cargo/config.toml", '[alias]\nb = "build"\nt = ["test", "--workspace"]\n')
+    started(world.run(["codex", "exec", "x"]), "codex")
+
+
+@pytest.mark.parametrize("tool,relative,text,needle", [
+    ("claude", ".mcp.json", {"mcpServers": {"x": {"command": "node", "args": ["s.js"], "env": {"PATH": "/usr/bin"}}}},
+     ".mcp.json: mcpServers.x.env sets PATH, which the MCP server and everything it runs get"),
+    ("gemini", ".gemini/settings.json", {"mcpServers": {"y": {"command": "python3", "env": {"BASH_ENV": "/w/rc"}}}},
+     ".gemini/settings.json: mcpServers.y.env sets BASH_ENV"),
+])
+def test_an_mcp_server_environment_that_drops_the_shims_refuses(world, tool, relative, text, needle):
+    put(world.workspace / relative, json.dumps(text))
+    refused(world.run([tool, "-p", "x"]), needle)
+
+
+def test_a_codex_mcp_server_environment_that_drops_the_shims_refuses(world):
+    put(world.workspace / ".codex/config.toml", '[mcp_servers.z]\ncommand = "node"\nenv = { LD_PRELOAD = "/w/x.so" }\n')
+    refused(world.run(["codex", "exec", "x"]), ".codex/config.toml: mcp_servers.z.env sets LD_PRELOAD")
 
 
 # ---- the readers, against their CLIs' own parsers -----------------------------------------------
