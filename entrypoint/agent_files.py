@@ -16,13 +16,9 @@ import json
 import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
-
-from guard import wrappers
-from guard.classify import classify
-from guard.policy import compile_policy
-from guard.shellparse import DYNAMIC, PLAIN, ShellSyntaxError, parse
 
 MAX_BYTES = 1 << 20
 
@@ -60,7 +56,7 @@ _GIT_PROGRAM_KEYS = re.compile(r"(core\.(editor|pager|sshcommand|fsmonitor|askpa
                                r"|diff\..+\.(command|textconv)|merge\..+\.driver|filter\..+\.(clean|smudge|process)"
                                r"|credential(\..+)?\.helper|gpg(\..+)?\.program|pager\..+|uploadpack\.packobjectshook"
                                r"|interactive\.difffilter)")
-GIT = "/usr/bin/git"
+SYSTEM_PATH = "/usr/bin:/bin:/usr/local/bin"  # the image's programs, never the shims or the agent's folders
 _DOTENV_KEY = re.compile(r"^\s*(?:export\s+)?([A-Za-z0-9_.-]+)(?:\s*=|:\s)", re.MULTILINE)
 
 
@@ -181,9 +177,12 @@ def toml_table(data: bytes) -> dict:
 def git_config_entries(data: bytes) -> list[tuple[str, str | None]]:
     """(key, value) pairs as git itself reads the file (`git config --file - --list`, includes
     not followed: they are judged as files of their own); a key without `=` has value None."""
+    git = shutil.which("git", path=SYSTEM_PATH)
+    if git is None:
+        raise Unjudged(f"cannot be read: no git in {SYSTEM_PATH}")
     try:
-        result = subprocess.run([GIT, "config", "--file", "-", "--list", "-z", "--no-includes"], input=data,
-                                capture_output=True, timeout=10, env={"PATH": "/usr/bin:/bin", "GIT_CONFIG_NOSYSTEM": "1"})
+        result = subprocess.run([git, "config", "--file", "-", "--list", "-z", "--no-includes"], input=data,
+                                capture_output=True, timeout=10, env={"PATH": SYSTEM_PATH, "GIT_CONFIG_NOSYSTEM": "1"})
     except (OSError, subprocess.TimeoutExpired) as error:
         raise Unjudged(f"could not be read by git ({error})")
     if result.returncode != 0:
@@ -263,6 +262,8 @@ def codex_config_problems(path: str, config: dict) -> list[str]:
 
 def _denied(command: str, runtime: dict):
     """The deny decision for `command` under the profile, or None."""
+    from guard.classify import classify  # the guard is imported only when a file needs it (start-up time)
+
     decision = classify(command, runtime)
     return decision if decision.decision == "deny" else None
 
@@ -342,6 +343,8 @@ def _agent_writable(path: str) -> bool:
 def _assigned_names(cmd) -> list[tuple[str, object]]:
     """(name, word) for every variable a simple command assigns: prefixes, and the NAME=value
     words of export/declare/typeset/local/readonly."""
+    from guard.shellparse import PLAIN
+
     found = [(w.parts[0][1].split("=", 1)[0].split("[", 1)[0].rstrip("+"), w) for w in cmd.assignments]
     if cmd.words and cmd.words[0].static in DECLARING:
         for word in cmd.words[1:]:
@@ -353,6 +356,8 @@ def _assigned_names(cmd) -> list[tuple[str, object]]:
 
 def _appends_to_path(word) -> bool:
     """PATH+=... or PATH=$PATH:... (the shims stay first)."""
+    from guard.shellparse import DYNAMIC
+
     kind, text = word.parts[0]
     name, _, value = text.partition("=")
     if name.endswith("+"):
@@ -368,6 +373,10 @@ def _appends_to_path(word) -> bool:
 def startup_problems(path: str, text: str, runtime: dict) -> list[str]:
     """A shell start-up file: the names it gives functions and aliases, the variables it sets, the
     files it sources, and the commands it runs (held to the profile like any command)."""
+    from guard import wrappers
+    from guard.policy import compile_policy
+    from guard.shellparse import ShellSyntaxError, parse
+
     try:
         commands = parse(text)
     except (ShellSyntaxError, RecursionError) as error:
@@ -409,8 +418,8 @@ def startup_problems(path: str, text: str, runtime: dict) -> list[str]:
             if target is None or not target.startswith("/") or _agent_writable(target):
                 problems.append(f"{path}: sources {target or 'a file not known before it runs'}, which the agent "
                                 "can write or which cannot be judged; remove the line")
-    decision = classify(text, policy)
-    if decision.decision == "deny":
+    decision = _denied(text, policy)
+    if decision:
         problems.append(f"{path}: runs a command the profile denies at every shell start ({decision.rule}: "
                         f"{decision.reason}); remove it")
     return problems
@@ -435,6 +444,8 @@ def _judge(path: str, judge) -> list[str]:
         return [] if data is None else judge(data)
     except Unjudged as why:
         return [f"{path} {why}, so it cannot be checked; remove it or fix it"]
+    except (ValueError, RecursionError, MemoryError) as error:  # a reader's own failure: still no start
+        return [f"{path} could not be checked ({type(error).__name__}: {error}); remove it or fix it"]
 
 
 def _git_files(environ: dict, home: str, workspace: str, runtime: dict) -> list[str]:
