@@ -18,7 +18,7 @@ from pathlib import Path
 
 from egress.gateway import write_secrets
 from image import layout
-from launcher import audit, checks, guardian, safefs, workspace
+from launcher import audit, checks, guardian, logins, safefs, workspace
 from launcher.commands import must, remove_all, run_command
 from launcher.terminal import shown
 from launcher.tiers import live_read_only
@@ -97,7 +97,7 @@ def proxy_ready(folder: Path) -> bool:
     return b"Accepting HTTP Socket connections" in text
 
 
-def prepare_folders(plan: Plan, options: Options, host: Host, key: str | None, credential) -> None:
+def prepare_folders(plan: Plan, options: Options, host: Host, key: str | dict | None, credential) -> None:
     """credential: the run's GitHub token (launcher.github_app.GitHubCredential) or None; like the
     key, it goes to the gateway's in-memory secrets folder and nowhere else."""
     for path, (text, mode) in plan.files.items():
@@ -108,6 +108,8 @@ def prepare_folders(plan: Plan, options: Options, host: Host, key: str | None, c
         for name in ("gateway-state", "gateway-log"):
             safefs.make_dir(host.run_dir / name, 0o700, (layout.GATEWAY_UID, layout.GATEWAY_GID))
         write_secrets(host.gateway_secrets, {plan.vendor: key, **(credential.secrets() if credential else {})})
+        if options.refreshes:
+            safefs.make_dir(host.gateway_renewed, 0o700, (layout.GATEWAY_UID, layout.GATEWAY_GID))
     if options.mode == "copy":
         safefs.make_dir(host.out_dir, 0o700, host.agent_owner)
     safefs.make_dir(host.report_dir, 0o700, host.agent_owner)
@@ -186,7 +188,7 @@ def teardown(plan: Plan, host: Host) -> list[str]:
     return remove_all(plan.teardown)
 
 
-def execute(plan: Plan, options: Options, host: Host, source: workspace.Source | None, key: str | None,
+def execute(plan: Plan, options: Options, host: Host, source: workspace.Source | None, key: str | dict | None,
             credential, record, cancel: Cancel | None = None) -> int:
     """Run the plan; whatever happens, wrap up. record(**fields) updates the run's run.json.
     credential: the run's GitHub token (or None), revoked in the wrap-up.
@@ -209,11 +211,32 @@ def execute(plan: Plan, options: Options, host: Host, source: workspace.Source |
             problems.append(str(error))
         finally:
             signals.tearing_down = True
+            give_back_login(options, host, key)
             final = wrap_up(plan, options, host, source, code, problems, bool(signals.received), record, started,
                             credential)
             if watch:
                 watch.release()
     return final
+
+
+def give_back_login(options: Options, host: Host, started_with) -> None:
+    """A login the gateway refreshed during the run goes back where it was found: the vendor may
+    have rotated its refresh token, and the user's own CLI would then be logged out."""
+    if not options.refreshes or options.shared or options.login_context is None:
+        return
+    try:
+        data = safefs.read_regular(host.gateway_renewed, options.vendor, 1 << 16)
+    except safefs.UnsafeFile:
+        return  # never refreshed (or not left as a plain file: then nothing is trusted)
+    try:
+        renewed = json.loads(data)
+    except ValueError:
+        return
+    if not isinstance(renewed, dict):
+        return
+    message = logins.give_back(options.login_kind, options.login_context, started_with, renewed)
+    if message:
+        print(f"{PROG}: {options.login_kind}: {message}", file=sys.stderr)
 
 
 def guard_job(plan: Plan, host: Host, credential) -> guardian.Job:

@@ -612,6 +612,10 @@ def sweep_command(args: argparse.Namespace) -> int:
                 prepare(options[task.number])       # the run's own checks, before anything starts
         except (RunError, ValueError) as error:
             raise RunError(f"{task.where}: {error}") from None
+    logged_in = sorted({o.login for o in options.values() if o.login})
+    if logged_in:
+        raise RunError(f"a sweep takes API keys (--key-file/--key-command), not the logins {', '.join(logged_in)} "
+                       "found or given (--login): subscription logins run one run at a time for now")
     vendors = sorted({CLIS[t.cli] for t in tasks})
     sources = {s.vendor: s for s in next(iter(options.values())).key_sources}
     kubernetes = args.engine == "kubernetes"
