@@ -64,22 +64,31 @@ def parse_credentials(text: str, origin: str) -> dict:
     return secret
 
 
-def find_google(context: Context) -> Found | None:
+def _credential_text(context: Context, path: Path, what: str, kind_of: str) -> tuple[str, str] | None:
+    """(origin, text): --login-command's output when it holds this kind's JSON (a Google login has
+    no "type"; application default credentials have one), else the file at path; None: not found."""
     if context.login_command:
         output = run_login_command(context.login_command, "gemini").decode("utf-8", "replace").strip()
-        if not output.startswith("{"):
+        try:
+            doc = json.loads(output)
+        except ValueError:
             return None
-        origin, text = "--login-command", output
-    else:
-        path = credentials_path(context)
-        data = read_user_file(path, "Gemini CLI's Google login")
-        if data is None:
-            if context.environ.get(ENCRYPTED_STORAGE_ENV) == "true":
-                raise LoginError(f"gemini/google: {ENCRYPTED_STORAGE_ENV}=true keeps the login in encrypted storage, "
-                                 "which agent-run does not read; give --login-command a command that prints the "
-                                 "login's JSON (access_token, refresh_token, expiry_date)")
+        if not isinstance(doc, dict) or ("type" in doc) != (kind_of == "adc"):
             return None
-        origin, text = str(path), data.decode("utf-8", "replace")
+        return "--login-command", output
+    data = read_user_file(path, what)
+    return None if data is None else (str(path), data.decode("utf-8", "replace"))
+
+
+def find_google(context: Context) -> Found | None:
+    found = _credential_text(context, credentials_path(context), "Gemini CLI's Google login", "login")
+    if found is None:
+        if not context.login_command and context.environ.get(ENCRYPTED_STORAGE_ENV) == "true":
+            raise LoginError(f"gemini/google: {ENCRYPTED_STORAGE_ENV}=true keeps the login in encrypted storage, "
+                             "which agent-run does not read; give --login-command a command that prints the "
+                             "login's JSON (access_token, refresh_token, expiry_date)")
+        return None
+    origin, text = found
     details = {}
     project = next((context.environ[name] for name in PROJECT_ENVS if context.environ.get(name)), None)
     if project is not None:
@@ -171,19 +180,11 @@ def parse_adc(text: str, origin: str) -> tuple[dict, str | None]:
 
 
 def find_vertex(context: Context) -> Found | None:
-    """Vertex is the user's choice where the CLI's own switch says so (GOOGLE_GENAI_USE_VERTEXAI=true)
-    or --login gemini/vertex names it; the credentials are Google's application default ones."""
-    if context.login_command:
-        output = run_login_command(context.login_command, "gemini").decode("utf-8", "replace").strip()
-        if '"type"' not in output:
-            return None
-        origin, text = "--login-command", output
-    else:
-        path = adc_path(context)
-        data = read_user_file(path, "Google application default credentials")
-        if data is None:
-            return None
-        origin, text = str(path), data.decode("utf-8", "replace")
+    """Google's application default credentials, with the project and location the CLI needs."""
+    found = _credential_text(context, adc_path(context), "Google application default credentials", "adc")
+    if found is None:
+        return None
+    origin, text = found
     secret, named_project = parse_adc(text, origin)
     project = next((context.environ[name] for name in PROJECT_ENVS if context.environ.get(name)), None) or named_project
     location = context.environ.get(LOCATION_ENV)

@@ -196,3 +196,14 @@ def test_login_check_mints_a_token_from_gclouds_login_and_calls_vertex(tmp_path)
     assert "login:   gemini/vertex" in done.stdout and "usable:  yes" in done.stdout
     assert seen == ["/token", "/v1beta1/publishers/google/models/gemini-2.5-flash"]
     assert account.refresh_token not in done.stdout + done.stderr
+
+
+def test_a_login_command_that_prints_a_key_is_taken_for_vertex_by_auto(tmp_path, key_pair):
+    script = tmp_path / "print-key"
+    script.write_text(f"#!/bin/sh\ncat <<'EOF'\n{json.dumps(service_account_key(key_pair[0]))}\nEOF\n")
+    script.chmod(0o700)
+    context = vertex_context(tmp_path, None)
+    context.login_command = (str(script),)
+    found = logins.choose("gemini", "auto", context)
+    assert (found.kind, found.origin) == ("gemini/vertex", "--login-command")
+    assert found.secret["client_email"] == SA_EMAIL
