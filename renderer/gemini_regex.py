@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 
 from guard.native import GEMINI_PREFIX
-from guard.policy import Arg, Flag, Matcher, Option, Rule, ToolOptions
+from guard.policy import Arg, Endpoint, Flag, Matcher, Option, Rule, ToolOptions
 
 MAX_LENGTH = 2048
 UNSAFE = re.compile(r"\([^)]*[*+?{].*\)[*+?{]")  # Gemini's nested-quantifier heuristic
@@ -35,6 +35,9 @@ def unsafe(pattern: str) -> bool:
 _W = r"[^\s;&|]"  # a character of a shell word (roughly)
 _Q = r"(?:\\\"|'|)"  # an optional quote around a word: \" in JSON text, or '
 _END = r"(?=[\s;&|)`'\"]|\\|$)"  # the word ends here
+# an argument's start: a quote, or a parameter expansion whose literal default it is (`${X:--f}`)
+_OPEN = r"(?:\\\"|'|)(?:\$\{[A-Za-z_]\w*:?[-=+](?:\\\"|'|)|)"
+_ARG_END = r"(?=[\s;&|)}`'\"]|\\|$)"  # an argument ends here (also at the `}` of such a default)
 _WRAPPERS = ("sudo", "doas", "env", "command", "builtin", "exec", "nohup", "time", "timeout", "nice", "ionice",
              "stdbuf", "setsid", "xargs", "unbuffer", "chrt", "taskset", "coproc")
 _SHELLS = r"(?:ba|da|z|k|mk|)sh"
@@ -117,19 +120,35 @@ def _long_or_short(m: Flag | Option, long_after: str, short_before: str, short_a
 
 
 def _flag(m: Flag) -> str:
-    return _long_or_short(m, "(?=[=\\s;&|)`'\"]|\\\\|$)", "-[A-Za-z0-9]*", f"[A-Za-z0-9]*{_Q}{_END}")
+    return _long_or_short(m, "(?=[=\\s;&|)}`'\"]|\\\\|$)", "-[A-Za-z0-9]*", f"[A-Za-z0-9]*{_Q}{_ARG_END}")
 
 
 def _option(m: Option) -> str:
     value = "(?:" + "|".join(_case_insensitive(v) for v in m.values_as_written()) + ")"
-    return _long_or_short(m, f"(?:\\s+|=){_Q}{value}{_Q}{_END}", "-[A-Za-z]*", f"(?:\\s+|=|){_Q}{value}{_Q}{_END}")
+    return _long_or_short(m, f"(?:\\s+|=){_OPEN}{value}{_Q}{_ARG_END}", "-[A-Za-z]*",
+                          f"(?:\\s+|=|){_OPEN}{value}{_Q}{_ARG_END}")
 
 
 def _arg(m: Arg) -> str:
-    return f"{_Q}{_glob(m.glob)}{_Q}{_END}"
+    return f"{_glob(m.glob)}{_Q}{_ARG_END}"
 
 
-MATCHER_REGEX = {Flag.kind: _flag, Option.kind: _option, Arg.kind: _arg}  # one per matcher kind
+def _endpoint(m: Endpoint) -> str:
+    """The API path (after an optional `https://host/` or `/`), and where the rule names methods,
+    an explicit -X/--method with one of them, before or after the path. A regex cannot tell that
+    fields make gh POST, nor read a GraphQL document: a mutation rule takes the word `mutation`
+    after the path (the corpus lists both differences)."""
+    segments = [{"*": r"[^\s;&|/]*", "**": r"[^\s;&|]*"}.get(seg) or re.escape(seg) for seg in m._segments]
+    path = rf"(?:[A-Za-z]+://[^\s;&|/]*/|/|){'/'.join(segments)}(?:\?[^\s;&|]*|){_Q}{_ARG_END}"
+    if m.mutation:
+        path += r"[^;&|]*?\bmutation\b"
+    if not m.methods:
+        return path
+    method = _option(Option(Endpoint.METHOD_OPTIONS, list(m.methods)))
+    return rf"(?:{path}[^;&|]*?\s{_OPEN}(?:{method})|(?:{method})[^;&|]*?\s{_OPEN}{path})"
+
+
+MATCHER_REGEX = {Flag.kind: _flag, Option.kind: _option, Arg.kind: _arg, Endpoint.kind: _endpoint}  # one per kind
 
 
 def _matcher(m: Matcher) -> str:
@@ -147,7 +166,7 @@ def rule_to_gemini_regex(rule: Rule, tools: dict[str, ToolOptions]) -> str:
         regex.append(between * 3)
         regex.append(f"\\s+{_Q}(?:{_alternatives(alternatives)[3:-1]}|{_DYNAMIC_WORD}){_Q}")
     if rule.any_of:
-        regex.append(r"[^;&|]*?\s" + _Q + "(?:" + "|".join(_matcher(m) for m in rule.any_of) + ")")
+        regex.append(r"[^;&|]*?\s" + _OPEN + "(?:" + "|".join(_matcher(m) for m in rule.any_of) + ")")
     else:
         regex.append(_END)
     result = "".join(regex)
