@@ -52,7 +52,7 @@ def git_global_options(words: list, options) -> int:
         if value is None or not value.startswith("-") or value == "--":
             break
         i += 2 if options.kind(value) == "value" else 1
-    return i
+    return min(i, n)
 
 
 def git_settings(words: list, options, lookup) -> list[tuple[str, str | None]]:

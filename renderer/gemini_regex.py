@@ -162,9 +162,17 @@ def rule_to_gemini_regex(rule: Rule, tools: dict[str, ToolOptions]) -> str:
     skips = [f"\\s+{_glob(g)}" for g in globs]
     between = f"(?:{_GLOBAL[3:-2]}|{'|'.join(skips)}|)" if skips else _GLOBAL
     regex = [_START, _PRE, f"(?:{_W}*/|){_INNER_QUOTE}(?:{_alternatives(programs)[3:-1]}|{_DYNAMIC_WORD}){_Q}"]
-    for alternatives in rule.command[1:]:
+    for position, alternatives in enumerate(rule.command[1:]):
+        if position == 0:  # as the programs also spell their subcommands: npm pub, git-push
+            alternatives = set(alternatives) | {spelling for p in programs for word in alternatives
+                                                for spelling in tools.get(p, ToolOptions()).spellings(word)}
+        words = f"(?:{_alternatives(alternatives)[3:-1]}|{_DYNAMIC_WORD}){_Q}"
+        if position == 0 and any(tools.get(p, ToolOptions()).dashed_subcommands for p in programs):
+            dashed = "|".join(re.escape(word) for word in sorted(rule.command[1]))
+            regex.append(f"(?:-(?:{dashed}){_Q}|{between * 3}\\s+{_Q}{words})")
+            continue
         regex.append(between * 3)
-        regex.append(f"\\s+{_Q}(?:{_alternatives(alternatives)[3:-1]}|{_DYNAMIC_WORD}){_Q}")
+        regex.append(f"\\s+{_Q}{words}")
     if rule.any_of:
         regex.append(r"[^;&|]*?\s" + _OPEN + "(?:" + "|".join(_matcher(m) for m in rule.any_of) + ")")
     else:
