@@ -22,7 +22,7 @@ from image import layout
 from launcher import audit, checks, safefs, workspace
 from launcher.terminal import shown
 from launcher.tiers import live_read_only
-from launcher.plan import (BUNDLE_NAME, COLLECT_NOTHING_NEW, EXIT_TIMEOUT, PROG, REPORT_NAME, TOKEN_NAME, Host,
+from launcher.plan import (BUNDLE_NAME, COLLECT_NOTHING_NEW, EXIT_TIMEOUT, PROG, REPORT_NAME, Host,
                            Options, Plan, RunError)
 
 REPORT_LIMIT = 16 << 20
@@ -112,7 +112,9 @@ def proxy_ready(folder: Path) -> bool:
     return b"Accepting HTTP Socket connections" in text
 
 
-def prepare_folders(plan: Plan, options: Options, host: Host, key: str | None, token: str | None) -> None:
+def prepare_folders(plan: Plan, options: Options, host: Host, key: str | None, credential) -> None:
+    """credential: the run's GitHub token (launcher.github_app.GitHubCredential) or None; like the
+    key, it goes to the gateway's in-memory secrets folder and nowhere else."""
     for path, (text, mode) in plan.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         safefs.write_new(path, text.encode(), mode)
@@ -120,19 +122,10 @@ def prepare_folders(plan: Plan, options: Options, host: Host, key: str | None, t
         safefs.make_dir(host.run_dir / "proxy-log", 0o777)  # Squid drops to its own user
         for name in ("gateway-state", "gateway-log"):
             safefs.make_dir(host.run_dir / name, 0o700, (layout.GATEWAY_UID, layout.GATEWAY_GID))
-        write_secrets(host.gateway_secrets, {plan.vendor: key})
+        write_secrets(host.gateway_secrets, {plan.vendor: key, **(credential.secrets() if credential else {})})
     if options.mode == "copy":
         safefs.make_dir(host.out_dir, 0o700, host.agent_owner)
     safefs.make_dir(host.report_dir, 0o700, host.agent_owner)
-    if token is not None:
-        safefs.make_dir(host.agent_secrets, 0o700)
-        safefs.write_new(host.agent_secrets / TOKEN_NAME, (token + "\n").encode(), 0o400, host.agent_owner)
-        fd = os.open(host.agent_secrets, safefs.DIR_FLAGS)
-        try:
-            os.fchown(fd, *host.agent_owner)
-            os.fchmod(fd, 0o500)
-        finally:
-            os.close(fd)
 
 
 def run_agent(plan: Plan, options: Options, host: Host, cancel: Cancel | None = None) -> int:
@@ -229,15 +222,16 @@ def remove_all(commands: list) -> list[str]:
 
 
 def execute(plan: Plan, options: Options, host: Host, source: workspace.Source | None, key: str | None,
-            token: str | None, record, cancel: Cancel | None = None) -> int:
+            credential, record, cancel: Cancel | None = None) -> int:
     """Run the plan; whatever happens, wrap up. record(**fields) updates the run's run.json.
+    credential: the run's GitHub token (or None), revoked in the wrap-up.
     cancel: a sweep's run, in a thread of its own; the sweep's main thread handles the signals."""
     code: int | None = None
     problems: list[str] = []
     started = time.time()
     with (Signals() if cancel is None else _Untouched()) as signals:
         try:
-            prepare_folders(plan, options, host, key, token)
+            prepare_folders(plan, options, host, key, credential)
             code = run_agent(plan, options, host, cancel)
         except Interrupted as interrupted:
             print(f"{PROG}: {interrupted}: stopping the run and tearing down", file=sys.stderr)
@@ -248,7 +242,8 @@ def execute(plan: Plan, options: Options, host: Host, source: workspace.Source |
             problems.append(str(error))
         finally:
             signals.tearing_down = True
-            final = wrap_up(plan, options, host, source, code, problems, bool(signals.received), record, started)
+            final = wrap_up(plan, options, host, source, code, problems, bool(signals.received), record, started,
+                            credential)
     return final
 
 
@@ -267,9 +262,15 @@ class _Untouched:
 
 
 def wrap_up(plan: Plan, options: Options, host: Host, source: workspace.Source | None, code: int | None,
-            problems: list[str], interrupted: bool, record, started: float = 0.0) -> int:
-    """Teardown, the work brought back, the report copied out, the in-memory folder gone, the audit."""
+            problems: list[str], interrupted: bool, record, started: float = 0.0, credential=None) -> int:
+    """Teardown, the GitHub token revoked, the work brought back, the report copied out, the
+    in-memory folder gone, the audit."""
     problems += teardown(plan, host)
+    if credential is not None:
+        failed = credential.revoke()
+        if failed:
+            print(f"{PROG}: warning: {failed}", file=sys.stderr)
+            problems.append(failed)
     refs: list[str] = []
     final = code if code is not None else 1
     if plan.collect and code is not None:

@@ -44,8 +44,8 @@ from launcher.checks import free_subnet
 from launcher.execute import Cancel, execute, must, proxy_ready, remove_all, run_command, wait_until
 from launcher.plan import (CLIS, EXIT_USAGE, ID_SLOTS, PROG, Options, RunError, Shared, build_plan, format_plan,
                            gateway_container, gateway_files, id_base, proxy_container, proxy_files, subnet_for)
-from launcher.start import (add_run_options, begin, memory_root, missing_images, options_from_args, prepare,
-                            taken_subnets)
+from launcher.start import (add_run_options, begin, github_flags_given, memory_root, missing_images,
+                            options_from_args, prepare, taken_subnets)
 from launcher.terminal import shown, use_colour
 
 TASK_KEYS = ("prompt", "repository", "cli", "args", "name", "timeout")
@@ -411,7 +411,7 @@ class Sweep:
                 launch.record(sweep=self.sweep_id, task=slot.task.number,
                               task_name=slot.task.label, task_file=slot.task.where)
                 slot.stop = launch.plan.stop_agent
-                slot.code = execute(launch.plan, options, launch.host, launch.source, launch.key, launch.token,
+                slot.code = execute(launch.plan, options, launch.host, launch.source, launch.key, launch.credential,
                                     launch.record, cancel=self.cancel)
                 record = review.load_record(run_id, launch.host.run_dir.parent)
                 slot.refs = list(record.get("refs") or [])
@@ -588,7 +588,11 @@ def task_options(args: argparse.Namespace, task: Task) -> Options:
     per_task.mount, per_task.ro_mount, per_task.run_dir = False, [], None
     if task.timeout:
         per_task.timeout = task.timeout
-    options = options_from_args(per_task)
+    given = github_flags_given(args)
+    if given:
+        raise RunError(f"{', '.join(given)}: a sweep's runs share one gateway, which holds no GitHub token; run "
+                       f"GitHub tasks one at a time (agent-run CLI ...). A sweep's runs read GitHub anonymously")
+    options = options_from_args(per_task, github=False)
     return replace(options, interactive=False)
 
 
