@@ -155,6 +155,21 @@ def _matcher(m: Matcher) -> str:
     return MATCHER_REGEX[m.kind](m)
 
 
+def _spellings(words, options: list) -> str:
+    """`|...` for the other words the programs run these subcommands for (npm pub: a prefix, as a
+    trie, short enough for Gemini's limit; an alias as it is), or ""."""
+    prefixes, others = [], set()
+    for word in words:
+        for table in options:
+            spellings = table.spellings(word)
+            shortest = min((len(s) for s in spellings if word.startswith(s)), default=0)
+            if shortest:
+                prefixes.append((word, shortest))
+            others.update(s for s in spellings if not word.startswith(s))
+    out = [_prefix_trie([word], shortest) for word, shortest in prefixes] + [re.escape(s) for s in sorted(others)]
+    return "".join("|" + part for part in out)
+
+
 def rule_to_gemini_regex(rule: Rule, tools: dict[str, ToolOptions]) -> str:
     """The commandRegex for one deny rule; ValueError if it cannot be expressed."""
     programs = sorted(rule.programs)
@@ -163,10 +178,8 @@ def rule_to_gemini_regex(rule: Rule, tools: dict[str, ToolOptions]) -> str:
     between = f"(?:{_GLOBAL[3:-2]}|{'|'.join(skips)}|)" if skips else _GLOBAL
     regex = [_START, _PRE, f"(?:{_W}*/|){_INNER_QUOTE}(?:{_alternatives(programs)[3:-1]}|{_DYNAMIC_WORD}){_Q}"]
     for position, alternatives in enumerate(rule.command[1:]):
-        if position == 0:  # as the programs also spell their subcommands: npm pub, git-push
-            alternatives = set(alternatives) | {spelling for p in programs for word in alternatives
-                                                for spelling in tools.get(p, ToolOptions()).spellings(word)}
-        words = f"(?:{_alternatives(alternatives)[3:-1]}|{_DYNAMIC_WORD}){_Q}"
+        spelled = _spellings(alternatives, [tools.get(p, ToolOptions()) for p in programs]) if position == 0 else ""
+        words = f"(?:{_alternatives(alternatives)[3:-1]}{spelled}|{_DYNAMIC_WORD}){_Q}"
         if position == 0 and any(tools.get(p, ToolOptions()).dashed_subcommands for p in programs):
             dashed = "|".join(re.escape(word) for word in sorted(rule.command[1]))
             regex.append(f"(?:-(?:{dashed}){_Q}|{between * 3}\\s+{_Q}{words})")
