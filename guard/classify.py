@@ -479,6 +479,12 @@ class _Classifier:
         given = git_settings(words, options, self.lookup(env))
         written = git_config_writes(words, index)
         hits = self.configured(words[0], given + written, depth)
+        for key, value in written:  # an alias written for later runs what it stands for then
+            if key.startswith("alias.") and value:
+                text = value[1:] if value.startswith("!") else f"{words[0].as_source()} {value}"
+                hits += [_Hit("deny", hit.rule, f"{hit.reason} (the alias {key[len('alias.'):]} that this "
+                                                f"writes would run it)", hit.argv)
+                         for hit in self.reparse(text, depth) if hit.decision == "deny"]
         self.git_config += written
         aliases = {key[len("alias."):]: value for key, value in given + self.git_config
                    if key.startswith("alias.") and value is not None}
