@@ -8,7 +8,8 @@ The regex must also pass Gemini's own loader check (packages/core/src/policy/uti
 isSafeRegExp): at most 2048 characters and no match for `\\([^)]*[*+?{].*\\)[*+?{]`, which
 rejects ANY group followed by a quantifier once a quantified group has opened. So no
 group here is ever quantified: repetition is unrolled into `(?:X|)` chains, and spans are
-character classes. `rule_to_gemini_regex` raises ValueError if a rule cannot fit.
+character classes. `rule_to_gemini_regex` raises ValueError if a rule cannot fit;
+`rule_to_gemini_regexes` splits a rule whose matchers do not fit together into one regex each.
 
 It matches what the classifier denies as far as a regex can: the program at a command
 boundary (start, `;`, `&`, `|`, `(`, `{`, backquote, newline, `bash -c '`, `eval '`,
@@ -135,17 +136,17 @@ def _arg(m: Arg) -> str:
 
 def _endpoint(m: Endpoint) -> str:
     """The API path (after an optional `https://host/` or `/`), and where the rule names methods,
-    an explicit -X/--method with one of them, before or after the path. A regex cannot tell that
-    fields make gh POST, nor read a GraphQL document: a mutation rule takes the word `mutation`
-    after the path (the corpus lists both differences)."""
+    a later -X/--method with one of them. A regex cannot tell that fields make gh POST, take the
+    method before the path within Gemini's size limit, nor read a GraphQL document: a mutation
+    rule takes the word `mutation` after the path (the corpus lists these differences)."""
     segments = [{"*": r"[^\s;&|/]*", "**": r"[^\s;&|]*"}.get(seg) or re.escape(seg) for seg in m._segments]
     path = rf"(?:[A-Za-z]+://[^\s;&|/]*/|/|){'/'.join(segments)}(?:\?[^\s;&|]*|){_Q}{_ARG_END}"
     if m.mutation:
-        path += r"[^;&|]*?\bmutation\b"
+        return path + r"[^;&|]*?\bmutation\b"
     if not m.methods:
         return path
-    method = _option(Option(Endpoint.METHOD_OPTIONS, list(m.methods)))
-    return rf"(?:{path}[^;&|]*?\s{_OPEN}(?:{method})|(?:{method})[^;&|]*?\s{_OPEN}{path})"
+    values = "|".join(_case_insensitive(method) for method in m.methods)
+    return rf"{path}[^;&|]*?\s(?:-[A-Za-z]*X|--method)(?:\s+|=|){_OPEN}(?:{values}){_Q}{_ARG_END}"
 
 
 MATCHER_REGEX = {Flag.kind: _flag, Option.kind: _option, Arg.kind: _arg, Endpoint.kind: _endpoint}  # one per kind
@@ -193,6 +194,19 @@ def rule_to_gemini_regex(rule: Rule, tools: dict[str, ToolOptions]) -> str:
     result = "".join(regex)
     check_loadable(result, rule.id)
     return result
+
+
+def rule_to_gemini_regexes(rule: Rule, tools: dict[str, ToolOptions]) -> list[str]:
+    """The commandRegexes for one deny rule: one, or when its matchers do not fit in one regex
+    together, one per matcher (Gemini denies when any of them matches); ValueError if even one
+    matcher cannot fit."""
+    try:
+        return [rule_to_gemini_regex(rule, tools)]
+    except ValueError:
+        if len(rule.any_of) < 2:
+            raise
+    return [rule_to_gemini_regex(Rule(rule.id, rule.decision, rule.reason, rule.command, (matcher,), rule.tripwire,
+                                      rule.source), tools) for matcher in rule.any_of]
 
 
 def check_loadable(regex: str, rule_id: str = "?") -> None:
