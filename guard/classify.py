@@ -15,7 +15,7 @@ import time
 
 from guard.policy import STRICTNESS, Policy, Record, compile_policy, fnmatchcase
 from guard.settings import GIT_TRUE, cargo_alias, git_config_writes, git_global_options, git_settings
-from guard.shellparse import (DYNAMIC, PLAIN, QUOTED, SPLIT, ShellSyntaxError, SimpleCommand, TooComplex, Word,
+from guard.shellparse import (DYNAMIC, QUOTED, SPLIT, ShellSyntaxError, SimpleCommand, TooComplex, Word,
                               brace_expand, parse)
 from guard.wrappers import DECLARATIONS, SHELL_STRING_OPTION, SHELLS, WRAPPERS
 
@@ -129,6 +129,7 @@ class _Classifier:
         self.budget = budget or Budget()
         # holding a word to the file tiers costs about one unit per glob
         self.tier_cost = len(policy.files.blocked) + len(policy.files.read_only)
+        self.home_prefixes = None  # FileTiers.home_prefixes, once a path is judged
         # shell variables assigned earlier in the command line: name -> value (None: not known here)
         self.variables: dict = {}
         # what `git config` commands earlier in the command line wrote: [(key, value)]
@@ -156,7 +157,9 @@ class _Classifier:
             path = self.path_of(word)
             if path is None:
                 continue
-            found = self.policy.files.tier(path, self.place.home, self.place.environ)
+            if self.home_prefixes is None:
+                self.home_prefixes = self.policy.files.home_prefixes(self.place.home, self.place.environ)
+            found = self.policy.files.tier(path, self.place.home, self.place.environ, self.home_prefixes)
             if found is None:
                 continue
             tier, glob = found
@@ -241,6 +244,8 @@ class _Classifier:
         """The words as they are when every `${X:-default}` takes its default and every variable
         assigned earlier in the command line its value (split where bash splits it), or None when
         neither applies. Both readings are classified: either may be the one that runs."""
+        if not self.variables and all(word.alternative is None for word in words):
+            return None
         changed = False
         fields: list = [[]]
         defaulted: set = set()  # indices of fields made from a default

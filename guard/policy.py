@@ -664,29 +664,13 @@ class Rule(Record):
         """Every concrete word sequence the command words stand for."""
         return list(itertools.product(*self.command))
 
-    def literal_forms(self, tools: dict | None = None) -> list[tuple[str, ...]]:
-        """The argv prefixes a prefix-matching CLI can hold for this rule: the command words
-        (with `tools`, also as the program spells them otherwise: `npm pub`, `git-push`), then
-        (when the rule needs a matcher) each literal tail of its matchers."""
-        prefixes = self.spelled_prefixes(tools) if tools else self.prefixes()
+    def literal_forms(self) -> list[tuple[str, ...]]:
+        """The argv prefixes a prefix-matching CLI can hold for this rule: the command words,
+        then (when the rule needs a matcher) each literal tail of its matchers."""
         if not self.any_of:
-            return prefixes
+            return self.prefixes()
         tails = [tail for matcher in self.any_of for tail in matcher.literal_tails()]
-        return [prefix + tail for prefix in prefixes for tail in tails]
-
-    def spelled_prefixes(self, tools: dict) -> list[tuple[str, ...]]:
-        """prefixes(), then the same commands as their programs also spell them
-        (ToolOptions: subcommand abbreviations and aliases, dashed subcommands)."""
-        forms = self.prefixes()
-        extra = []
-        for form in forms:
-            options = tools.get(form[0])
-            if options is None or len(form) < 2:
-                continue
-            extra += [(form[0], spelling, *form[2:]) for spelling in options.spellings(form[1])]
-            if options.dashed_subcommands:
-                extra.append((f"{form[0]}-{form[1]}", *form[2:]))
-        return forms + [form for form in dict.fromkeys(extra) if form not in forms]
+        return [prefix + tail for prefix in self.prefixes() for tail in tails]
 
     def to_json(self) -> dict:
         out = {"id": self.id, "decision": self.decision, "reason": self.reason,
@@ -834,27 +818,47 @@ def _path_regex(glob: str):
 
 
 class FileTiers(Record):
-    """The profile's files: blocked (neither read nor written) and read_only (not written)."""
+    """The profile's files: blocked (neither read nor written) and read_only (not written), each a
+    tuple of (glob, (anchor, regex)); `combined`: per tier and anchor one regex of them all, so a
+    path that matches no glob (nearly every path) costs one match per anchor, not one per glob."""
 
-    __slots__ = ("blocked", "read_only")
+    __slots__ = ("blocked", "read_only", "combined")
 
-    def tier(self, path: str, home: str, environ) -> tuple[str, str] | None:
-        """(tier, glob) for an absolute, normalised path; blocked first."""
-        relative_to_home = []
-        if home and path.startswith(home.rstrip("/") + "/"):
-            relative_to_home.append(path[len(home.rstrip("/")) + 1:])
+    def __init__(self, blocked, read_only):
+        combined = {}
+        for tier, globs in (("blocked", blocked), ("read_only", read_only)):
+            for anchor in ("home", "absolute", "anywhere"):
+                patterns = [regex.pattern for _, (a, regex) in globs if a == anchor]
+                combined[tier, anchor] = re.compile("|".join(f"(?:{p})" for p in patterns), re.DOTALL) if patterns else None
+        super().__init__(blocked, read_only, combined)
+
+    def home_prefixes(self, home: str, environ) -> list[tuple[str, str]]:
+        """(folder prefix, what it stands for under ~) for the home folder and the CLIs' folders
+        their variables name: computed once per classification, used for every path."""
+        prefixes = [(home.rstrip("/") + "/", "")] if home else []
         for under_home, variable, inside in HOME_ALIASES:
             folder = environ.get(variable) if environ else None
-            if folder and path.startswith(os.path.join(folder, inside).rstrip("/") + "/"):
-                relative_to_home.append(under_home + path[len(os.path.join(folder, inside).rstrip("/")) + 1:])
+            if folder:
+                prefixes.append((os.path.join(folder, inside).rstrip("/") + "/", under_home))
+        return prefixes
+
+    def tier(self, path: str, home: str, environ, prefixes: list | None = None) -> tuple[str, str] | None:
+        """(tier, glob) for an absolute, normalised path; blocked first."""
+        if prefixes is None:
+            prefixes = self.home_prefixes(home, environ)
+        relative_to_home = [under + path[len(prefix):] for prefix, under in prefixes if path.startswith(prefix)]
         for tier, globs in (("blocked", self.blocked), ("read_only", self.read_only)):
+            home_any, absolute_any, anywhere_any = (self.combined[tier, a] for a in ("home", "absolute", "anywhere"))
+            if not ((home_any and any(home_any.match(rel) for rel in relative_to_home))
+                    or (absolute_any and absolute_any.match(path))
+                    or (anywhere_any and anywhere_any.match(path.lstrip("/")))):
+                continue
             for glob, (anchor, regex) in globs:
                 if anchor == "home":
                     if any(regex.match(rel) for rel in relative_to_home):
                         return tier, glob
-                elif anchor == "absolute" or anchor == "anywhere":
-                    if regex.match(path if anchor == "absolute" else path.lstrip("/")):
-                        return tier, glob
+                elif regex.match(path if anchor == "absolute" else path.lstrip("/")):
+                    return tier, glob
         return None
 
 

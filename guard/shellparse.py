@@ -379,9 +379,7 @@ class _Parser:
             operator = next((op for op in _DEFAULTING if parameter and s.startswith(op, parameter.end())), None)
             if operator is not None:
                 self.i = parameter.end() + len(operator)
-                default = self.read_default(quoted)
-                braced = s[i + 1:self.i - 1]
-                self.default = default
+                self.default = self.read_default(quoted)
                 return (DYNAMIC, "${...}")
             self.scan_braced_parameter()
             braced = s[i + 1:self.i - 1]
