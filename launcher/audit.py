@@ -165,7 +165,7 @@ GITHUB_ROUTES = ("github-git", "github-api", "npm", "pypi", "crates")
 
 def summarize_gateway(lines: list[str], problems: list[str]) -> tuple[dict, dict]:
     """(model requests, GitHub and registry requests) of the gateway's access log."""
-    forwarded, refused, routes = _Tally(), _Tally(), _Tally()
+    forwarded, refused, routes, answered, refreshes = _Tally(), _Tally(), _Tally(), _Tally(), _Tally()
     github_forwarded, github_refused, github_routes = _Tally(), _Tally(), _Tally()
     unparsed = 0
     for line in lines:
@@ -173,6 +173,9 @@ def summarize_gateway(lines: list[str], problems: list[str]) -> tuple[dict, dict
             continue
         try:
             entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("event") == "refresh":  # a login refreshed (egress.logins)
+                refreshes.add((str(entry["vendor"]), str(entry["login"]), str(entry["outcome"])), 0, 0)
+                continue
             key = (str(entry["vendor"]), str(entry["method"]), str(entry["path"]))
             status, decision = int(entry["status"]), str(entry.get("decision", ""))
             up, down = int(entry.get("bytes_up", 0)), int(entry.get("bytes_down", 0))
@@ -190,6 +193,8 @@ def summarize_gateway(lines: list[str], problems: list[str]) -> tuple[dict, dict
         routes.add((key[0],), up, down)
         if decision == "forward":
             forwarded.add(key + (status,), up, down)
+        elif decision == "answer":
+            answered.add(key + (str(entry.get("rule", "")),), up, down)
         else:
             refused.add(key + (decision or "unknown",), up, down)
     if unparsed:
@@ -198,6 +203,8 @@ def summarize_gateway(lines: list[str], problems: list[str]) -> tuple[dict, dict
         "forwarded": forwarded.rows(("vendor", "method", "path", "status")),
         "refused": refused.rows(("vendor", "method", "path", "rule")),
         "bytes_by_route": routes.rows(("vendor",)),
+        "answered": answered.rows(("vendor", "method", "path", "rule")),
+        "login_refreshes": refreshes.rows(("vendor", "login", "outcome")),
     }
     github = {
         "forwarded": github_forwarded.rows(("route", "method", "path", "status")),
@@ -293,6 +300,12 @@ def format_audit(audit: dict) -> str:
     for item in model["forwarded"]:
         lines.append(f"model     {safe(item['vendor'])} {safe(item['method'])} {safe(item['path'])} -> "
                      f"{item['status']} ({item['requests']}x)")
+    for item in model.get("answered", []):
+        lines.append(f"model answered {safe(item['vendor'])} {safe(item['method'])} {safe(item['path'])} "
+                     f"by the gateway ({item['requests']}x)")
+    for item in model.get("login_refreshes", []):
+        lines.append(f"login     {safe(item['vendor'])} {safe(item['login'])} refresh {safe(item['outcome'])} "
+                     f"({item['requests']}x)")
     for item in model["refused"]:
         lines.append(f"model refused {safe(item['vendor'])} {safe(item['method'])} {safe(item['path'])} "
                      f"by {safe(item['rule'])} ({item['requests']}x)")

@@ -19,12 +19,11 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from egress import gateway_github
-from egress.gateway import VENDORS, KeySource, agent_environment, base_urls, proxy_allowlist, \
-    render_gateway_config
+from egress import gateway_github, logins as gateway_logins
+from egress.gateway import RENEWED_DIR, VENDORS, KeySource, proxy_allowlist, render_gateway_config
 from egress.squid import AGENT_SUPERNET, render_squid
 from image import layout
-from launcher import github_app
+from launcher import github_app, logins
 
 PROG = "agent-run"
 ENGINES = ("podman", "kubernetes")
@@ -88,6 +87,11 @@ class Options:
     cpus: str = "2"
     pids: int = 1024
     key_sources: list = field(default_factory=list)         # [KeySource]
+    login: str = ""                       # the login kind (launcher/logins.py); "": the vendor's API key
+    login_details: dict = field(default_factory=dict)       # what the container may know of it (no token)
+    login_found: logins.Found | None = field(default=None, repr=False)    # where it was found (holds it)
+    login_context: logins.Context | None = field(default=None, repr=False)
+    token_urls: dict = field(default_factory=dict)  # tests: vendor -> a stand-in's token endpoint
     github: github_app.GitHubOptions = field(default_factory=github_app.GitHubOptions)
     mounts: list = field(default_factory=list)               # [Mount], always read-only
     run_id: str = ""
@@ -113,6 +117,15 @@ class Options:
     @property
     def vendor(self) -> str:
         return CLIS[self.cli]
+
+    @property
+    def login_kind(self) -> str:
+        return self.login or f"{self.cli}/api-key"
+
+    @property
+    def refreshes(self) -> bool:
+        """The gateway refreshes this login's token (and leaves it for the launcher to give back)."""
+        return gateway_logins.kind(self.login_kind).refresh is not None
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,10 @@ class Host:
     @property
     def gateway_secrets(self) -> Path:
         return self.memory_dir / "gateway-secrets"
+
+    @property
+    def gateway_renewed(self) -> Path:
+        return self.memory_dir / "gateway-renewed"
 
     @property
     def out_dir(self) -> Path:
@@ -276,7 +293,11 @@ def github_pieces(options: Options, subnet: str, *, repository: str | None = Non
     config = render_gateway_config([vendor], agent_subnets=[subnet],
                                    model_server_tools=options.model_server_tools,
                                    upstreams={vendor: options.upstreams[vendor]}
-                                   if vendor in options.upstreams else None, ca_file=ca)
+                                   if vendor in options.upstreams else None, ca_file=ca,
+                                   logins={vendor: options.login_kind} if vendor == options.vendor else None,
+                                   token_urls={vendor: options.token_urls[vendor]}
+                                   if vendor in options.token_urls else None,
+                                   renewed_dir=RENEWED_DIR if options.refreshes else None)
     stand_ins = {name: url for name, url in options.upstreams.items() if name in GITHUB_UPSTREAMS}
     return github_app.run_pieces(repository=repository, with_token=repository is not None, tripwire=options.tripwire,
                                  run_id=options.run_id or "shared", gateway_config_text=config,
@@ -316,6 +337,8 @@ def proxy_container(options: Options, folder: Path, name: str, networks: list[st
 def gateway_container(options: Options, folder: Path, secrets: Path, name: str, networks: list[str]) -> list[str]:
     """folder: where its config is and its state and log go; secrets: the in-memory folder with its key."""
     ca = _bind(options.upstream_ca, "/etc/agent-gateway/upstream-ca.pem", True) if options.upstream_ca else []
+    if options.refreshes:  # the refreshed login, left for the launcher on the host's tmpfs
+        ca += _bind(secrets.parent / "gateway-renewed", RENEWED_DIR)
     return [options.engine, "create", "--name", name, *networks,
             *HARDENING, *SERVICE_NETWORK, *gateway_github.GATEWAY_CREATE_ARGS,
             "--user", f"{layout.GATEWAY_UID}:{layout.GATEWAY_GID}",
@@ -340,7 +363,7 @@ def agent_environment_for(options: Options, github: github_app.GitHubRunPieces) 
         "AGENT_REPORT": f"{REPORT_DIR}/{REPORT_NAME}",
         "HTTPS_PROXY": proxy_url, "HTTP_PROXY": proxy_url, "https_proxy": proxy_url, "http_proxy": proxy_url,
         "ALL_PROXY": proxy_url, "NO_PROXY": no_proxy, "no_proxy": no_proxy,
-        **agent_environment(GATEWAY_HOST, [options.vendor]),
+        **login_container(options).env,
         **github.agent_env,
     }
     if github.policy.repository:
@@ -348,18 +371,20 @@ def agent_environment_for(options: Options, github: github_app.GitHubRunPieces) 
     return env
 
 
+def login_container(options: Options) -> logins.Container:
+    """What the login gives the container: placeholders and the gateway's address, never a token."""
+    return logins.container_for(options.login_kind, GATEWAY_HOST, options.login_details)
+
+
+def login_files(options: Options, host: Host) -> dict:
+    """container path -> host path of the login's placeholder files (bound read-only)."""
+    return {target: host.run_dir / "login-files" / f"{index}" for index, target
+            in enumerate(sorted(login_container(options).files))}
+
+
 def cli_arguments(options: Options) -> list[str]:
-    """Codex reads no base URL from the environment: it is told the gateway as a model provider
-    through -c overrides (the image's baked config.toml is left as it is)."""
-    if options.cli != "codex":
-        return list(options.cli_args)
-    provider = "model_providers.agent_gateway"
-    overrides = [
-        'model_provider="agent_gateway"', f'{provider}.name="agent-gateway"',
-        f'{provider}.base_url="{base_urls(GATEWAY_HOST)["openai"]}"',
-        f'{provider}.env_key="{VENDORS["openai"].placeholder_env}"', f'{provider}.wire_api="responses"',
-    ]
-    return [a for o in overrides for a in ("-c", o)] + list(options.cli_args)
+    """The login's arguments first (Codex is told the gateway through -c overrides), then the user's."""
+    return [*login_container(options).args, *options.cli_args]
 
 
 def workspace_mounts(options: Options, host: Host) -> list[str]:
@@ -378,6 +403,8 @@ def workspace_mounts(options: Options, host: Host) -> list[str]:
     mounts += _bind(host.report_dir, REPORT_DIR)
     for mount in options.mounts:
         mounts += _bind(mount.source, mount.target, True)
+    for target, source in login_files(options, host).items():
+        mounts += _bind(source, target, True)
     return mounts
 
 
@@ -459,11 +486,15 @@ def build_plan(options: Options, host: Host) -> Plan:
     subnet = host.subnet or subnet_for(options.run_id)
     prefix = subnet.rsplit(".", 1)[0]
     addresses = {"proxy": f"{prefix}.2", "gateway": f"{prefix}.3", "agent": f"{prefix}.10"}
-    if not any(s.vendor == options.vendor for s in options.key_sources):
+    if logins.is_api_key(options.login_kind) and not any(s.vendor == options.vendor for s in options.key_sources):
         raise RunError(f"{options.cli} needs {VENDOR_TITLES[options.vendor]} key: pass --key-file "
-                       f"{options.vendor}=PATH or --key-command {options.vendor}='COMMAND'")
+                       f"{options.vendor}=PATH or --key-command {options.vendor}='COMMAND', or log in with "
+                       f"{options.cli} on this machine (--login; docs/logins.md)")
     github = github_pieces(options, subnet, repository=host.github_repository, gateway_address=addresses["gateway"])
     files = {host.run_dir / "seccomp.json": (json.dumps(derive_seccomp(host.engine_seccomp or {}), indent=1), 0o644)}
+    placeholders = login_container(options).files
+    for target, source in login_files(options, host).items():
+        files[source] = (placeholders[target], 0o444)
     if not options.shared:
         files.update({**proxy_files(options, host.run_dir), **gateway_files(options, host.run_dir, subnet, github=github)})
     if options.mode == "mount":
@@ -519,8 +550,11 @@ def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str])
     for path, (_, mode) in plan.files.items():
         lines.append(f"# write {path} (mode {mode:04o})")
     if not options.shared:
-        lines.append(f"# write {host.gateway_secrets}/{plan.vendor} (0400, uid {layout.GATEWAY_UID}): the real key, "
-                     f"read from " + ", ".join(s.describe() for s in options.key_sources if s.vendor == plan.vendor))
+        origin = options.login_found.origin if options.login_found else \
+            ", ".join(s.describe() for s in options.key_sources if s.vendor == plan.vendor)
+        what = "the real key" if logins.is_api_key(options.login_kind) else f"the {options.login_kind} login"
+        lines.append(f"# write {host.gateway_secrets}/{plan.vendor} (0400, uid {layout.GATEWAY_UID}): {what}, "
+                     f"read from {origin}")
     lines += [f"# {line}" for line in github_lines(plan, options, host)]
     lines += [q(a) for a in plan.setup]
     if not options.shared:
@@ -529,7 +563,8 @@ def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str])
     lines.append(q(plan.agent_create))
     lines.append(q(plan.start_agent))
     lines.append(f"# after {options.timeout} s: {q(plan.stop_agent)} (exit {EXIT_TIMEOUT}); on SIGINT, SIGTERM "
-                 f"or SIGHUP: the teardown below, then the audit")
+                 f"or SIGHUP: the teardown below, then the audit; if agent-run is killed outright, its guardian "
+                 f"(started first, in a session of its own) runs the same teardown")
     lines += [q(a) for a in plan.teardown]
     if plan.collect:
         lines.append("# then, whatever ended the run, the collector on the copy:")

@@ -17,11 +17,12 @@ from pathlib import Path
 
 from egress.gateway import VENDORS, KeySource, read_key
 from image import layout
-from launcher import github_app, review, safefs, workspace
+from launcher import github_app, logins, review, safefs, workspace
 from launcher.checks import (check_mount, check_source, free_subnet, id_range_problem, live_owner, pinned_folders,
                              protected_paths, within)
-from launcher.execute import execute, write_record
-from launcher.plan import (ENGINES, GITHUB_UPSTREAMS, ID_RANGE, PROG, Host, Mount, Options, Plan, RunError,
+from launcher.commands import write_record
+from launcher.execute import execute
+from launcher.plan import (CLIS, ENGINES, GITHUB_UPSTREAMS, ID_RANGE, PROG, Host, Mount, Options, Plan, RunError,
                            build_plan, copy_mapping, id_base, subnet_for)
 from launcher.terminal import shown
 from launcher.tiers import blocked_paths, live_read_only, read_only_patterns
@@ -74,6 +75,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pids", type=int, default=1024)
     p.add_argument("--key-file", action="append", default=[], metavar="VENDOR=PATH")
     p.add_argument("--key-command", action="append", default=[], metavar="VENDOR=COMMAND")
+    p.add_argument("--login", default="auto", metavar="KIND",
+                   help="which credential: an API key (CLI/api-key) or a subscription login such as claude/login or "
+                        "claude/oauth-token (docs/logins.md); auto (default): the key given, else the first login "
+                        "found on this machine")
+    p.add_argument("--login-command", metavar="COMMAND",
+                   help="a command that prints the login's credential (a keychain export) instead of its file")
     token = p.add_mutually_exclusive_group()
     token.add_argument("--github-token-file", type=Path, metavar="FILE",
                        help="a GitHub token for the run's gateway (never the agent's), read from FILE")
@@ -85,6 +92,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--outside-network", help=argparse.SUPPRESS)
     p.add_argument("--gateway-upstream", action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--gateway-upstream-ca", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--gateway-token-url", action="append", default=[], help=argparse.SUPPRESS)
 
 
 GITHUB_FLAGS = ("github_token_file", "github_token_command", "github_app_config", "github_app_id", "github_app_key",
@@ -123,6 +131,16 @@ def options_from_args(args: argparse.Namespace, github: bool = True) -> Options:
     github = github_app.options_from_args(args, token, read_key=not args.print_only) if github \
         else github_app.GitHubOptions()
     upstreams = dict(_vendor_value(t, "--gateway-upstream", GITHUB_UPSTREAMS) for t in args.gateway_upstream)
+    token_urls = dict(_vendor_value(t, "--gateway-token-url") for t in args.gateway_token_url)
+    context = logins.context_from(sources, args.login_command)
+    found = None
+    if args.login != "auto" or not any(s.vendor == CLIS[args.command] for s in sources):
+        try:
+            found = logins.choose(args.command, args.login, context)
+        except logins.NotFound:
+            pass  # the plan says what a run needs (a key, or a login)
+        except logins.LoginError as error:
+            raise RunError(str(error)) from None
     cli_args = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     return Options(cli=args.command, cli_args=cli_args, workspace=args.workspace or Path.cwd(),
@@ -130,6 +148,8 @@ def options_from_args(args: argparse.Namespace, github: bool = True) -> Options:
                    images={"agent": args.image, "proxy": args.proxy_image, "gateway": args.gateway_image},
                    timeout=args.timeout, collect_timeout=args.collect_timeout,
                    memory=args.memory, cpus=args.cpus, pids=args.pids, key_sources=sources, github=github,
+                   login=found.kind if found else "", login_details=found.details if found else {},
+                   login_found=found, login_context=context, token_urls=token_urls,
                    mounts=[_ro_mount(m) for m in args.ro_mount], run_id=run_id, run_dir=args.run_dir,
                    outside_network=args.outside_network, upstreams=upstreams, upstream_ca=args.gateway_upstream_ca,
                    interactive=sys.stdin.isatty() and sys.stdout.isatty(),
@@ -254,7 +274,7 @@ class Launch:
     plan: Plan
     host: Host
     source: workspace.Source | None
-    key: str | None = field(repr=False)
+    key: str | dict | None = field(repr=False)     # an API key, or a login's secret (launcher/logins.py)
     credential: github_app.GitHubCredential | None = None
     record: object = None
 
@@ -278,7 +298,13 @@ def begin(options: Options) -> Launch:
         raise RunError("a sweep's runs share one gateway, which holds no GitHub token: run GitHub tasks one by one "
                        "(agent-run CLI ...) or drop the GitHub App / --github-token-* options")
     # A sweep's gateway read the key once for all its runs.
-    key = None if options.shared else read_key(next(s for s in options.key_sources if s.vendor == plan.vendor))
+    if options.login_found is not None:
+        try:
+            key = logins.secret_of(options.login_found)
+        except (logins.LoginError, ValueError) as error:
+            raise RunError(str(error)) from None
+    else:
+        key = None if options.shared else read_key(next(s for s in options.key_sources if s.vendor == plan.vendor))
     for warning in plan.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     # The token, minted or read last before anything is made, goes to the gateway only; a run that
@@ -342,6 +368,9 @@ def taken_subnets(engine: str) -> set[str]:
 
 
 def start_run(options: Options) -> int:
+    if not logins.is_api_key(options.login_kind) and (options.engine == "kubernetes" or options.shared):
+        raise RunError(f"--login {options.login_kind}: subscription logins run on the podman engine, one run at a "
+                       "time, for now (a sweep or --engine kubernetes takes API keys)")
     if options.engine == "kubernetes":
         from launcher import kube_engine  # only this engine needs the kubernetes client
         return kube_engine.run(options)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -19,7 +20,7 @@ import pytest
 from egress.gateway import PLACEHOLDER_KEY, KeySource, render_gateway_config
 from egress.gateway_github import add_github_routes
 from launcher.github_app import GitHubOptions
-from launcher.start import begin
+from launcher.start import begin, memory_root
 from launcher.execute import execute
 from launcher.plan import AGENT_UID, Options
 from egress_certs import make_ca, make_server_cert
@@ -77,7 +78,8 @@ def outside(tmp_path_factory):
         yield world
 
 
-def probe_run(tmp_path: Path, outside: dict, timeout: int = 120, probe_sleep: float | None = None):
+def probe_run(tmp_path: Path, outside: dict, timeout: int = 120, probe_sleep: float | None = None,
+              run_id: str | None = None):
     """A run whose agent is the probe; returns (code, options, launch)."""
     os.chmod(tmp_path, 0o755)
     repo = make_repo(tmp_path, {"CLAUDE.md": "instructions\n", "probe.py": (HERE / "podman_probe.py").read_text(),
@@ -86,7 +88,7 @@ def probe_run(tmp_path: Path, outside: dict, timeout: int = 120, probe_sleep: fl
     (tmp_path / "key").write_text(REAL_KEY)
     (tmp_path / "token").write_text(TOKEN)
     (tmp_path / "home").mkdir()
-    run_id = "t" + uuid.uuid4().hex[:10]
+    run_id = run_id or "t" + uuid.uuid4().hex[:10]
     options = Options(cli="claude", cli_args=[], workspace=repo, profile="ci", images=IMAGES,
                       key_sources=[KeySource("anthropic", file=tmp_path / "key")],
                       github=GitHubOptions(token_source=KeySource("github", file=tmp_path / "token"),
@@ -174,6 +176,39 @@ def test_a_run_through_podman(tmp_path, outside):
     for path in launch.host.run_dir.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert REAL_KEY.encode() not in path.read_bytes() and TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_agent_run_killed_outright_is_torn_down_by_its_guardian(tmp_path, outside):
+    """kill -9 leaves agent-run no wrap-up of its own: its guardian removes the containers and the
+    networks, deletes the in-memory folder that held the key and the token, writes the audit, and
+    marks the run killed."""
+    run_id = "k" + uuid.uuid4().hex[:10]
+    child = os.fork()
+    if child == 0:  # agent-run, as a process of its own that can be killed outright
+        try:
+            probe_run(tmp_path, outside, probe_sleep=600, run_id=run_id)
+        finally:
+            os._exit(0)
+    run_dir = tmp_path / "run"
+    deadline = time.monotonic() + 120
+    while f"agent-sandbox-{run_id}-agent" not in podman("ps", "--format", "{{.Names}}").stdout:
+        assert time.monotonic() < deadline, "the agent never started"
+        time.sleep(0.5)
+    memory_dir = memory_root() / run_id
+    assert memory_dir.exists() and leftovers(run_id)
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    deadline = time.monotonic() + 120
+    while leftovers(run_id) or json.loads((run_dir / "run.json").read_text()).get("status") != "killed":
+        assert time.monotonic() < deadline, "the run was not torn down after agent-run was killed"
+        time.sleep(1)
+    assert not memory_dir.exists()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert "its guardian tore the run down" in record["problems"][0]
+    audit = json.loads((run_dir / "audit.json").read_text())
+    assert any("guardian" in problem for problem in audit["problems"])
+    # what the agent did before it was stopped is in the audit from the logs
+    assert any(r["host"] == "pypi.org" for r in audit["network"]["reached"])
 
 
 def test_a_run_that_overstays_is_stopped_with_exit_124(tmp_path, outside):
