@@ -447,9 +447,8 @@ class _Parser:
                 parts.extend(_with_defaults(inner, inner_defaults))
             elif c == "$":
                 part = self.read_dollar(quoted)
-                if part is None:
+                if part is None:  # a literal `$`, already read past
                     buf.append("$")
-                    self.i += 1
                 else:
                     flush()
                     nested, self.default = self.default, None

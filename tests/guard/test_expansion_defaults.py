@@ -69,6 +69,7 @@ def test_a_default_is_the_words_alternative_reading():
     assert "".join(text for _, text in quoted.alternative) == "+m"
     assert "".join(text for _, text in nested.alternative) == "d"
     assert words_of("x ${A} $B ${A#x}")[1].alternative is None
+    assert "".join(text for _, text in words_of("x ${A:-$}")[1].alternative) == "$"  # a literal $
 
 
 def test_many_defaults_cost_two_readings_not_one_per_combination(runtime):
