@@ -3,8 +3,10 @@
 Bypass: deny rules as commandRegex policies in /etc/gemini-cli/policies (the admin tier, which
 beats a user allow and holds in yolo), system settings in /etc/gemini-cli/settings.json (wins over
 the user file). Never `defaultApprovalMode: yolo` (invalid there; yolo is a command-line flag),
-never `tools.exclude: ["run_shell_command(...)"]` (blocks nothing). Auth pinned to an API key so
-a base URL (the credential gateway) works.
+never `tools.exclude: ["run_shell_command(...)"]` (blocks nothing). The auth type defaults to an
+API key (so that a base URL, the credential gateway, works) in /etc/gemini-cli/system-defaults.json,
+the lowest layer: a run with a Google login or Vertex selects its own in the run's user settings
+(launcher/login_gemini.py), which system settings would override.
 Interactive: ~/.gemini/settings.json with yolo disabled and user-tier policies.
 """
 
@@ -139,7 +141,7 @@ def policy_toml(model: PolicyModel, decisions: tuple[str, ...]) -> dict:
 
 def system_settings(model: PolicyModel) -> dict:
     return {
-        "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": False}},
+        "security": {"folderTrust": {"enabled": False}},
         "privacy": {"usageStatisticsEnabled": False},
         "telemetry": {"enabled": False},
         "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
@@ -147,6 +149,10 @@ def system_settings(model: PolicyModel) -> dict:
         # (docs/hooks.md), so the admin policies above stay the hard layer for gemini.
         **hook_settings(HOOK_COMMAND),
     }
+
+
+def system_defaults(model: PolicyModel) -> dict:
+    return {"security": {"auth": {"selectedType": "gemini-api-key"}}}
 
 
 def hook_settings(command: str) -> dict:
@@ -200,6 +206,7 @@ def render(model: PolicyModel) -> dict[str, object]:
     if model.bypass:
         return {
             "/etc/gemini-cli/settings.json": system_settings(model),
+            "/etc/gemini-cli/system-defaults.json": system_defaults(model),
             f"/etc/gemini-cli/policies/{POLICY_FILE}": policy_toml(model, ("deny",)),
         }
     return {

@@ -89,7 +89,10 @@ def test_codex_interactive():
 @pytest.mark.parametrize("name", ["autonomous", "ci"])
 def test_gemini_bypass(name):
     settings = doc(name, "/etc/gemini-cli/settings.json")
-    assert settings["security"]["auth"]["selectedType"] == "gemini-api-key"
+    # The auth type is a default (the lowest layer), so that a login can select its own in the
+    # run's user settings; system settings would override every other layer.
+    assert "auth" not in settings["security"]
+    assert doc(name, "/etc/gemini-cli/system-defaults.json") == {"security": {"auth": {"selectedType": "gemini-api-key"}}}
     assert settings["privacy"]["usageStatisticsEnabled"] is False
     assert "defaultApprovalMode" not in settings.get("general", {}), "yolo is a flag; the setting is invalid"
     assert "exclude" not in settings.get("tools", {})
