@@ -383,8 +383,8 @@ class _Classifier:
         if spec is None:
             return [], hits
         rest = self.strip_wrapper(program, words, spec, depth, hits)
-        if program == "xargs" and not rest:
-            return [], hits
+        if program == "xargs":
+            return (_xargs_command(words[1:len(words) - len(rest)], rest, stdin) if rest else []), hits
         return rest, hits
 
     def strip_wrapper(self, program: str, words: list, spec, depth: int, hits: list) -> list:
@@ -573,6 +573,28 @@ def _known_basename(word: Word) -> str | None:
     if kind != DYNAMIC and "/" in text and text.rsplit("/", 1)[1]:
         return text
     return None
+
+
+def _xargs_command(options: list, command: list, stdin: str | None) -> list:
+    """The command xargs runs, with what it reads when that is known (`echo +main | xargs git push
+    origin`): the items appended, or with -I/--replace each line put in place of the string."""
+    if not stdin:
+        return command
+    replace = None
+    for index, word in enumerate(options):
+        value = word.static or ""
+        if value in ("-I", "--replace") and index + 1 < len(options):
+            replace = options[index + 1].static
+        elif value.startswith("--replace="):
+            replace = value.split("=", 1)[1]
+        elif value.startswith("-I") and len(value) > 2:
+            replace = value[2:]
+        elif value == "-i" or value.startswith("-i"):
+            replace = value[2:] or "{}"
+    if replace is None:
+        return command + [Word.literal(item) for item in stdin.split()]
+    line = next((line.strip() for line in stdin.splitlines() if line.strip()), "")
+    return [Word.literal(w.static.replace(replace, line)) if w.static is not None else w for w in command]
 
 
 def _static_output(cmd: SimpleCommand) -> str | None:
