@@ -14,7 +14,8 @@ import re
 import time
 
 from guard.policy import STRICTNESS, Policy, Record, compile_policy, fnmatchcase
-from guard.settings import GIT_TRUE, cargo_alias, git_config_writes, git_global_options, git_settings
+from guard.settings import (GIT_TRUE, cargo_alias, git_command_strings, git_config_writes, git_global_options,
+                            git_settings)
 from guard.shellparse import (DYNAMIC, QUOTED, SPLIT, ShellSyntaxError, SimpleCommand, TooComplex, Word,
                               brace_expand, parse)
 from guard.wrappers import DECLARATIONS, SHELL_STRING_OPTION, SHELLS, WRAPPERS
@@ -134,6 +135,7 @@ class _Classifier:
         self.variables: dict = {}
         # what `git config` commands earlier in the command line wrote: [(key, value)]
         self.git_config: list = []
+        self.judging: set = set()  # command strings being judged (command_string)
 
     # files
     def path_of(self, word) -> str | None:
@@ -491,6 +493,8 @@ class _Classifier:
                                                 f"writes would run it)", hit.argv)
                          for hit in self.reparse(text, depth) if hit.decision == "deny"]
         self.git_config += written
+        for where, text in git_command_strings(words, index, given + self.git_config, options, self.lookup(env)):
+            hits += self.command_string(where, text, depth)
         aliases = {key[len("alias."):]: value for key, value in given + self.git_config
                    if key.startswith("alias.") and value is not None}
         if index >= len(words) or words[index].static is None:
@@ -502,6 +506,21 @@ class _Classifier:
             return [Word.literal("sh"), Word.literal("-c"), Word.literal(body[1:] + ' "$@"')], hits
         expanded = [w for c in parse(body) for w in c.words]
         return [words[0]] + words[1:index] + expanded + words[index + 1:], hits
+
+    def command_string(self, where: str, text: str, depth: int) -> list:
+        """Deny hits of a string a program runs as a shell command (`core.sshCommand`,
+        `GIT_EDITOR`, `rebase --exec`). One that does not parse, sh does not run either."""
+        if text in self.judging:  # GIT_EDITOR='git commit' runs git, which reads GIT_EDITOR...
+            return []
+        self.judging.add(text)
+        try:
+            found = self.reparse(text, depth)
+        except ShellSyntaxError:
+            return []
+        finally:
+            self.judging.discard(text)
+        return [_Hit("deny", hit.rule, f"{hit.reason} (run by git from {where})", hit.argv)
+                for hit in found if hit.decision == "deny"]
 
     def configured(self, program_word: Word, settings: list, depth: int) -> list:
         """Deny hits for the arguments `settings` stand for (tools: config_arguments): a push
