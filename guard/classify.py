@@ -371,6 +371,8 @@ class _Classifier:
             return self.git(words, depth, env or {})
         if program == "cargo":
             return self.cargo(words, env or {}), []
+        if program == "npm":
+            return self.npm_exec(words, depth)
         hits = []
         option_string = SHELL_STRING_OPTION.get(program)
         if option_string:
@@ -546,6 +548,30 @@ class _Classifier:
                         hits.append(_Hit("deny", rule.id, f"{rule.reason} (set by the configuration {key}={value})",
                                          _display(configured)))
         return hits
+
+    def npm_exec(self, words: list, depth: int) -> tuple[list, list]:
+        """`npm exec [--] CMD ...` (also `npm x`, `npm exe`) runs CMD, like npx; `-c`/`--call`
+        STRING runs a shell string. (the command, hits of the strings it runs)"""
+        options = self.policy.options("npm")
+        i, n = 1, len(words)
+        while i < n and (words[i].static or "").startswith("-") and words[i].static != "--":
+            i += 2 if options.kind(words[i].static) == "value" else 1
+        if i >= n or words[i].static is None or options.subcommand(words[i].static) != "exec":
+            return [], []
+        hits, i = [], i + 1
+        while i < n and (words[i].static or "").startswith("-") and words[i].static != "--":
+            value = words[i].static
+            if value in ("-c", "--call") and i + 1 < n:
+                hits += self.reparse(words[i + 1].as_source(), depth)
+                i += 2
+            elif value.startswith("--call="):
+                hits += self.reparse(value.split("=", 1)[1], depth)
+                i += 1
+            else:
+                i += 2 if value in ("-p", "--package", "-w", "--workspace") else 1
+        if i < n and words[i].static == "--":
+            i += 1
+        return words[i:], hits
 
     def cargo(self, words: list, env: dict) -> list:
         """`CARGO_ALIAS_SHIP=publish cargo ship`, `cargo --config alias.ship=... ship`: the
