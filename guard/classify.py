@@ -373,6 +373,11 @@ class _Classifier:
             return self.cargo(words, env or {}), []
         if program == "npm":
             return self.npm_exec(words, depth)
+        if program == "alias":  # `alias gp='git push -f'` makes `gp` run it (Claude's shell expands aliases)
+            return [], [_Hit("deny", hit.rule, f"{hit.reason} (the alias {w.static.split('=', 1)[0]} would run it)",
+                             hit.argv)
+                        for w in words[1:] if w.static and "=" in w.static
+                        for hit in self.reparse(w.static.split("=", 1)[1], depth) if hit.decision == "deny"]
         hits = []
         option_string = SHELL_STRING_OPTION.get(program)
         if option_string:

@@ -47,7 +47,7 @@ _START = (
     r"|.*(?:[;&|{})`!]|\\n|\((?=[^'\\]))"  # after a command separator (a bare start is the empty alternative)
     rf"|.*\b(?:{_SHELLS}|su|runuser|script|flock|npx|npm)\s+[^;&|]*?-[A-Za-z]*c[A-Za-z]*\s+(?:'|\\\"|)"  # -c strings
     rf"|.*\b{_SHELLS}\s+<<<\s*(?:'|\\\"|)"
-    r"|.*\b(?:eval|trap)\s+(?:'|\\\"|)"
+    r"|.*\b(?:eval\s+|trap\s+|alias\s+[^\s=;&|]+=)(?:'|\\\"|)"
     r"|.*\benv\s[^;&|]*?(?:-S|--split-string)(?:\s+|=|)(?:'|\\\"|)"
     r"|.*\s-(?:exec|execdir|ok|okdir)\s+"
     r"|.*\bwatch\s+(?:-n\s+[^\s;&|]+\s+|)"

@@ -175,3 +175,9 @@ def test_xargs_runs_its_command_with_what_it_reads_when_that_is_known(runtime, c
                                      "ls | xargs -I % echo %"])
 def test_xargs_with_everyday_input_stays_allowed(runtime, command):
     assert classify(command, runtime).decision == "allow"
+
+
+def test_a_shell_alias_is_judged_as_what_it_runs(runtime):
+    decision = classify("alias gp='git push -f'\ngp origin main", runtime)
+    assert decision.rule == "git-push-force" and "the alias gp would run it" in decision.reason
+    assert classify("alias ll='ls -la'; ll", runtime).decision == "allow"
