@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from egress import logins as gateway_logins
-from egress.gateway import PLACEHOLDER_KEY, VENDORS, KeySource, agent_environment, base_urls, read_key, validate_key
+from egress.gateway import VENDORS, KeySource, agent_environment, base_urls, read_key
 from launcher import safefs
 
 MAX_CREDENTIAL_BYTES = 256 * 1024
@@ -452,6 +452,3 @@ def key_sources_from(key_files: list[str], key_commands: list[str]) -> list[KeyS
         raise LoginError(f"two keys given for {', '.join(dup)}: pass one --key-file or --key-command each")
     return sources
 
-
-__all__ = ["Container", "Context", "Found", "HostKind", "LoginError", "PLACEHOLDER_KEY", "check", "choose",
-           "container_for", "give_back", "register", "secret_of", "validate_key"]
