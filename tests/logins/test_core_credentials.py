@@ -273,3 +273,15 @@ def test_the_audit_lists_refreshes_and_answered_calls_apart(tmp_path):
     text = format_audit(audit)
     assert "login     anthropic claude/login refresh failed (1x)" in text
     assert "model answered gemini GET /computeMetadata/v1/x by the gateway (1x)" in text
+
+
+def test_after_a_failed_refresh_neither_expiry_nor_401s_refresh_again_at_once():
+    endpoint = TokenEndpoint((400, {"error": "invalid_grant"}))
+    credential = refreshing(login_doc(-10), endpoint)
+
+    async def go():
+        values = await asyncio.gather(*(credential.current() for _ in range(10)))
+        again = await credential.refresh_after_rejection(values[0])
+        return again
+    assert asyncio.run(go()) is False
+    assert len(endpoint.calls) == 1
