@@ -416,11 +416,13 @@ def check_main(argv: list[str], prog: str = "agent-run login-check") -> int:
                                      "gateway could use it (one cheap authenticated call to the vendor) and when it "
                                      "expires. Exit 0: usable; 1: found but not usable; 2: none found or bad input.")
     parser.add_argument("cli", choices=sorted(CLIS))
-    parser.add_argument("--login", default="auto", help="a login kind (see docs/logins.md) or auto (default)")
+    parser.add_argument("--login", default="auto", metavar="KIND",
+                        help="a login kind (see docs/logins.md) or auto (default)")
     parser.add_argument("--key-file", action="append", default=[], metavar="VENDOR=PATH")
     parser.add_argument("--key-command", action="append", default=[], metavar="VENDOR=COMMAND")
-    parser.add_argument("--login-command", help="a command that prints the credential (a keychain export)")
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--login-command", metavar="COMMAND",
+                        help="a command that prints the credential (a keychain export)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds for the check (default 30)")
     # Tests only: the vendor's stand-in.
     parser.add_argument("--gateway-upstream", help=argparse.SUPPRESS)
     parser.add_argument("--gateway-upstream-ca", help=argparse.SUPPRESS)
