@@ -18,7 +18,8 @@ the end-to-end suite runs it with the host's python3 in a container.
     python3 tests/logins/fake_chatgpt.py SCENARIO PORT OUT [LIFETIME]
 
 writes OUT/auth.json (what `codex login` leaves in ~/.codex), then OUT/ready; records each
-request in OUT/requests.jsonl and each token event in OUT/events.jsonl.
+request in OUT/requests.jsonl, each token event in OUT/events.jsonl and each token it issues in
+OUT/issued.jsonl (for the test to look for where none may be).
 """
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ class FakeChatGPT(fakes.OpenAIResponsesFake):
         self._live_refresh: set[str] = set()
         self._used_refresh: set[str] = set()
         self.events: list[dict] = []
+        self.issued: list[dict] = []                 # every token set this server handed out
         self.revoke_on_turn: int | None = None       # retire the token of this model request (1-based)
         self._turns = 0
 
@@ -106,7 +108,12 @@ class FakeChatGPT(fakes.OpenAIResponsesFake):
         refresh = "rt_" + secrets.token_urlsafe(32)
         self._live_access.add(jti)
         self._live_refresh.add(refresh)
-        return {"id_token": id_token, "access_token": access, "refresh_token": refresh}
+        issued = {"id_token": id_token, "access_token": access, "refresh_token": refresh}
+        self.issued.append(issued)
+        if self.out is not None:  # what a test looks for where it must not be
+            with open(self.out / "issued.jsonl", "a") as sink:
+                sink.write(json.dumps(issued) + "\n")
+        return issued
 
     def login(self) -> dict:
         """What `codex login` leaves in ~/.codex/auth.json after signing in."""
@@ -235,10 +242,20 @@ class FakeChatGPT(fakes.OpenAIResponsesFake):
         fakes._send_json(handler, 200, issued)
 
 
+# What the scripted model has Codex do in the login runs.
+SCENARIOS = {
+    # Two turns a while apart: the gateway refreshes the short-lived token in between, and the test
+    # looks through the running container from the host meanwhile.
+    "across-refresh": fakes.Scenario(("sleep 15 && printf 'one\\n' > one.txt",
+                                      "git switch -q -c agent/login && git add one.txt && "
+                                      "git commit -q -m 'Work across a token refresh'"),
+                                     "Worked across a refresh."),
+}
+
+
 def main(argv: list[str]) -> None:
     from http.server import ThreadingHTTPServer
-    from tests.e2e.scenarios import SCENARIOS
-    scenario, port, out = argv[0], int(argv[1]), Path(argv[2])
+    scenario, port, out = SCENARIOS[argv[0]], int(argv[1]), Path(argv[2])
     lifetime = float(argv[3]) if len(argv) > 3 else 3600
 
     class OnEveryAddress(ThreadingHTTPServer):
@@ -246,7 +263,7 @@ def main(argv: list[str]) -> None:
             super().__init__(("0.0.0.0", port), handler)
 
     fakes.ThreadingHTTPServer = OnEveryAddress     # the gateway is another host
-    fake = FakeChatGPT(SCENARIOS[scenario], lifetime=lifetime, out=out)
+    fake = FakeChatGPT(scenario, lifetime=lifetime, out=out)
     (out / "auth.json").write_text(json.dumps(fake.login(), indent=2))
     fake.start()
     (out / "ready").write_text(str(port))

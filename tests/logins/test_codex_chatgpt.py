@@ -155,6 +155,19 @@ def test_the_token_answer_of_a_refresh_is_read_from_the_new_access_tokens_expiry
         gateway.parse_refresh({"access_token": "opaque-token-without-expiry"}, {})
 
 
+def test_the_openai_body_check_judges_tools_inside_the_input():
+    from egress.gateway_rules import check_body
+
+    def body(*tools):
+        return json.dumps({"model": "m", "input": [{"type": "additional_tools", "role": "developer", "tools": [
+            {"type": "namespace", "name": "functions", "tools": list(tools)}]}]}).encode()
+    client_tools = ({"type": "custom", "name": "exec"}, {"type": "function", "name": "wait"})
+    assert check_body("openai", body(*client_tools), False) is None
+    refusal = check_body("openai", body(*client_tools, {"type": "web_search"}), False)
+    assert refusal.rule == "server-side-tools" and "web_search" in refusal.reason
+    assert check_body("openai", body({"type": "mcp", "server_url": "https://x"}), True) is None
+
+
 # --- the real gateway between a client and the fake ---------------------------------------------------
 
 class Gateway(GatewayProcess):
