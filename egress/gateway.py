@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from egress.gateway_rules import ENDPOINTS
+from egress import logins as login_kinds
 
 PLACEHOLDER_KEY = "agent-sandbox-placeholder"
 # Where the gateway container finds its parts (the launcher bind-mounts the folders).
@@ -27,6 +27,7 @@ CONFIG_PATH = "/etc/agent-gateway/config.json"
 SECRETS_DIR = "/run/agent-gateway/secrets"
 STATE_DIR = "/var/lib/agent-gateway"
 LOG_DIR = "/var/log/agent-gateway"
+RENEWED_DIR = "/run/agent-gateway/renewed"   # refreshed logins, for the launcher to write back (a tmpfs)
 READY_FILE = f"{STATE_DIR}/ready"
 ACCESS_LOG = f"{LOG_DIR}/access.log"
 GATEWAY_UID = GATEWAY_GID = 65532
@@ -135,12 +136,18 @@ def render_gateway_config(
     ready_file: str = READY_FILE,
     access_log: str = ACCESS_LOG,
     limits: dict | None = None,
+    logins: dict[str, str] | None = None,
+    token_urls: dict[str, str] | None = None,
+    renewed_dir: str | None = None,
 ) -> str:
     """The gateway's config.json: one route per vendor, holding no secret.
 
     vendors: names from VENDORS (a run passes only its own CLI's). model_server_tools: the
     profile's network.model_server_tools. upstreams / upstream_tls_names / ports / ca_file override
     the production values (tests, mirrors); ca_file replaces the trusted roots (default: certifi's).
+    logins: vendor -> login kind (egress.logins; default the vendor's API key); token_urls: vendor ->
+    the refresh endpoint instead of the kind's (tests); renewed_dir: where the gateway leaves a
+    refreshed login for the launcher to write back (a tmpfs folder; None: nowhere).
     """
     names = list(dict.fromkeys(vendors))
     unknown = [n for n in names if n not in VENDORS]
@@ -151,7 +158,7 @@ def render_gateway_config(
     except ValueError:
         raise ValueError(f"listen address {listen_address!r} is not an IP address") from None
     for what, path in (("secrets_dir", secrets_dir), ("ready_file", ready_file), ("access_log", access_log),
-                       ("ca_file", ca_file or "/")):
+                       ("ca_file", ca_file or "/"), ("renewed_dir", renewed_dir or "/")):
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"{what} {path!r} must be an absolute path")
     merged_limits = dict(DEFAULT_LIMITS)
@@ -161,10 +168,24 @@ def render_gateway_config(
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"limits: {key} must be a positive number, not {value!r}")
         merged_limits[key] = value
+    chosen = {**login_kinds.API_KEY_KINDS, **(logins or {})}
+    stray = sorted(set(logins or {}) - set(names)) + sorted(set(token_urls or {}) - set(names))
+    if stray:
+        raise ValueError(f"logins or token URLs for {stray}: not among the gateway's vendors {names}")
     routes = []
     used_ports = set()
     for name in names:
         vendor = VENDORS[name]
+        try:
+            login = login_kinds.kind(chosen[name])
+        except login_kinds.LoginError as error:
+            raise ValueError(str(error)) from None
+        if login.vendor != name:
+            raise ValueError(f"login kind {login.name} is for {login.vendor}, not {name}")
+        token_url = (token_urls or {}).get(name)
+        if token_url is not None and (login.refresh is None or urlsplit(token_url).scheme not in ("https", "http")):
+            raise ValueError(f"token URL for {name} {token_url!r}: the login {login.name} "
+                             + ("is never refreshed" if login.refresh is None else "needs an http(s) URL"))
         port = (ports or {}).get(name, vendor.port)
         if not (isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536) or port in used_ports:
             raise ValueError(f"gateway port for {name}: {port!r} is not a free TCP port number")
@@ -172,11 +193,13 @@ def render_gateway_config(
         routes.append({
             "name": name,
             "port": port,
-            "upstream": _upstream((upstreams or {}).get(name, vendor.default_upstream), name),
+            "upstream": _upstream((upstreams or {}).get(name, login.default_upstream), name),
             "tls_name": (upstream_tls_names or {}).get(name),
-            "credential": {"secret": name, "header": vendor.key_header, "prefix": vendor.key_prefix},
+            "credential": {"secret": name, "header": login.header, "prefix": login.prefix,
+                           "login": login.name, "token_url": token_url},
             "errors": name,
-            "endpoints": [asdict(e) for e in ENDPOINTS[name]],
+            "endpoints": [asdict(e) for e in login.endpoints],
+            "answers": [{"id": a.id, "method": a.method, "path": a.path} for a in login.answers],
         })
     config = {
         "format": CONFIG_FORMAT,
@@ -186,6 +209,7 @@ def render_gateway_config(
         "secrets_dir": secrets_dir,
         "ready_file": ready_file,
         "access_log": access_log,
+        "renewed_dir": renewed_dir,
         "ca_file": ca_file,
         "limits": merged_limits,
         "routes": routes,
@@ -262,17 +286,25 @@ def read_key(source: KeySource, timeout: float = 30.0) -> str:
     return read_secret(source, source.vendor, timeout)
 
 
-def write_secrets(folder: Path, secrets: dict[str, str], uid: int = GATEWAY_UID, gid: int = GATEWAY_GID) -> None:
+def write_secrets(folder: Path, secrets: dict[str, str | dict], uid: int = GATEWAY_UID,
+                  gid: int = GATEWAY_GID) -> None:
     """The gateway's secrets folder: one file per credential, named after it, mode 0400, owned by
     the gateway's user, in a 0500 folder of the same owner. Put the folder on a tmpfs (/run,
-    /dev/shm), never on disk; delete it once the gateway is ready (it has read every file)."""
+    /dev/shm), never on disk; delete it once the gateway is ready (it has read every file).
+    A value is a key (a string) or a login's secret document (a dict, egress.logins)."""
     folder = Path(folder)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     for name, value in secrets.items():
         if not re.fullmatch(r"[a-z][a-z0-9_-]{0,63}", name):
             raise ValueError(f"secret name {name!r}: expected a lower-case word such as 'anthropic'")
-        value = validate_key(name, value, "secret")
+        if isinstance(value, dict):
+            try:
+                value = login_kinds.secret_text(value)
+            except login_kinds.LoginError as error:
+                raise ValueError(f"secret {name}: {error}") from None
+        else:
+            value = validate_key(name, value, "secret")
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
         try:
             os.fchmod(fd, 0o400)

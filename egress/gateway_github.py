@@ -41,6 +41,10 @@ REGISTRY_PORTS = {"npm": 8086, "pypi": 8087, "crates": 8088}
 # use a token of its own (say, one planted in an issue it reads) to push or publish elsewhere.
 WALLED_HOSTS = ("github.com", "api.github.com", "registry.npmjs.org", "crates.io", "upload.pypi.org")
 MAX_DRAINED_BYTES = 2 * 1024 ** 3       # GitHub's own push limit
+# The gateway runs as uid 65532 with no capability; gh reaches github.localhost on port 80 only, so
+# the gateway's container lets unprivileged processes bind from port 80 (a setting of its own
+# network namespace).
+GATEWAY_CREATE_ARGS = ("--sysctl", f"net.ipv4.ip_unprivileged_port_start={GITHUB_PORT}")
 
 
 # --- config --------------------------------------------------------------------------------------
@@ -126,8 +130,9 @@ def parse_github_section(data, origin: str) -> GitHubSection | None:
 
 def agent_environment(gateway_address: str | None = None, registry_host: str = "agent-gateway",
                       registries=("npm",), registry_ports: dict | None = None, repository: str | None = None) -> dict:
-    """What git, gh and npm need inside the container to go through the gateway; no credential
-    (GH_TOKEN is a placeholder, which the gateway drops). gateway_address: git (libcurl) resolves
+    """What git, gh and npm need inside the container to go through the gateway; no credential at
+    all (gh needs none for github.localhost; the gateway adds the run's token and drops whatever
+    a client sends). gateway_address: git (libcurl) resolves
     every *.localhost name to 127.0.0.1 itself, ignoring /etc/hosts, so git is told the gateway's
     address for github.localhost (http.curloptResolve); gh reads /etc/hosts (--add-host)."""
     base = f"http://{GIT_HOST}/"
@@ -136,16 +141,29 @@ def agent_environment(gateway_address: str | None = None, registry_host: str = "
                "git://github.com/")]
     if gateway_address:
         config += [("http.curloptResolve", f"{host}:{GITHUB_PORT}:{gateway_address}") for host in (GIT_HOST, API_HOST)]
-    env = {"GIT_CONFIG_COUNT": str(len(config))}
-    for index, (key, value) in enumerate(config):
-        env[f"GIT_CONFIG_KEY_{index}"] = key
-        env[f"GIT_CONFIG_VALUE_{index}"] = value
-    env.update({"GH_HOST": GIT_HOST, "GH_TOKEN": PLACEHOLDER_KEY, "GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1"})
+    # GIT_CONFIG_PARAMETERS (what `git -c` passes to its children) rather than GIT_CONFIG_COUNT/
+    # KEY_n/VALUE_n: Codex's shell drops every variable named like *KEY*, which left git with a
+    # count and no keys (observed: "missing config key GIT_CONFIG_KEY_0").
+    env = {"GIT_CONFIG_PARAMETERS": git_config_parameters(config)}
+    env.update({"GH_HOST": GIT_HOST, "GH_PROMPT_DISABLED": "1", "GH_NO_UPDATE_NOTIFIER": "1"})
     if repository:
         env["GH_REPO"] = f"{GIT_HOST}/{repository}"
     if "npm" in registries:
         env["NPM_CONFIG_REGISTRY"] = f"http://{registry_host}:{(registry_ports or {}).get('npm', REGISTRY_PORTS['npm'])}/"
     return env
+
+
+def git_config_parameters(pairs) -> str:
+    """git's own encoding of command-line configuration: 'key'='value' pairs, single-quoted."""
+    def quoted(text: str) -> str:
+        return "'" + text.replace("'", "'\\''") + "'"
+    return " ".join(f"{quoted(key)}={quoted(value)}" for key, value in pairs)
+
+
+def parse_git_config_parameters(text: str) -> list[tuple[str, str]]:
+    """The pairs of a GIT_CONFIG_PARAMETERS value written by git_config_parameters (tests, --print)."""
+    import shlex
+    return [tuple(word.split("=", 1)) for word in shlex.split(text)]
 
 
 def gateway_hosts(gateway_address: str) -> list[str]:

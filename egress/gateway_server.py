@@ -36,7 +36,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from egress import gateway_github, gateway_rules as rules
+from egress import gateway_github, gateway_rules as rules, logins
 from guard import __version__
 from egress.gateway import CONFIG_FORMAT, CONFIG_PATH, DEFAULT_LIMITS, validate_key
 
@@ -80,6 +80,9 @@ class Route:
     errors: str
     endpoints: tuple[rules.Endpoint, ...]
     kind: str = "model"
+    login: str = ""                       # the login kind (egress.logins); "" for GitHub's routes
+    token_url: str | None = None          # the login's refresh endpoint, if not the kind's own
+    answers: tuple[logins.Answer, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Config:
     limits: dict
     routes: tuple[Route, ...]
     github: gateway_github.GitHubSection | None = None     # GitHub and registry routes, if any
+    renewed_dir: str | None = None        # where a refreshed login is left for the launcher
 
 
 def _need(obj: dict, key: str, kind, where: str):
@@ -161,12 +165,14 @@ def parse_config(text: str, origin: str = "config") -> Config:
         kind = route.get("kind", "model")
         if kind not in ROUTE_KINDS:
             raise ConfigError(f"{where}: key 'kind' {kind!r}: expected one of {sorted(ROUTE_KINDS)}")
+        login_name, token_url, answers = _login_of(route, credential, where)
         routes.append(Route(kind=kind, name=_need(route, "name", str, where), port=port,
                             upstream=upstream.with_path("/"), tls_name=route.get("tls_name"),
                             secret=_need(credential, "secret", str, f"{where}/credential"),
                             header=_need(credential, "header", str, f"{where}/credential").lower(),
                             prefix=_need(credential, "prefix", str, f"{where}/credential"),
-                            errors=errors, endpoints=tuple(endpoints)))
+                            errors=errors, endpoints=tuple(endpoints), login=login_name, token_url=token_url,
+                            answers=answers))
     if not routes:
         raise ConfigError(f"{origin}: key 'routes' is empty")
     if len({r.port for r in routes}) != len(routes):
@@ -174,6 +180,9 @@ def parse_config(text: str, origin: str = "config") -> Config:
     ca_file = data.get("ca_file")
     if ca_file is not None and not isinstance(ca_file, str):
         raise ConfigError(f"{origin}: key 'ca_file' must be a path or null")
+    renewed_dir = data.get("renewed_dir")
+    if renewed_dir is not None and not (isinstance(renewed_dir, str) and renewed_dir.startswith("/")):
+        raise ConfigError(f"{origin}: key 'renewed_dir' must be an absolute path or null")
     try:
         github = gateway_github.parse_github_section(data.get("github"), origin)
     except ValueError as error:
@@ -182,10 +191,36 @@ def parse_config(text: str, origin: str = "config") -> Config:
                   model_server_tools=_need(data, "model_server_tools", bool, origin),
                   secrets_dir=_need(data, "secrets_dir", str, origin), ready_file=_need(data, "ready_file", str, origin),
                   access_log=_need(data, "access_log", str, origin), ca_file=ca_file, limits=limits,
-                  routes=tuple(routes), github=github)
+                  routes=tuple(routes), github=github, renewed_dir=renewed_dir)
 
 
-def read_secret_file(folder: str, name: str) -> str:
+def _login_of(route: dict, credential: dict, where: str) -> tuple[str, str | None, tuple]:
+    """The route's login kind (default: its vendor's API key), its token URL and the calls the
+    gateway answers itself (each named in the config and known to the kind)."""
+    name = credential.get("login")
+    if name is None:
+        name = logins.API_KEY_KINDS.get(route.get("name"), "")
+        if not name:
+            return "", None, ()
+    try:
+        kind = logins.kind(name if isinstance(name, str) else "")
+    except logins.LoginError as error:
+        raise ConfigError(f"{where}/credential: key 'login': {error}") from None
+    token_url = credential.get("token_url")
+    if token_url is not None and not (isinstance(token_url, str) and URL(token_url).scheme in ("https", "http")):
+        raise ConfigError(f"{where}/credential: key 'token_url' must be an http(s) URL or null")
+    by_id = {a.id: a for a in kind.answers}
+    answers = []
+    for index, answer in enumerate(route.get("answers") or []):
+        known = by_id.get(answer.get("id")) if isinstance(answer, dict) else None
+        if known is None:
+            raise ConfigError(f"{where}/answers/{index}: not a call the login {name} answers "
+                              f"(known: {sorted(by_id)})")
+        answers.append(known)
+    return name, token_url, tuple(answers)
+
+
+def read_secret_file(folder: str, name: str) -> str | dict:
     """One credential: a regular file (no symlink, no FIFO) that only its owner, this process's
     user, can read. Errors name the file, never its content."""
     path = os.path.join(folder, name)
@@ -209,7 +244,10 @@ def read_secret_file(folder: str, name: str) -> str:
     if len(data) > MAX_SECRET_BYTES:
         raise ConfigError(f"secret {name!r} ({path}): larger than {MAX_SECRET_BYTES} bytes")
     try:
-        return validate_key(name, data.decode("ascii"), f"secret file {path}")
+        text = data.decode("ascii")
+        if text.lstrip().startswith("{"):
+            return logins.parse_secret(text, f"secret file {path}")
+        return validate_key(name, text, f"secret file {path}")
     except (UnicodeDecodeError, ValueError) as error:
         raise ConfigError(str(error) if isinstance(error, ValueError) and not isinstance(error, UnicodeDecodeError)
                           else f"secret {name!r} ({path}): not ASCII") from None
@@ -282,9 +320,13 @@ class Exchange:
 
 
 class RouteHandler:
-    def __init__(self, route: Route, config: Config, secret: str, log: AccessLog, context: ssl.SSLContext):
+    def __init__(self, route: Route, config: Config, secret: str | dict, log: AccessLog, context: ssl.SSLContext):
         self.route, self.config, self.log = route, config, log
-        self.credential = route.prefix + secret
+        self.secret = secret
+        # A model route's credential is its login's (egress.logins): a key, or a token it refreshes.
+        self.login = logins.kind(route.login) if route.login else None
+        self.login_credential: logins.Credential | None = None
+        self.credential = route.prefix + secret if isinstance(secret, str) else None
         self.limits = config.limits
         self.context = context
         self.session: aiohttp.ClientSession | None = None
@@ -295,6 +337,37 @@ class RouteHandler:
         # auto_decompress off: the bytes the vendor sends are the bytes the CLI gets.
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
                                              skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"))
+        if self.login is not None:
+            self.login_credential = logins.credential_for(self.secret, self.login, self._post_token, self._note,
+                                                          self.route.token_url, self._save_renewed)
+
+    async def _post_token(self, url: str, fields: dict, body: str) -> tuple[int, bytes]:
+        """A refresh request, with the route's TLS settings; the answer is read up to a cap."""
+        form = {"json": fields} if body == "json" else {"data": fields}
+        async with self.session.post(url, **form, allow_redirects=False,
+                                     headers={"Accept": "application/json", "User-Agent": PROG},
+                                     timeout=aiohttp.ClientTimeout(total=logins.REFRESH_TIMEOUT_S)) as answer:
+            return answer.status, await answer.content.read(logins.MAX_REFRESH_RESPONSE + 1)
+
+    def _note(self, entry: dict) -> None:
+        now = time.time()
+        self.log.write({"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z",
+                        "vendor": self.route.name, **entry})
+
+    def _save_renewed(self, doc: dict) -> None:
+        """The refreshed login, for the launcher to give back to the user's own CLI (whose refresh
+        token the vendor may have rotated); in a tmpfs folder the launcher reads at the end."""
+        folder = self.config.renewed_dir
+        if not folder:
+            return
+        tmp = os.path.join(folder, f".{self.route.secret}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(json.dumps(doc, sort_keys=True))
+            os.replace(tmp, os.path.join(folder, self.route.secret))
+        except OSError as error:
+            print(f"{PROG}: cannot leave the refreshed login for the launcher: {error.strerror}", file=sys.stderr)
 
     async def close(self) -> None:
         if self.session:
@@ -333,6 +406,9 @@ class RouteHandler:
             return self._refuse(exchange, rules.refuse(
                 426, "deny_upgrade", "endpoint-allowlist",
                 "the gateway forwards plain HTTPS requests only (no WebSocket); send the request as HTTP"))
+        for answer in self.route.answers:
+            if answer.method == request.method and re.fullmatch(answer.path, request.rel_url.raw_path):
+                return self._answer(exchange, answer)
         endpoint, refusal = rules.match_endpoint(self.route.endpoints, request.method, request.rel_url.raw_path)
         if refusal:
             return self._refuse(exchange, refusal)
@@ -357,6 +433,16 @@ class RouteHandler:
         if refusal:
             return self._refuse(exchange, refusal)
         return await self._forward(request, exchange, body)
+
+    def _answer(self, exchange: Exchange, answer: logins.Answer) -> web.Response:
+        """A start-up call the login's kind answers itself: nothing of it reaches the vendor."""
+        doc = self.login_credential.doc if isinstance(self.login_credential, logins.RefreshingCredential) \
+            else self.secret if isinstance(self.secret, dict) else {}
+        status, payload = answer.respond(doc)
+        body = json.dumps(payload).encode()
+        exchange.status, exchange.decision, exchange.bytes_down = status, "answer", len(body)
+        exchange.rule, exchange.reason = f"{self.route.name}:{answer.id}", "answered by the gateway"
+        return web.Response(status=status, body=body, content_type="application/json")
 
     def _too_large(self) -> rules.Refusal:
         cap = int(self.limits["max_request_bytes"])
@@ -411,7 +497,8 @@ class RouteHandler:
                 if not (streamed and lower == "content-encoding"):  # a streamed body goes as it came
                     continue
             headers.add(name, value)
-        headers[self.route.header] = self.credential
+        if self.credential is not None:
+            headers[self.route.header] = self.credential
         headers["Host"] = self.route.tls_name or self.route.upstream.raw_authority
         return headers
 
@@ -420,24 +507,24 @@ class RouteHandler:
         timeout = aiohttp.ClientTimeout(total=None, connect=self.limits["connect_timeout_s"],
                                         sock_read=self.limits["upstream_idle_timeout_s"])
         response = web.StreamResponse()
+        # A body held in memory can be sent again once after a 401 and a refresh.
+        retry = self.login_credential is not None and isinstance(body, bytes)
         try:
             async with asyncio.timeout(self.limits["request_timeout_s"]):
+                headers = self._upstream_headers(request, streamed=streamed)
+                value = await self._add_login(headers)
                 async with self.session.request(request.method, target, data=body, timeout=timeout,
-                                                headers=self._upstream_headers(request, streamed=streamed), allow_redirects=False,
+                                                headers=headers, allow_redirects=False,
+                                                server_hostname=self.route.tls_name) as first:
+                    if not (first.status == 401 and retry
+                            and await self.login_credential.refresh_after_rejection(value)):
+                        return await self._relay(request, exchange, response, first)
+                exchange.reason = "the vendor refused the token; sent again once with a refreshed one"
+                await self._add_login(headers)
+                async with self.session.request(request.method, target, data=body, timeout=timeout,
+                                                headers=headers, allow_redirects=False,
                                                 server_hostname=self.route.tls_name) as upstream:
-                    response.set_status(upstream.status, upstream.reason)
-                    for name, value in upstream.headers.items():
-                        if name.lower() not in DROPPED_RESPONSE_HEADERS:
-                            response.headers.add(name, value)
-                    if upstream.content_length is not None:
-                        response.content_length = upstream.content_length
-                    exchange.status = upstream.status
-                    await response.prepare(request)
-                    async for chunk in upstream.content.iter_any():
-                        await response.write(chunk)
-                        exchange.bytes_down += len(chunk)
-                    await response.write_eof()
-                    return response
+                    return await self._relay(request, exchange, response, upstream)
         except BodyRefused:
             return self._refuse(exchange, exchange.body_refusal)
         except ConnectionError:
@@ -457,6 +544,31 @@ class RouteHandler:
                 return self._refuse(exchange, exchange.body_refusal)
             return self._upstream_failure(request, exchange, response, 502,
                                           f"the vendor could not be reached ({type(error).__name__})")
+
+    async def _add_login(self, headers: CIMultiDict) -> str | None:
+        """The login's current token (refreshed first if due) and the headers it needs."""
+        if self.login_credential is None:
+            return None
+        value = await self.login_credential.current()
+        headers[self.route.header] = value
+        logins.merge_required_headers(headers, self.login.required_headers)
+        return value
+
+    async def _relay(self, request: web.Request, exchange: Exchange, response: web.StreamResponse,
+                     upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        response.set_status(upstream.status, upstream.reason)
+        for name, value in upstream.headers.items():
+            if name.lower() not in DROPPED_RESPONSE_HEADERS:
+                response.headers.add(name, value)
+        if upstream.content_length is not None:
+            response.content_length = upstream.content_length
+        exchange.status = upstream.status
+        await response.prepare(request)
+        async for chunk in upstream.content.iter_any():
+            await response.write(chunk)
+            exchange.bytes_down += len(chunk)
+        await response.write_eof()
+        return response
 
     def _upstream_failure(self, request: web.Request, exchange: Exchange, response: web.StreamResponse,
                           status: int, reason: str) -> web.StreamResponse:
@@ -559,6 +671,14 @@ def load(config_path: str) -> tuple[Config, dict[str, str]]:
         raise ConfigError(f"config {config_path}: {error.strerror}") from None
     config = parse_config(text, f"config {config_path}")
     secrets = {route.secret: read_secret_file(config.secrets_dir, route.secret) for route in config.routes}
+    for route in config.routes:
+        secret = secrets[route.secret]
+        if isinstance(secret, dict) and secret.get("kind") != route.login:
+            raise ConfigError(f"secret {route.secret!r}: holds a {secret.get('kind')} login, but route {route.name} "
+                              f"is configured for {route.login or 'an API key'}; the launcher writes both together")
+        if isinstance(secret, str) and route.login and logins.kind(route.login).refresh is not None:
+            raise ConfigError(f"secret {route.secret!r}: a bare key, but route {route.name} is configured for the "
+                              f"login {route.login}, which needs its JSON document")
     if config.github and config.github.secret:
         secrets[config.github.secret] = read_secret_file(config.secrets_dir, config.github.secret)
     return config, secrets

@@ -69,26 +69,6 @@ def find_executable(name: str, path_value: str) -> str | None:
     return None
 
 
-GITHUB_TOKEN_FILE = "AGENT_RUN_GITHUB_TOKEN_FILE"
-
-
-def github_token(environ: dict) -> str | None:
-    """The short-lived token agent-run copies in between create and start (never with -e, which
-    docker inspect would show). The variable naming the file is launcher-only; gh reads GH_TOKEN."""
-    path = environ.get(GITHUB_TOKEN_FILE)
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            token = handle.read().strip()
-    except OSError as error:
-        raise Refusal(EXIT_CONFIG, [f"refused: {GITHUB_TOKEN_FILE} names {path}, which cannot be read ({error.strerror}); "
-                                    "start the run with agent-run, which copies the token in before the container starts"])
-    if not token or any(c.isspace() for c in token):
-        raise Refusal(EXIT_CONFIG, [f"refused: {path} does not hold one GitHub token; give agent-run a token file with one line"])
-    return token
-
-
 GEMINI_OVERRIDES = ("GEMINI_CLI_SYSTEM_SETTINGS_PATH", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH")
 
 
@@ -115,10 +95,7 @@ def gemini_hook_problems(environ: dict, home: str, workspace: str) -> list[str]:
 def run_environment(environ: dict, runtime: dict, verified: integrity.Verified) -> dict:
     environment = runtime.get("environment") or {}
     launcher_only = set(environment.get("launcher_only") or ())
-    token = github_token(environ)
     env = {k: v for k, v in environ.items() if k not in launcher_only}
-    if token is not None:
-        env["GH_TOKEN"] = token
     for key, value in (environment.get("quiet") or {}).items():
         env[key] = str(value)
     # Put the verified exec-time guard shims first, once.

@@ -158,32 +158,60 @@ def summarize_proxy(lines: list[str], problems: list[str]) -> dict:
 
 # --- the gateway log -----------------------------------------------------------------------------
 
-def summarize_gateway(lines: list[str], problems: list[str]) -> dict:
-    forwarded, refused, routes = _Tally(), _Tally(), _Tally()
+# The gateway's routes that are not a model vendor's: GitHub (git smart HTTP and the API) and the
+# package registries (egress/gateway_github.py). Listed apart, with each refusal's rule and reason.
+GITHUB_ROUTES = ("github-git", "github-api", "npm", "pypi", "crates")
+
+
+def summarize_gateway(lines: list[str], problems: list[str]) -> tuple[dict, dict]:
+    """(model requests, GitHub and registry requests) of the gateway's access log."""
+    forwarded, refused, routes, answered, refreshes = _Tally(), _Tally(), _Tally(), _Tally(), _Tally()
+    github_forwarded, github_refused, github_routes = _Tally(), _Tally(), _Tally()
     unparsed = 0
     for line in lines:
         if not line.strip():
             continue
         try:
             entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("event") == "refresh":  # a login refreshed (egress.logins)
+                refreshes.add((str(entry["vendor"]), str(entry["login"]), str(entry["outcome"])), 0, 0)
+                continue
             key = (str(entry["vendor"]), str(entry["method"]), str(entry["path"]))
             status, decision = int(entry["status"]), str(entry.get("decision", ""))
             up, down = int(entry.get("bytes_up", 0)), int(entry.get("bytes_down", 0))
+            rule, reason = str(entry.get("rule") or decision or "unknown"), str(entry.get("reason") or "")
         except (ValueError, KeyError, TypeError, AttributeError):
             unparsed += 1
+            continue
+        if key[0] in GITHUB_ROUTES:
+            github_routes.add((key[0],), up, down)
+            if decision == "forward":
+                github_forwarded.add(key + (status,), up, down)
+            else:
+                github_refused.add(key + (rule, reason), up, down)
             continue
         routes.add((key[0],), up, down)
         if decision == "forward":
             forwarded.add(key + (status,), up, down)
+        elif decision == "answer":
+            answered.add(key + (str(entry.get("rule", "")),), up, down)
         else:
             refused.add(key + (decision or "unknown",), up, down)
     if unparsed:
         problems.append(f"gateway log: {unparsed} line(s) not in the agent_sandbox_gateway format")
-    return {
+    model = {
         "forwarded": forwarded.rows(("vendor", "method", "path", "status")),
         "refused": refused.rows(("vendor", "method", "path", "rule")),
         "bytes_by_route": routes.rows(("vendor",)),
+        "answered": answered.rows(("vendor", "method", "path", "rule")),
+        "login_refreshes": refreshes.rows(("vendor", "login", "outcome")),
     }
+    github = {
+        "forwarded": github_forwarded.rows(("route", "method", "path", "status")),
+        "refused": github_refused.rows(("route", "method", "path", "rule", "reason")),
+        "bytes_by_route": github_routes.rows(("route",)),
+    }
+    return model, github
 
 
 # --- the run report (written inside the sandbox: the agent's side of the story) ------------------
@@ -222,10 +250,13 @@ def build_audit(proxy_log: Path | None = None, gateway_log: Path | None = None,
     """report_base: the folder the agent could write (the workspace) that holds the report; no
     symlink below it is followed."""
     problems: list[str] = []
+    network = summarize_proxy(_lines(read_capped(proxy_log, "proxy log", problems)), problems)
+    model, github = summarize_gateway(_lines(read_capped(gateway_log, "gateway log", problems)), problems)
     audit = {
         "format": 2,
-        "network": summarize_proxy(_lines(read_capped(proxy_log, "proxy log", problems)), problems),
-        "model_api": summarize_gateway(_lines(read_capped(gateway_log, "gateway log", problems)), problems),
+        "network": network,
+        "model_api": model,
+        "github": github,
         "run": summarize_report(run_report, problems, report_base),
     }
     audit["problems"] = problems
@@ -269,9 +300,22 @@ def format_audit(audit: dict) -> str:
     for item in model["forwarded"]:
         lines.append(f"model     {safe(item['vendor'])} {safe(item['method'])} {safe(item['path'])} -> "
                      f"{item['status']} ({item['requests']}x)")
+    for item in model.get("answered", []):
+        lines.append(f"model answered {safe(item['vendor'])} {safe(item['method'])} {safe(item['path'])} "
+                     f"by the gateway ({item['requests']}x)")
+    for item in model.get("login_refreshes", []):
+        lines.append(f"login     {safe(item['vendor'])} {safe(item['login'])} refresh {safe(item['outcome'])} "
+                     f"({item['requests']}x)")
     for item in model["refused"]:
         lines.append(f"model refused {safe(item['vendor'])} {safe(item['method'])} {safe(item['path'])} "
                      f"by {safe(item['rule'])} ({item['requests']}x)")
+    github = audit.get("github") or {"forwarded": [], "refused": []}
+    for item in github["forwarded"]:
+        lines.append(f"github    {safe(item['route'])} {safe(item['method'])} {safe(item['path'])} -> "
+                     f"{item['status']} ({item['requests']}x)")
+    for item in github["refused"]:
+        lines.append(f"github refused {safe(item['route'])} {safe(item['method'])} {safe(item['path'])} "
+                     f"by {safe(item['rule'])}: {safe(item['reason'], 120)} ({item['requests']}x)")
     for item in run.get("tool_denials", []):
         lines.append(f"denied    '{safe(item['command'])}' by {safe(item['rule'])}")
     for problem in audit["problems"]:

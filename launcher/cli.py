@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from guard import __version__
-from launcher import review, sweep, workspace
+from launcher import logins, review, sweep, workspace
 from launcher.plan import CLIS, EXIT_USAGE, PROG, RunError, build_plan, format_plan
 from launcher.start import add_run_options, options_from_args, prepare, start_run
 from launcher.terminal import shown, use_colour
@@ -21,20 +21,22 @@ def run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter,
         usage=f"{PROG} [OPTIONS] {{claude,codex,gemini}} [CLI ARGS...]\n"
+              f"       {PROG} login-check {{claude,codex,gemini}} [--login KIND]  (login-check --help)\n"
               f"       {PROG} sweep TASKS [--concurrency N] [OPTIONS]  (many runs; sweep --help)\n"
               f"       {PROG} {{runs,review,apply,discard}} ...  (each with --help)",
         description="Run an agent CLI in the sandbox on a copy of your repository, behind the egress proxy and "
                     "the credential gateway; its commits come back as refs/agent/<run>/... for you to review "
                     "and apply.",
-        epilog="many runs:\n  sweep TASKS               one run per task of a file, N at a time\n"
+        epilog="before a run:\n  login-check CLI           which login a run would use, usable or not, its expiry\n"
+               "many runs:\n  sweep TASKS               one run per task of a file, N at a time\n"
                "after a run:\n  runs                      list the runs of this repository and their refs\n"
                "  review RUN                what each ref changes; read-only-tier paths flagged\n"
                "  apply RUN --branch NAME   cherry-pick the agent's commits onto a branch\n"
                "  discard RUN               delete the run's refs and folder\n"
                "RUN is a run id, a unique prefix of one, or 'last'.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("command", choices=sorted(CLIS) + ["sweep", *COMMANDS],
-                   metavar="{claude,codex,gemini,sweep,runs,review,apply,discard}")
+    p.add_argument("command", choices=sorted(CLIS) + ["sweep", "login-check", *COMMANDS],
+                   metavar="{claude,codex,gemini,sweep,login-check,runs,review,apply,discard}")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the CLI (or the command)")
     p.add_argument("--workspace", type=Path, default=None, help="your repository (default: the current folder)")
     p.add_argument("--mount", action="store_true",
@@ -101,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sweep":
             return sweep.main(args.rest, before=args)
+        if args.command == "login-check":
+            return logins.check_main(args.rest, prog=f"{PROG} login-check")
         if args.command in COMMANDS:
             return manage(args.command, args.rest, args.workspace)
         if args.rest and args.rest[0] in ("-h", "--help"):

@@ -8,7 +8,6 @@ import calendar
 import errno
 import json
 import os
-import shlex
 import shutil
 import signal
 import stat
@@ -19,10 +18,11 @@ from pathlib import Path
 
 from egress.gateway import write_secrets
 from image import layout
-from launcher import audit, checks, safefs, workspace
+from launcher import audit, checks, guardian, logins, safefs, workspace
+from launcher.commands import must, remove_all, run_command
 from launcher.terminal import shown
 from launcher.tiers import live_read_only
-from launcher.plan import (BUNDLE_NAME, COLLECT_NOTHING_NEW, EXIT_TIMEOUT, PROG, REPORT_NAME, TOKEN_NAME, Host,
+from launcher.plan import (BUNDLE_NAME, COLLECT_NOTHING_NEW, EXIT_TIMEOUT, PROG, REPORT_NAME, Host,
                            Options, Plan, RunError)
 
 REPORT_LIMIT = 16 << 20
@@ -79,21 +79,6 @@ class Signals:
             signal.signal(signum, handler)
 
 
-def run_command(argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess:
-    # A session of its own: a second Ctrl-C on the terminal must not kill the teardown's commands.
-    try:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(argv, 124, "", f"timed out after {timeout:.0f} s")
-
-
-def must(argv: list[str], timeout: float = 120) -> None:
-    done = run_command(argv, timeout)
-    if done.returncode != 0:
-        raise RunError(f"{shlex.join(argv[:4])}... failed ({done.returncode}): {done.stderr.strip()[-800:]}")
-
-
 def wait_until(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -112,7 +97,9 @@ def proxy_ready(folder: Path) -> bool:
     return b"Accepting HTTP Socket connections" in text
 
 
-def prepare_folders(plan: Plan, options: Options, host: Host, key: str | None, token: str | None) -> None:
+def prepare_folders(plan: Plan, options: Options, host: Host, key: str | dict | None, credential) -> None:
+    """credential: the run's GitHub token (launcher.github_app.GitHubCredential) or None; like the
+    key, it goes to the gateway's in-memory secrets folder and nowhere else."""
     for path, (text, mode) in plan.files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         safefs.write_new(path, text.encode(), mode)
@@ -120,19 +107,12 @@ def prepare_folders(plan: Plan, options: Options, host: Host, key: str | None, t
         safefs.make_dir(host.run_dir / "proxy-log", 0o777)  # Squid drops to its own user
         for name in ("gateway-state", "gateway-log"):
             safefs.make_dir(host.run_dir / name, 0o700, (layout.GATEWAY_UID, layout.GATEWAY_GID))
-        write_secrets(host.gateway_secrets, {plan.vendor: key})
+        write_secrets(host.gateway_secrets, {plan.vendor: key, **(credential.secrets() if credential else {})})
+        if options.refreshes:
+            safefs.make_dir(host.gateway_renewed, 0o700, (layout.GATEWAY_UID, layout.GATEWAY_GID))
     if options.mode == "copy":
         safefs.make_dir(host.out_dir, 0o700, host.agent_owner)
     safefs.make_dir(host.report_dir, 0o700, host.agent_owner)
-    if token is not None:
-        safefs.make_dir(host.agent_secrets, 0o700)
-        safefs.write_new(host.agent_secrets / TOKEN_NAME, (token + "\n").encode(), 0o400, host.agent_owner)
-        fd = os.open(host.agent_secrets, safefs.DIR_FLAGS)
-        try:
-            os.fchown(fd, *host.agent_owner)
-            os.fchmod(fd, 0o500)
-        finally:
-            os.close(fd)
 
 
 def run_agent(plan: Plan, options: Options, host: Host, cancel: Cancel | None = None) -> int:
@@ -204,40 +184,23 @@ def bring_report(host: Host) -> tuple[Path | None, str | None]:
     return target, None
 
 
-def _gone(done: subprocess.CompletedProcess) -> bool:
-    text = done.stderr.lower()
-    return done.returncode == 0 or "no such" in text or "not found" in text or "is not connected" in text
-
-
 def teardown(plan: Plan, host: Host) -> list[str]:
     return remove_all(plan.teardown)
 
 
-def remove_all(commands: list) -> list[str]:
-    """Every container and network, each on its own; podman sometimes needs a second go right
-    after a container exits (its storage is still busy)."""
-    problems = []
-    for argv in commands:
-        for attempt in range(4):
-            done = run_command(argv, 60)
-            if _gone(done):
-                break
-            time.sleep(1 + attempt)
-        else:
-            problems.append(f"teardown: {shlex.join(argv)} failed: {done.stderr.strip()[-200:]}")
-    return problems
-
-
-def execute(plan: Plan, options: Options, host: Host, source: workspace.Source | None, key: str | None,
-            token: str | None, record, cancel: Cancel | None = None) -> int:
+def execute(plan: Plan, options: Options, host: Host, source: workspace.Source | None, key: str | dict | None,
+            credential, record, cancel: Cancel | None = None) -> int:
     """Run the plan; whatever happens, wrap up. record(**fields) updates the run's run.json.
+    credential: the run's GitHub token (or None), revoked in the wrap-up.
     cancel: a sweep's run, in a thread of its own; the sweep's main thread handles the signals."""
     code: int | None = None
     problems: list[str] = []
     started = time.time()
     with (Signals() if cancel is None else _Untouched()) as signals:
+        watch = None
         try:
-            prepare_folders(plan, options, host, key, token)
+            watch = guardian.Guardian.start(guard_job(plan, host, credential), host.run_dir / "guardian.log")
+            prepare_folders(plan, options, host, key, credential)
             code = run_agent(plan, options, host, cancel)
         except Interrupted as interrupted:
             print(f"{PROG}: {interrupted}: stopping the run and tearing down", file=sys.stderr)
@@ -248,8 +211,38 @@ def execute(plan: Plan, options: Options, host: Host, source: workspace.Source |
             problems.append(str(error))
         finally:
             signals.tearing_down = True
-            final = wrap_up(plan, options, host, source, code, problems, bool(signals.received), record, started)
+            give_back_login(options, host, key)
+            final = wrap_up(plan, options, host, source, code, problems, bool(signals.received), record, started,
+                            credential)
+            if watch:
+                watch.release()
     return final
+
+
+def give_back_login(options: Options, host: Host, started_with) -> None:
+    """A login the gateway refreshed during the run goes back where it was found: the vendor may
+    have rotated its refresh token, and the user's own CLI would then be logged out."""
+    if not options.refreshes or options.shared or options.login_context is None:
+        return
+    try:
+        data = safefs.read_regular(host.gateway_renewed, options.vendor, 1 << 16)
+    except safefs.UnsafeFile:
+        return  # never refreshed (or not left as a plain file: then nothing is trusted)
+    try:
+        renewed = json.loads(data)
+    except ValueError:
+        return
+    if not isinstance(renewed, dict):
+        return
+    message = logins.give_back(options.login_kind, options.login_context, started_with, renewed)
+    if message:
+        print(f"{PROG}: {options.login_kind}: {message}", file=sys.stderr)
+
+
+def guard_job(plan: Plan, host: Host, credential) -> guardian.Job:
+    minted = credential.minted if credential is not None else None
+    return guardian.Job(teardown=plan.teardown, memory_dir=str(host.memory_dir), run_dir=str(host.run_dir),
+                        revoke={"api_url": minted.api_url, "token": credential.token} if minted else None)
 
 
 class _Untouched:
@@ -267,9 +260,15 @@ class _Untouched:
 
 
 def wrap_up(plan: Plan, options: Options, host: Host, source: workspace.Source | None, code: int | None,
-            problems: list[str], interrupted: bool, record, started: float = 0.0) -> int:
-    """Teardown, the work brought back, the report copied out, the in-memory folder gone, the audit."""
+            problems: list[str], interrupted: bool, record, started: float = 0.0, credential=None) -> int:
+    """Teardown, the GitHub token revoked, the work brought back, the report copied out, the
+    in-memory folder gone, the audit."""
     problems += teardown(plan, host)
+    if credential is not None:
+        failed = credential.revoke()
+        if failed:
+            print(f"{PROG}: warning: {failed}", file=sys.stderr)
+            problems.append(failed)
     refs: list[str] = []
     final = code if code is not None else 1
     if plan.collect and code is not None:
@@ -400,13 +399,3 @@ def split_shared_logs(shared, plan: Plan, host: Host, *, vendor: str, since: flo
         safefs.make_dir(host.run_dir / folder, 0o700)
         safefs.write_new(host.run_dir / folder / "access.log", "".join(line + "\n" for line in lines).encode(), 0o600)
     return problems
-
-
-def write_record(path: Path, fields: dict) -> None:
-    current = {}
-    if path.exists():
-        current = json.loads(path.read_text())
-    current.update(fields)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)

@@ -29,7 +29,6 @@ import os
 import re
 import ssl
 import stat
-import subprocess
 import time
 import tomllib
 import urllib.error
@@ -92,17 +91,6 @@ def repository_from_url(url: str) -> str:
         raise GitHubError(f"remote {url!r}: expected github.com/OWNER/NAME; pass --github-repository OWNER/NAME") from None
 
 
-def workspace_repository(workspace: Path, remote: str = "origin") -> str:
-    """The repository of the workspace's remote (with the user's insteadOf rules applied)."""
-    done = subprocess.run(["git", "-c", f"safe.directory={workspace}", "-C", str(workspace), "remote", "get-url", remote],
-                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
-    if done.returncode != 0:
-        raise GitHubError(f"workspace {workspace} has no git remote {remote!r} ({done.stderr.strip() or 'git failed'}); "
-                          f"pass --github-repository OWNER/NAME")
-    return repository_from_url(done.stdout)
-
-
 # --- configuration ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -128,8 +116,10 @@ def default_config_path() -> Path:
 
 def load_app_config(path: Path | None = None, *, app_id: str | None = None, key_file: Path | None = None,
                     installation_id: str | None = None, api_url: str | None = None,
-                    explicit_path: bool = False) -> AppConfig | None:
-    """The App configuration from the file (if any) and the flags, or None when neither names an app."""
+                    explicit_path: bool = False, read_key: bool = True) -> AppConfig | None:
+    """The App configuration from the file (if any) and the flags, or None when neither names an app.
+    read_key False (agent-run --print): the key file is named, not read. api_url: a stand-in's URL
+    (agent-run's hidden --github-api-url, tests only), taken as given."""
     path = path or default_config_path()
     data: dict = {}
     where = "flags"
@@ -167,8 +157,10 @@ def load_app_config(path: Path | None = None, *, app_id: str | None = None, key_
             raise GitHubError(f"{where}: installation_id {installation!r} is not a number")
         installation = int(installation)
     url = (api_url or data.get("api_url") or DEFAULT_API).rstrip("/")
-    check_api_url(url, where)
-    return AppConfig(issuer=issuer, private_key=read_private_key(key_path, where), key_file=key_path,
+    if not api_url:
+        check_api_url(url, where)
+    return AppConfig(issuer=issuer, private_key=read_private_key(key_path, where) if read_key else b"",
+                     key_file=key_path,
                      installation_id=installation, api_url=url,
                      permissions=narrowed_permissions(data.get("permissions"), where), source=where)
 
@@ -376,6 +368,10 @@ class GitHubOptions:
     repository: str | None = None
     allow_long_lived: bool = False
 
+    @property
+    def configured(self) -> bool:
+        return self.app is not None or self.token_source is not None
+
     def describe(self, repository: str) -> str:
         if self.token_source is not None:
             return f"GitHub token for {repository} from {self.token_source.describe()}, used as given"
@@ -399,7 +395,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="accept a classic personal access token (ghp_) or OAuth token (gho_)")
 
 
-def options_from_args(args: argparse.Namespace, token_source: KeySource | None) -> GitHubOptions:
+def options_from_args(args: argparse.Namespace, token_source: KeySource | None,
+                      read_key: bool = True) -> GitHubOptions:
     app_flags = (args.github_app_config, args.github_app_id, args.github_app_key, args.github_app_installation)
     if token_source is not None and any(app_flags):
         raise GitHubError("give either a GitHub App (--github-app-*) or --github-token-file/--github-token-command")
@@ -407,18 +404,18 @@ def options_from_args(args: argparse.Namespace, token_source: KeySource | None) 
     if token_source is None:
         app = load_app_config(args.github_app_config, app_id=args.github_app_id, key_file=args.github_app_key,
                               installation_id=args.github_app_installation, api_url=args.github_api_url,
-                              explicit_path=args.github_app_config is not None)
+                              explicit_path=args.github_app_config is not None, read_key=read_key)
     repository = args.github_repository and check_repository(args.github_repository)
     return GitHubOptions(app=app, token_source=token_source, repository=repository,
                          allow_long_lived=args.allow_long_lived_token)
 
 
-def obtain(options: GitHubOptions, workspace: Path, timeout: float = 30.0,
+def obtain(options: GitHubOptions, repository: str, timeout: float = 30.0,
            ca_file: str | None = None) -> GitHubCredential | None:
-    """The run's credential, or None when no GitHub source is configured."""
-    if options.app is None and options.token_source is None:
+    """The run's credential for repository (agent-run reads it from the workspace's origin remote,
+    or --github-repository), or None when no GitHub source is configured."""
+    if not options.configured:
         return None
-    repository = options.repository or workspace_repository(workspace)
     if options.token_source is not None:
         token = read_token(options.token_source, timeout)
         check_token(token, options.token_source.describe(), options.allow_long_lived)
@@ -442,12 +439,12 @@ class GitHubRunPieces:
 
 
 def run_pieces(*, repository: str | None, with_token: bool, tripwire, run_id: str, gateway_config_text: str,
-               gateway_address: str, gateway_host: str, allow, registries=("npm",),
+               gateway_address: str | None, gateway_host: str, allow, registries=("npm",),
                upstreams: dict | None = None) -> GitHubRunPieces:
     """Every run walls GitHub and the registries, token or not: without a credential (with_token
     False, repository None) GitHub is read anonymously through the gateway and nothing is written.
-    gateway_address: the gateway's address on the agent's network; gateway_host: its name there
-    (agent-gateway); upstreams: stand-ins for github.com, api.github.com or a registry (tests)."""
+    gateway_address: the gateway's address on the agent's network (None: a gateway shared by runs,
+    whose agents' environments are made per run); gateway_host: its name there (agent-gateway); upstreams: stand-ins for github.com, api.github.com or a registry (tests)."""
     policy = render_policy(tripwire, repository=repository, run_id=run_id)
     config = gateway_github.add_github_routes(gateway_config_text, policy, with_token=with_token,
                                               registries=registries, upstreams=upstreams)
@@ -456,7 +453,7 @@ def run_pieces(*, repository: str | None, with_token: bool, tripwire, run_id: st
         agent_env=gateway_github.agent_environment(gateway_address, registry_host=gateway_host, registries=registries,
                                                    repository=repository),
         agent_add_hosts=gateway_github.gateway_hosts(gateway_address),
-        gateway_create_args=["--sysctl", f"net.ipv4.ip_unprivileged_port_start={gateway_github.GITHUB_PORT}"],
+        gateway_create_args=list(gateway_github.GATEWAY_CREATE_ARGS),
         proxy_allow=gateway_github.proxy_allowlist(allow),
         policy=policy,
     )

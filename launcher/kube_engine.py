@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launcher import review, safefs, workspace
-from launcher.execute import Cancel, Interrupted, Signals, conclude, select_lines, write_record
+from launcher.commands import write_record
+from launcher.execute import Cancel, Interrupted, Signals, conclude, select_lines
 from launcher.plan import EXIT_TIMEOUT, PROG, Options, RunError
 from launcher.terminal import shown
 

@@ -4,10 +4,12 @@ options and the facts found on the host, so `agent-run --print` shows exactly wh
     internal network (--internal, no DNS)                 outside network
     agent 10.213.N.10 ── proxy   10.213.N.2 :3128 ──────── hosts on the profile's allowlist
                      └── gateway 10.213.N.3 :808x ──────── the run's model vendor, the real key added
+                                            :80   ──────── github.com, api.github.com (the run's token
+                                            :8086 ──────── registry.npmjs.org     added; GET/HEAD only)
     collector (no network): the copy's refs -> a git bundle in the run folder
 
 One function per container. Keys and the GitHub token never appear in a command line, a file on
-disk or the agent's environment.
+disk or the agent's container: both go to the gateway's in-memory secrets folder only.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from egress.gateway import VENDORS, KeySource, agent_environment, base_urls, proxy_allowlist, \
-    render_gateway_config
+from egress import gateway_github, logins as gateway_logins
+from egress.gateway import RENEWED_DIR, VENDORS, KeySource, proxy_allowlist, render_gateway_config
 from egress.squid import AGENT_SUPERNET, render_squid
 from image import layout
+from launcher import github_app, logins
 
 PROG = "agent-run"
 ENGINES = ("podman", "kubernetes")
@@ -29,12 +32,10 @@ VENDOR_TITLES = {"anthropic": "an Anthropic", "openai": "an OpenAI", "gemini": "
 PROXY_PORT = 3128
 PROXY_HOST, GATEWAY_HOST = "agent-proxy", "agent-gateway"
 AGENT_UID, AGENT_GID = layout.AGENT_UID, layout.AGENT_GID
-# Where the agent and the collector see the run's folders (the report and the secrets are in
-# memory on the host, the collector's output in the run folder).
+# Where the agent and the collector see the run's folders (the report is in memory on the host,
+# the collector's output in the run folder).
 REPORT_DIR = "/var/lib/agent-run/report"
 REPORT_NAME = "report.json"
-SECRETS_DIR = "/var/lib/agent-run/secrets"
-TOKEN_NAME = "github-token"
 OUT_DIR = "/var/lib/agent-run/out"
 BUNDLE_NAME = "result.bundle"
 # Each run maps the container's uids 0-65535 onto 65536 host uids of its own that no account
@@ -86,18 +87,24 @@ class Options:
     cpus: str = "2"
     pids: int = 1024
     key_sources: list = field(default_factory=list)         # [KeySource]
-    github_token: KeySource | None = None
+    login: str = ""                       # the login kind (launcher/logins.py); "": the vendor's API key
+    login_details: dict = field(default_factory=dict)       # what the container may know of it (no token)
+    login_found: logins.Found | None = field(default=None, repr=False)    # where it was found (holds it)
+    login_context: logins.Context | None = field(default=None, repr=False)
+    token_urls: dict = field(default_factory=dict)  # tests: vendor -> a stand-in's token endpoint
+    github: github_app.GitHubOptions = field(default_factory=github_app.GitHubOptions)
     mounts: list = field(default_factory=list)               # [Mount], always read-only
     run_id: str = ""
     run_dir: Path | None = None
     outside_subnet: str | None = None     # default: the engine picks one
     outside_network: str | None = None    # tests: an existing network (not created nor removed)
-    upstreams: dict = field(default_factory=dict)   # tests: vendor -> URL of a stand-in
+    upstreams: dict = field(default_factory=dict)   # tests: vendor (or git, api, npm) -> URL of a stand-in
     upstream_ca: Path | None = None       # tests: the CA that signed the stand-in's certificate
     interactive: bool = False             # a terminal on stdin: the CLI's interactive mode
     home: Path = field(default_factory=Path.home)
     allow: tuple = ()                     # the profile's network.allow
     model_server_tools: bool = False      # the profile's network.model_server_tools
+    tripwire: tuple = ()                  # the profile's tripwire rules: the gateway's GitHub refusals name them
     read_only_globs: tuple = ()
     blocked_globs: tuple = ()
     shared: Shared | None = None          # sweep: join these services instead of starting them
@@ -110,6 +117,15 @@ class Options:
     @property
     def vendor(self) -> str:
         return CLIS[self.cli]
+
+    @property
+    def login_kind(self) -> str:
+        return self.login or f"{self.cli}/api-key"
+
+    @property
+    def refreshes(self) -> bool:
+        """The gateway refreshes this login's token (and leaves it for the launcher to give back)."""
+        return gateway_logins.kind(self.login_kind).refresh is not None
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,7 @@ class Host:
     pinned: tuple = ()            # --mount: folders bound onto themselves (cannot be renamed)
     start: str | None = None      # the starting commit (copy mode; None before it is made)
     subnet: str | None = None     # the internal network's /24 (None: the one the run id picks)
+    github_repository: str | None = None  # OWNER/NAME the run's GitHub token is for (None: no token)
 
     @property
     def report_dir(self) -> Path:
@@ -138,8 +155,8 @@ class Host:
         return self.memory_dir / "gateway-secrets"
 
     @property
-    def agent_secrets(self) -> Path:
-        return self.memory_dir / "agent-secrets"
+    def gateway_renewed(self) -> Path:
+        return self.memory_dir / "gateway-renewed"
 
     @property
     def out_dir(self) -> Path:
@@ -159,6 +176,7 @@ class Plan:
     collect: list | None                 # the collector's `run` (copy mode)
     teardown: list
     vendor: str
+    github: github_app.GitHubRunPieces | None = None   # the GitHub and registry walls (no token in it)
     warnings: list = field(default_factory=list)
 
 
@@ -250,22 +268,47 @@ def names_for(run_id: str, options: Options) -> dict:
 
 
 def proxy_files(options: Options, folder: Path) -> dict:
+    """GitHub and the package registries are off the proxy's allowlist in every run: they are
+    reached through the gateway alone (github_pieces)."""
     squid = folder / "squid"
+    allow = gateway_github.proxy_allowlist(proxy_allowlist(options.allow))
     return {
-        squid / "squid.conf": (render_squid(proxy_allowlist(options.allow), agent_subnets=[AGENT_SUPERNET],
-                                            listen_port=PROXY_PORT), 0o644),
+        squid / "squid.conf": (render_squid(allow, agent_subnets=[AGENT_SUPERNET], listen_port=PROXY_PORT), 0o644),
         squid / "agent-sandbox.d" / "00-run.conf": ("# this run adds nothing to the proxy\n", 0o644),
     }
 
 
-def gateway_files(options: Options, folder: Path, subnet: str, vendor: str | None = None) -> dict:
+# --gateway-upstream names for GitHub's and the registry's stand-ins (tests only).
+GITHUB_UPSTREAMS = ("git", "api", "npm")
+
+
+def github_pieces(options: Options, subnet: str, *, repository: str | None = None, gateway_address: str | None = None,
+                  vendor: str | None = None) -> github_app.GitHubRunPieces:
+    """The gateway's config (the vendor's route, GitHub's and npm's) and what the agent needs to
+    reach them. repository: the one the run's token is for (None: the run has no GitHub token and
+    reads GitHub anonymously). A sweep's shared gateway has no repository and no run id: no push
+    can pass it."""
     vendor = vendor or options.vendor
     ca = "/etc/agent-gateway/upstream-ca.pem" if options.upstream_ca else None
     config = render_gateway_config([vendor], agent_subnets=[subnet],
                                    model_server_tools=options.model_server_tools,
                                    upstreams={vendor: options.upstreams[vendor]}
-                                   if vendor in options.upstreams else None, ca_file=ca)
-    return {folder / "gateway" / "config.json": (config, 0o644)}
+                                   if vendor in options.upstreams else None, ca_file=ca,
+                                   logins={vendor: options.login_kind} if vendor == options.vendor else None,
+                                   token_urls={vendor: options.token_urls[vendor]}
+                                   if vendor in options.token_urls else None,
+                                   renewed_dir=RENEWED_DIR if options.refreshes else None)
+    stand_ins = {name: url for name, url in options.upstreams.items() if name in GITHUB_UPSTREAMS}
+    return github_app.run_pieces(repository=repository, with_token=repository is not None, tripwire=options.tripwire,
+                                 run_id=options.run_id or "shared", gateway_config_text=config,
+                                 gateway_address=gateway_address, gateway_host=GATEWAY_HOST,
+                                 allow=proxy_allowlist(options.allow), upstreams=stand_ins or None)
+
+
+def gateway_files(options: Options, folder: Path, subnet: str, vendor: str | None = None,
+                  github: github_app.GitHubRunPieces | None = None) -> dict:
+    github = github or github_pieces(options, subnet, vendor=vendor)
+    return {folder / "gateway" / "config.json": (github.gateway_config, 0o644)}
 
 
 def network_commands(options: Options, names: dict, subnet: str) -> tuple[list, list]:
@@ -294,8 +337,11 @@ def proxy_container(options: Options, folder: Path, name: str, networks: list[st
 def gateway_container(options: Options, folder: Path, secrets: Path, name: str, networks: list[str]) -> list[str]:
     """folder: where its config is and its state and log go; secrets: the in-memory folder with its key."""
     ca = _bind(options.upstream_ca, "/etc/agent-gateway/upstream-ca.pem", True) if options.upstream_ca else []
+    if options.refreshes:  # the refreshed login, left for the launcher on the host's tmpfs
+        ca += _bind(secrets.parent / "gateway-renewed", RENEWED_DIR)
     return [options.engine, "create", "--name", name, *networks,
-            *HARDENING, *SERVICE_NETWORK, "--user", f"{layout.GATEWAY_UID}:{layout.GATEWAY_GID}",
+            *HARDENING, *SERVICE_NETWORK, *gateway_github.GATEWAY_CREATE_ARGS,
+            "--user", f"{layout.GATEWAY_UID}:{layout.GATEWAY_GID}",
             "--pids-limit", "256", *SERVICE_LIMITS, "--memory", "512m", *_tmpfs("/tmp"),
             *_bind(folder / "gateway" / "config.json", layout.GATEWAY_CONFIG, True),
             *_bind(secrets, layout.GATEWAY_SECRETS_DIR, True),
@@ -304,34 +350,41 @@ def gateway_container(options: Options, folder: Path, secrets: Path, name: str, 
             "--entrypoint", "agent-gateway", options.images["gateway"], "--config", layout.GATEWAY_CONFIG]
 
 
-def agent_environment_for(options: Options) -> dict:
+# Where a run may push, told to the agent: branches under agent/<run-id>/ (github_policy's namespace).
+BRANCHES_ENV = "AGENT_GITHUB_BRANCHES"
+
+
+def agent_environment_for(options: Options, github: github_app.GitHubRunPieces) -> dict:
     proxy_url = f"http://{PROXY_HOST}:{PROXY_PORT}"
-    no_proxy = f"{GATEWAY_HOST},localhost,127.0.0.1"
+    no_proxy = f"{GATEWAY_HOST},{gateway_github.GIT_HOST},{gateway_github.API_HOST},localhost,127.0.0.1"
     env = {
         "AGENT_PROFILE": options.profile,
         "AGENT_WORKSPACE": layout.WORKSPACE,
         "AGENT_REPORT": f"{REPORT_DIR}/{REPORT_NAME}",
         "HTTPS_PROXY": proxy_url, "HTTP_PROXY": proxy_url, "https_proxy": proxy_url, "http_proxy": proxy_url,
         "ALL_PROXY": proxy_url, "NO_PROXY": no_proxy, "no_proxy": no_proxy,
-        **agent_environment(GATEWAY_HOST, [options.vendor]),
+        **login_container(options).env,
+        **github.agent_env,
     }
-    if options.github_token:
-        env["AGENT_RUN_GITHUB_TOKEN_FILE"] = f"{SECRETS_DIR}/{TOKEN_NAME}"
+    if github.policy.repository:
+        env[BRANCHES_ENV] = github.policy.ref_namespace.removeprefix("refs/heads/")
     return env
 
 
+def login_container(options: Options) -> logins.Container:
+    """What the login gives the container: placeholders and the gateway's address, never a token."""
+    return logins.container_for(options.login_kind, GATEWAY_HOST, options.login_details)
+
+
+def login_files(options: Options, host: Host) -> dict:
+    """container path -> host path of the login's placeholder files (bound read-only)."""
+    return {target: host.run_dir / "login-files" / f"{index}" for index, target
+            in enumerate(sorted(login_container(options).files))}
+
+
 def cli_arguments(options: Options) -> list[str]:
-    """Codex reads no base URL from the environment: it is told the gateway as a model provider
-    through -c overrides (the image's baked config.toml is left as it is)."""
-    if options.cli != "codex":
-        return list(options.cli_args)
-    provider = "model_providers.agent_gateway"
-    overrides = [
-        'model_provider="agent_gateway"', f'{provider}.name="agent-gateway"',
-        f'{provider}.base_url="{base_urls(GATEWAY_HOST)["openai"]}"',
-        f'{provider}.env_key="{VENDORS["openai"].placeholder_env}"', f'{provider}.wire_api="responses"',
-    ]
-    return [a for o in overrides for a in ("-c", o)] + list(options.cli_args)
+    """The login's arguments first (Codex is told the gateway through -c overrides), then the user's."""
+    return [*login_container(options).args, *options.cli_args]
 
 
 def workspace_mounts(options: Options, host: Host) -> list[str]:
@@ -348,18 +401,19 @@ def workspace_mounts(options: Options, host: Host) -> list[str]:
             else:
                 mounts += _bind(host.workspace / rel, target, kind == "ro")
     mounts += _bind(host.report_dir, REPORT_DIR)
-    if options.github_token:
-        mounts += _bind(host.agent_secrets, SECRETS_DIR, True)
     for mount in options.mounts:
         mounts += _bind(mount.source, mount.target, True)
+    for target, source in login_files(options, host).items():
+        mounts += _bind(source, target, True)
     return mounts
 
 
-def agent_container(options: Options, host: Host, names: dict, addresses: dict) -> list[str]:
-    env = agent_environment_for(options)
+def agent_container(options: Options, host: Host, names: dict, addresses: dict,
+                    github: github_app.GitHubRunPieces) -> list[str]:
+    env = agent_environment_for(options, github)
+    hosts = [f"{PROXY_HOST}:{addresses['proxy']}", f"{GATEWAY_HOST}:{addresses['gateway']}", *github.agent_add_hosts]
     return [options.engine, "create", "--name", names["agent"],
-            *_networks(names, addresses["agent"], False),
-            "--add-host", f"{PROXY_HOST}:{addresses['proxy']}", "--add-host", f"{GATEWAY_HOST}:{addresses['gateway']}",
+            *_networks(names, addresses["agent"], False), *[a for h in hosts for a in ("--add-host", h)],
             *HARDENING, *_confinement(host), *_identity(host),
             *_limits(options.pids), "--memory", options.memory, "--cpus", options.cpus,
             "--stop-timeout", "10", *(["--interactive", "--tty"] if options.interactive else []),
@@ -432,12 +486,17 @@ def build_plan(options: Options, host: Host) -> Plan:
     subnet = host.subnet or subnet_for(options.run_id)
     prefix = subnet.rsplit(".", 1)[0]
     addresses = {"proxy": f"{prefix}.2", "gateway": f"{prefix}.3", "agent": f"{prefix}.10"}
-    if not any(s.vendor == options.vendor for s in options.key_sources):
+    if logins.is_api_key(options.login_kind) and not any(s.vendor == options.vendor for s in options.key_sources):
         raise RunError(f"{options.cli} needs {VENDOR_TITLES[options.vendor]} key: pass --key-file "
-                       f"{options.vendor}=PATH or --key-command {options.vendor}='COMMAND'")
+                       f"{options.vendor}=PATH or --key-command {options.vendor}='COMMAND', or log in with "
+                       f"{options.cli} on this machine (--login; docs/logins.md)")
+    github = github_pieces(options, subnet, repository=host.github_repository, gateway_address=addresses["gateway"])
     files = {host.run_dir / "seccomp.json": (json.dumps(derive_seccomp(host.engine_seccomp or {}), indent=1), 0o644)}
+    placeholders = login_container(options).files
+    for target, source in login_files(options, host).items():
+        files[source] = (placeholders[target], 0o444)
     if not options.shared:
-        files.update({**proxy_files(options, host.run_dir), **gateway_files(options, host.run_dir, subnet)})
+        files.update({**proxy_files(options, host.run_dir), **gateway_files(options, host.run_dir, subnet, github=github)})
     if options.mode == "mount":
         files[host.run_dir / "empty"] = ("", 0o444)
     network_setup, network_teardown = network_commands(options, names, subnet)
@@ -453,13 +512,29 @@ def build_plan(options: Options, host: Host) -> Plan:
         containers = [names["agent"], names["collector"], names["gateway"], names["proxy"]]
         # One command each: a container that was never created must not keep the others alive.
         teardown = [*[[engine, "rm", "-f", "-t", "1", "-v", c] for c in containers], *network_teardown]
-    return Plan(names=names, subnet=subnet, addresses=addresses, files=files, setup=setup,
-                agent_create=agent_container(options, host, names, addresses),
+    return Plan(names=names, subnet=subnet, addresses=addresses, github=github, files=files, setup=setup,
+                agent_create=agent_container(options, host, names, addresses, github),
                 start_agent=[engine, "start", "--attach", *(["--interactive"] if options.interactive else []),
                              names["agent"]],
                 stop_agent=[engine, "stop", "-t", "5", names["agent"]],
                 collect=collector_container(options, host, names) if options.mode == "copy" else None,
                 teardown=teardown, vendor=options.vendor)
+
+
+def github_lines(plan: Plan, options: Options, host: Host) -> list[str]:
+    """What --print says about GitHub and the registries: where the token comes from and goes, and
+    what the gateway lets through."""
+    policy = plan.github.policy
+    routes = f"github.com and api.github.com through the gateway only ({gateway_github.GIT_HOST}, " \
+             f"{gateway_github.API_HOST} -> {plan.addresses['gateway']}:{gateway_github.GITHUB_PORT}); " \
+             f"npm's registry read-only (GET/HEAD) through {GATEWAY_HOST}:{gateway_github.REGISTRY_PORTS['npm']}"
+    if not policy.repository:
+        return [f"GitHub: no credential: {routes}; GitHub is read anonymously and every write is refused"]
+    return [f"GitHub: {options.github.describe(policy.repository)}",
+            f"write {host.gateway_secrets}/{gateway_github.GITHUB_SECRET} (0400, uid {layout.GATEWAY_UID}): the "
+            f"token, beside the key; never in the agent's container",
+            f"{routes}; pushes only to {policy.ref_namespace.removeprefix('refs/heads/')}/... in {policy.repository} "
+            f"(${BRANCHES_ENV} tells the agent); the API's allowlist (docs/github.md)"]
 
 
 def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str]) -> str:
@@ -468,18 +543,19 @@ def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str])
     lines = [f"# agent-run {options.cli}: profile {options.profile}, {options.mode} mode, run {options.run_id}",
              f"# run folder {host.run_dir} (0700, on disk): configs, logs, the audit"
              + (", the copy" if options.mode == "copy" else ""),
-             f"# in-memory folder {host.memory_dir} (0700, tmpfs): the gateway's key, the token, the run report"]
+             f"# in-memory folder {host.memory_dir} (0700, tmpfs): the gateway's key and GitHub token, the run report"]
     lines += [f"# {step}" for step in copy_steps]
     for warning in plan.warnings:
         lines.append(f"# WARNING: {warning}")
     for path, (_, mode) in plan.files.items():
         lines.append(f"# write {path} (mode {mode:04o})")
     if not options.shared:
-        lines.append(f"# write {host.gateway_secrets}/{plan.vendor} (0400, uid {layout.GATEWAY_UID}): the real key, "
-                     f"read from " + ", ".join(s.describe() for s in options.key_sources if s.vendor == plan.vendor))
-    if options.github_token:
-        lines.append(f"# write {host.agent_secrets}/{TOKEN_NAME} (0400, uid {host.agent_owner[0]}) from "
-                     f"{options.github_token.describe()}")
+        origin = options.login_found.origin if options.login_found else \
+            ", ".join(s.describe() for s in options.key_sources if s.vendor == plan.vendor)
+        what = "the real key" if logins.is_api_key(options.login_kind) else f"the {options.login_kind} login"
+        lines.append(f"# write {host.gateway_secrets}/{plan.vendor} (0400, uid {layout.GATEWAY_UID}): {what}, "
+                     f"read from {origin}")
+    lines += [f"# {line}" for line in github_lines(plan, options, host)]
     lines += [q(a) for a in plan.setup]
     if not options.shared:
         lines.append(f"# wait until Squid accepts connections and the gateway has written {layout.GATEWAY_READY}; "
@@ -487,7 +563,8 @@ def format_plan(plan: Plan, options: Options, host: Host, copy_steps: list[str])
     lines.append(q(plan.agent_create))
     lines.append(q(plan.start_agent))
     lines.append(f"# after {options.timeout} s: {q(plan.stop_agent)} (exit {EXIT_TIMEOUT}); on SIGINT, SIGTERM "
-                 f"or SIGHUP: the teardown below, then the audit")
+                 f"or SIGHUP: the teardown below, then the audit; if agent-run is killed outright, its guardian "
+                 f"(started first, in a session of its own) runs the same teardown")
     lines += [q(a) for a in plan.teardown]
     if plan.collect:
         lines.append("# then, whatever ended the run, the collector on the copy:")

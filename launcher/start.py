@@ -15,14 +15,15 @@ import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from egress.gateway import VENDORS, KeySource, read_key, read_secret
+from egress.gateway import VENDORS, KeySource, read_key
 from image import layout
-from launcher import review, safefs, workspace
+from launcher import github_app, logins, review, safefs, workspace
 from launcher.checks import (check_mount, check_source, free_subnet, id_range_problem, live_owner, pinned_folders,
                              protected_paths, within)
-from launcher.execute import execute, write_record
-from launcher.plan import (ENGINES, ID_RANGE, PROG, Host, Mount, Options, Plan, RunError, build_plan,
-                           copy_mapping, id_base, subnet_for)
+from launcher.commands import write_record
+from launcher.execute import execute
+from launcher.plan import (CLIS, ENGINES, GITHUB_UPSTREAMS, ID_RANGE, PROG, Host, Mount, Options, Plan, RunError,
+                           build_plan, copy_mapping, id_base, subnet_for)
 from launcher.terminal import shown
 from launcher.tiers import blocked_paths, live_read_only, read_only_patterns
 
@@ -41,10 +42,10 @@ MOUNT_HOLES = (
 )
 
 
-def _vendor_value(text: str, flag: str) -> tuple[str, str]:
+def _vendor_value(text: str, flag: str, also: tuple = ()) -> tuple[str, str]:
     vendor, sep, value = text.partition("=")
-    if not sep or vendor not in VENDORS or not value:
-        raise RunError(f"{flag} {text!r}: expected VENDOR=VALUE with VENDOR one of {sorted(VENDORS)}")
+    if not sep or (vendor not in VENDORS and vendor not in also) or not value:
+        raise RunError(f"{flag} {text!r}: expected VENDOR=VALUE with VENDOR one of {sorted(VENDORS) + list(also)}")
     return vendor, value
 
 
@@ -74,17 +75,36 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pids", type=int, default=1024)
     p.add_argument("--key-file", action="append", default=[], metavar="VENDOR=PATH")
     p.add_argument("--key-command", action="append", default=[], metavar="VENDOR=COMMAND")
+    p.add_argument("--login", default="auto", metavar="KIND",
+                   help="which credential: an API key (CLI/api-key) or a subscription login such as claude/login or "
+                        "claude/oauth-token (docs/logins.md); auto (default): the key given, else the first login "
+                        "found on this machine")
+    p.add_argument("--login-command", metavar="COMMAND",
+                   help="a command that prints the login's credential (a keychain export) instead of its file")
     token = p.add_mutually_exclusive_group()
-    token.add_argument("--github-token-file", type=Path)
-    token.add_argument("--github-token-command")
+    token.add_argument("--github-token-file", type=Path, metavar="FILE",
+                       help="a GitHub token for the run's gateway (never the agent's), read from FILE")
+    token.add_argument("--github-token-command", metavar="COMMAND",
+                       help="a GitHub token from COMMAND's output, e.g. a broker's (OpenBao/Vault); docs/github.md")
+    github_app.add_arguments(p)
     p.add_argument("--print", action="store_true", dest="print_only", help="show the whole plan, run nothing")
     # Tests only: stand-ins for the images, the internet and the vendors.
     p.add_argument("--outside-network", help=argparse.SUPPRESS)
     p.add_argument("--gateway-upstream", action="append", default=[], help=argparse.SUPPRESS)
     p.add_argument("--gateway-upstream-ca", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--gateway-token-url", action="append", default=[], help=argparse.SUPPRESS)
 
 
-def options_from_args(args: argparse.Namespace) -> Options:
+GITHUB_FLAGS = ("github_token_file", "github_token_command", "github_app_config", "github_app_id", "github_app_key",
+                "github_app_installation", "github_repository")
+
+
+def github_flags_given(args: argparse.Namespace) -> list[str]:
+    return [f"--{name.replace('_', '-')}" for name in GITHUB_FLAGS if getattr(args, name, None)]
+
+
+def options_from_args(args: argparse.Namespace, github: bool = True) -> Options:
+    """github False: the run gets no GitHub credential, whatever is configured (a sweep's runs)."""
     from renderer.model import ProfileError, load  # host side only: the YAML profiles
 
     try:
@@ -102,20 +122,41 @@ def options_from_args(args: argparse.Namespace) -> Options:
         token = KeySource("github", file=args.github_token_file)
     elif args.github_token_command:
         token = KeySource("github", command=tuple(shlex.split(args.github_token_command)))
-    upstreams = dict(_vendor_value(t, "--gateway-upstream") for t in args.gateway_upstream)
+    if args.engine == "kubernetes":
+        given = github_flags_given(args)
+        if given:
+            raise RunError(f"{', '.join(given)}: --engine kubernetes holds no GitHub token (the deployment's gateway "
+                           f"reads GitHub anonymously); use --engine podman for a run that pushes")
+        github = False
+    github = github_app.options_from_args(args, token, read_key=not args.print_only) if github \
+        else github_app.GitHubOptions()
+    upstreams = dict(_vendor_value(t, "--gateway-upstream", GITHUB_UPSTREAMS) for t in args.gateway_upstream)
+    token_urls = dict(_vendor_value(t, "--gateway-token-url") for t in args.gateway_token_url)
+    context = logins.context_from(sources, args.login_command)
+    found = None
+    if args.login != "auto" or not any(s.vendor == CLIS[args.command] for s in sources):
+        try:
+            found = logins.choose(args.command, args.login, context)
+        except logins.NotFound:
+            pass  # the plan says what a run needs (a key, or a login)
+        except logins.LoginError as error:
+            raise RunError(str(error)) from None
     cli_args = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
     return Options(cli=args.command, cli_args=cli_args, workspace=args.workspace or Path.cwd(),
                    profile=args.profile, engine=args.engine, mode="mount" if args.mount else "copy",
                    images={"agent": args.image, "proxy": args.proxy_image, "gateway": args.gateway_image},
                    timeout=args.timeout, collect_timeout=args.collect_timeout,
-                   memory=args.memory, cpus=args.cpus, pids=args.pids, key_sources=sources, github_token=token,
+                   memory=args.memory, cpus=args.cpus, pids=args.pids, key_sources=sources, github=github,
+                   login=found.kind if found else "", login_details=found.details if found else {},
+                   login_found=found, login_context=context, token_urls=token_urls,
                    mounts=[_ro_mount(m) for m in args.ro_mount], run_id=run_id, run_dir=args.run_dir,
                    outside_network=args.outside_network, upstreams=upstreams, upstream_ca=args.gateway_upstream_ca,
                    interactive=sys.stdin.isatty() and sys.stdout.isatty(),
                    allow=tuple(model.network_allow),
                    model_server_tools=bool(getattr(model, "model_server_tools", False)),
-                   read_only_globs=tuple(model.read_only_files), blocked_globs=tuple(model.blocked_files),
+                   tripwire=tuple(model.tripwire), read_only_globs=tuple(model.read_only_files),
+                   blocked_globs=tuple(model.blocked_files),
                    namespace=args.namespace, kubeconfig=args.kubeconfig, kube_context=args.kube_context)
 
 
@@ -149,8 +190,31 @@ def prepare(options: Options) -> tuple[Host, workspace.Source | None, list[str],
                        f"start the run again (another run id picks another range)")
     common = {"run_dir": run_dir, "memory_dir": memory_root() / options.run_id, "engine_seccomp": engine_seccomp()}
     if options.mode == "mount":
-        return _live_host(options, folder, common)
-    return _copy_host(options, folder, common)
+        host, source, steps, warnings = _live_host(options, folder, common)
+    else:
+        host, source, steps, warnings = _copy_host(options, folder, common)
+    return replace(host, github_repository=github_repository(options, source, folder)), source, steps, warnings
+
+
+def github_repository(options: Options, source: workspace.Source | None, folder: Path) -> str | None:
+    """OWNER/NAME the run's GitHub token is for: --github-repository, or the workspace's origin
+    remote read by git as the repository's owner (the user's insteadOf rules apply). None when no
+    GitHub credential is configured."""
+    if not options.github.configured:
+        return None
+    if options.github.repository:
+        return options.github.repository
+    hint = "pass --github-repository OWNER/NAME"
+    if source is None:
+        try:
+            source = workspace.find_source(folder)
+        except RunError:
+            raise RunError(f"{folder} is not a git repository, so the GitHub repository of the run cannot be read "
+                           f"from its origin remote; {hint}") from None
+    done = source.git(["remote", "get-url", "origin"], check=False)
+    if done.returncode != 0:
+        raise RunError(f"{source.toplevel} has no git remote 'origin' to take the run's GitHub repository from; {hint}")
+    return github_app.repository_from_url(done.stdout.decode(errors="replace"))
 
 
 def _live_host(options: Options, folder: Path, common: dict) -> tuple[Host, None, list[str], list[str]]:
@@ -210,8 +274,8 @@ class Launch:
     plan: Plan
     host: Host
     source: workspace.Source | None
-    key: str | None = field(repr=False)
-    token: str | None = field(repr=False)
+    key: str | dict | None = field(repr=False)     # an API key, or a login's secret (launcher/logins.py)
+    credential: github_app.GitHubCredential | None = None
     record: object = None
 
 
@@ -230,11 +294,33 @@ def begin(options: Options) -> Launch:
     host = replace(host, subnet=subnet)
     plan = build_plan(options, host)
     plan.warnings += warnings
+    if options.shared and options.github.configured:
+        raise RunError("a sweep's runs share one gateway, which holds no GitHub token: run GitHub tasks one by one "
+                       "(agent-run CLI ...) or drop the GitHub App / --github-token-* options")
     # A sweep's gateway read the key once for all its runs.
-    key = None if options.shared else read_key(next(s for s in options.key_sources if s.vendor == plan.vendor))
-    token = read_secret(options.github_token, "GitHub token") if options.github_token else None
+    if options.login_found is not None:
+        try:
+            key = logins.secret_of(options.login_found)
+        except (logins.LoginError, ValueError) as error:
+            raise RunError(str(error)) from None
+    else:
+        key = None if options.shared else read_key(next(s for s in options.key_sources if s.vendor == plan.vendor))
     for warning in plan.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    # The token, minted or read last before anything is made, goes to the gateway only; a run that
+    # fails before it starts revokes it again.
+    credential = github_app.obtain(options.github, host.github_repository)
+    try:
+        return _make_run(options, host, plan, source, key, credential)
+    except BaseException:
+        if credential is not None:
+            credential.revoke()
+        raise
+
+
+def _make_run(options: Options, host: Host, plan: Plan, source: workspace.Source | None, key: str | None,
+              credential: github_app.GitHubCredential | None) -> Launch:
+    """The run folders, the record and the copy."""
     host.run_dir.mkdir(parents=True, mode=0o700)
     try:
         safefs.private_folder(host.memory_dir.parent)
@@ -248,17 +334,30 @@ def begin(options: Options) -> Launch:
     record(run_id=options.run_id, cli=options.cli, profile=options.profile, mode=options.mode, status="running",
            repository=str(source.toplevel if source else host.workspace), run_dir=str(host.run_dir),
            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-           read_only_patterns=list(read_only_patterns(options.read_only_globs)))
+           read_only_patterns=list(read_only_patterns(options.read_only_globs)),
+           github={"repository": host.github_repository, "source": credential.source if credential else None,
+                   "branches": plan.github.policy.ref_namespace.removeprefix("refs/heads/")
+                   if host.github_repository else None})
     print(f"{PROG}: run {options.run_id} ({options.mode} mode; folder {host.run_dir})", file=sys.stderr)
     if source is not None:
         copy = workspace.starting_commit(source, options.run_id, options.blocked_globs)
         workspace.make_copy(source, copy, host.workspace, host.agent_owner,
-                            (f"{options.cli} (agent-run)", "agent-run@localhost"))
+                            (f"{options.cli} (agent-run)", "agent-run@localhost"), remote=github_remote(plan))
         record(start=copy.start, base=copy.base, branch=copy.branch, history=copy.history,
                left_out=copy.left_out, blocked_in_history=copy.blocked_in_history)
         host = replace(host, start=copy.start)
         plan = build_plan(options, host)
-    return Launch(options, plan, host, source, key, token, record)
+    return Launch(options, plan, host, source, key, credential, record)
+
+
+def github_remote(plan: Plan) -> tuple[str, str] | None:
+    """The copy's origin when the run has a GitHub repository: github.com's URL (the agent's git
+    rewrites it to the gateway) and a push mapping into the run's branches, so that
+    `git push origin fix` creates agent/<run-id>/fix."""
+    policy = plan.github.policy
+    if not policy.repository:
+        return None
+    return f"https://github.com/{policy.repository}.git", f"refs/heads/*:{policy.ref_namespace}/*"
 
 
 def taken_subnets(engine: str) -> set[str]:
@@ -269,8 +368,11 @@ def taken_subnets(engine: str) -> set[str]:
 
 
 def start_run(options: Options) -> int:
+    if not logins.is_api_key(options.login_kind) and (options.engine == "kubernetes" or options.shared):
+        raise RunError(f"--login {options.login_kind}: subscription logins run on the podman engine, one run at a "
+                       "time, for now (a sweep or --engine kubernetes takes API keys)")
     if options.engine == "kubernetes":
         from launcher import kube_engine  # only this engine needs the kubernetes client
         return kube_engine.run(options)
     launch = begin(options)
-    return execute(launch.plan, options, launch.host, launch.source, launch.key, launch.token, launch.record)
+    return execute(launch.plan, options, launch.host, launch.source, launch.key, launch.credential, launch.record)

@@ -39,13 +39,14 @@ import yaml
 from egress.gateway import read_key, write_secrets
 from egress.squid import AGENT_SUPERNET
 from image import layout
-from launcher import review, safefs
+from launcher import guardian, review, safefs
 from launcher.checks import free_subnet
-from launcher.execute import Cancel, execute, must, proxy_ready, remove_all, run_command, wait_until
+from launcher.commands import must, remove_all, run_command
+from launcher.execute import Cancel, execute, proxy_ready, wait_until
 from launcher.plan import (CLIS, EXIT_USAGE, ID_SLOTS, PROG, Options, RunError, Shared, build_plan, format_plan,
                            gateway_container, gateway_files, id_base, proxy_container, proxy_files, subnet_for)
-from launcher.start import (add_run_options, begin, memory_root, missing_images, options_from_args, prepare,
-                            taken_subnets)
+from launcher.start import (add_run_options, begin, github_flags_given, memory_root, missing_images,
+                            options_from_args, prepare, taken_subnets)
 from launcher.terminal import shown, use_colour
 
 TASK_KEYS = ("prompt", "repository", "cli", "args", "name", "timeout")
@@ -411,7 +412,7 @@ class Sweep:
                 launch.record(sweep=self.sweep_id, task=slot.task.number,
                               task_name=slot.task.label, task_file=slot.task.where)
                 slot.stop = launch.plan.stop_agent
-                slot.code = execute(launch.plan, options, launch.host, launch.source, launch.key, launch.token,
+                slot.code = execute(launch.plan, options, launch.host, launch.source, launch.key, launch.credential,
                                     launch.record, cancel=self.cancel)
                 record = review.load_record(run_id, launch.host.run_dir.parent)
                 slot.refs = list(record.get("refs") or [])
@@ -588,7 +589,11 @@ def task_options(args: argparse.Namespace, task: Task) -> Options:
     per_task.mount, per_task.ro_mount, per_task.run_dir = False, [], None
     if task.timeout:
         per_task.timeout = task.timeout
-    options = options_from_args(per_task)
+    given = github_flags_given(args)
+    if given:
+        raise RunError(f"{', '.join(given)}: a sweep's runs share one gateway, which holds no GitHub token; run "
+                       f"GitHub tasks one at a time (agent-run CLI ...). A sweep's runs read GitHub anonymously")
+    options = options_from_args(per_task, github=False)
     return replace(options, interactive=False)
 
 
@@ -607,6 +612,10 @@ def sweep_command(args: argparse.Namespace) -> int:
                 prepare(options[task.number])       # the run's own checks, before anything starts
         except (RunError, ValueError) as error:
             raise RunError(f"{task.where}: {error}") from None
+    logged_in = sorted({o.login for o in options.values() if o.login})
+    if logged_in:
+        raise RunError(f"a sweep takes API keys (--key-file/--key-command), not the logins {', '.join(logged_in)} "
+                       "found or given (--login): subscription logins run one run at a time for now")
     vendors = sorted({CLIS[t.cli] for t in tasks})
     sources = {s.vendor: s for s in next(iter(options.values())).key_sources}
     kubernetes = args.engine == "kubernetes"
@@ -665,12 +674,16 @@ def run_sweep(sweep: Sweep, keys: dict, concurrency: int, folder: Path) -> int:
     progress = Progress(terminal, sweep.slots)
     output = ThreadOutput(terminal)
     problems: list[str] = []
+    watch = None
     print(f"{PROG} sweep: {len(sweep.tasks)} task(s), {concurrency} at a time; folder {folder}", file=terminal)
     try:
         try:
             if sweep.services is not None:
                 print(f"{PROG} sweep: starting the proxy and the gateway(s) for {', '.join(sweep.services.vendors)}",
                       file=terminal)
+                watch = guardian.Guardian.start(guardian.Job(teardown=sweep.services.teardown,
+                                                             memory_dir=str(sweep.services.memory), run_dir=None),
+                                                folder / "guardian.log")
                 start_services(sweep.services, keys)
         except (RunError, OSError) as error:
             problems.append(f"the sweep's services did not start: {error}")
@@ -700,6 +713,8 @@ def run_sweep(sweep: Sweep, keys: dict, concurrency: int, folder: Path) -> int:
         # is only noted (the handler stays ours until the end).
         if sweep.services is not None:
             problems += stop_services(sweep.services)
+        if watch:
+            watch.release()
         summary = {"sweep": sweep.sweep_id, "runs": summary_record(sweep.slots), "problems": problems,
                    "interrupted_by": signal.Signals(received[0]).name if received else None}
         safefs.write_new(folder / "summary.json", (json.dumps(summary, indent=2) + "\n").encode(), 0o600)

@@ -211,16 +211,22 @@ def starting_commit(source: Source, run_id: str, blocked_patterns) -> Copy:
                 left_out=left_out, blocked_in_history=in_history)
 
 
-def make_copy(source: Source, copy: Copy, target: Path, owner: tuple[int, int], identity: tuple[str, str]) -> None:
+def make_copy(source: Source, copy: Copy, target: Path, owner: tuple[int, int], identity: tuple[str, str],
+              remote: tuple[str, str] | None = None) -> None:
     """A new repository at target holding the starting commit (and HEAD's history when it has no
     blocked file), its objects packed from the user's (no alternates left), checked out, owned by
     the agent. git runs here as root, before the agent, with no configuration but the one written
-    below and no hook templates."""
+    below and no hook templates. remote: (url, push refspec) of an origin for the agent (a run
+    with a GitHub repository); the user's own remotes are never copied."""
     env = _env(no_config=True)
     with tempfile.TemporaryDirectory(prefix="agent-run-template-") as template:
         git(["init", "-q", f"--template={template}", f"--object-format={source.object_format}",
              "--initial-branch", copy.branch, str(target)], target.parent, env=env)
-    for key, value in (("user.name", identity[0]), ("user.email", identity[1])):
+    settings = [("user.name", identity[0]), ("user.email", identity[1])]
+    if remote:
+        settings += [("remote.origin.url", remote[0]), ("remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"),
+                     ("remote.origin.push", remote[1]), ("remote.origin.tagOpt", "--no-tags")]
+    for key, value in settings:
         git(["config", key, value], target, env=env)
     borrowing = {**env, "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(source.objects)}
     git(["update-ref", f"refs/heads/{copy.branch}", copy.start], target, env=borrowing)

@@ -329,6 +329,9 @@ class OpenAIResponsesFake(FakeModelServer):
 
 
 # ---------------------------------------------------------------------------
+LOOP_CHECK_FIELD = "unproductive_state_confidence"   # in the JSON schema of Gemini CLI's loop check
+
+
 class GeminiFake(FakeModelServer):
     """Gemini API (Gemini CLI): POST /v1beta/models/M:streamGenerateContent?alt=sse."""
 
@@ -359,6 +362,14 @@ class GeminiFake(FakeModelServer):
 
     def _respond(self, handler, body, step):
         route = handler.path.split("?")[0]
+        if LOOP_CHECK_FIELD in json.dumps(body):
+            # After 30 turns Gemini CLI asks a model whether the session is stuck in a loop and, when
+            # the answer is not the JSON it asked for, retries for minutes: a scripted session is not.
+            verdict = {LOOP_CHECK_FIELD: 0, "unproductive_state_analysis": "A scripted session, not a loop."}
+            _send_json(handler, 200, {"candidates": [{"content": {"role": "model", "parts": [{"text": json.dumps(verdict)}]},
+                                                      "finishReason": "STOP", "index": 0}],
+                                      "modelVersion": "gemini-2.5-flash"})
+            return
         call = self._call(body, step, "run_shell_command", lambda command: {"command": command})
         if call is not None:
             part = {"functionCall": {"id": f"gemini-call-{step}", "name": call.name, "args": call.arguments}}

@@ -12,14 +12,12 @@ import socket
 import sys
 import tempfile
 import threading
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from e2e_world import HERE, HOST_UID, IMAGES, Vendor, podman  # noqa: E402
+from e2e_world import HOST_UID, IMAGES, outside_network, podman, vendors  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -33,42 +31,14 @@ def images():
 @pytest.fixture(scope="session")
 def outside():
     """The run's outside network, --internal: the vendor stand-in lives here, nothing leaves."""
-    name = f"e2e-outside-{os.getpid()}"
-    for attempt in range(50):  # a /24 no other network on this machine holds
-        octet = 100 + (os.getpid() + attempt) % 100
-        if podman("network", "create", "--internal", "--disable-dns", "--subnet", f"198.18.{octet}.0/24", name,
-                  check=False).returncode == 0:
-            break
-    else:
-        raise AssertionError("no free 198.18.x.0/24 for the outside network")
-    yield {"name": name, "prefix": f"198.18.{octet}", "next": [10]}
-    podman("network", "rm", "-f", name, check=False)
+    with outside_network() as network:
+        yield network
 
 
 @pytest.fixture(scope="session")
 def start_vendor(outside, tmp_path_factory):
-    started = []
-
-    def start(cli: str, scenario: str) -> Vendor:
-        address = f"{outside['prefix']}.{outside['next'][0]}"
-        outside["next"][0] += 1
-        out = tmp_path_factory.mktemp(f"vendor-{cli}-{scenario}")
-        os.chmod(out, 0o777)
-        name = f"e2e-vendor-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        podman("run", "-d", "--name", name, "--network", f"{outside['name']}:ip={address}",
-               "-v", f"{out}:{out}", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
-               "--rootfs", "/:O",  # in the image's place: the host's own python3 and this checkout
-               "/usr/bin/python3", str(HERE / "fake_vendor.py"), cli, scenario, "8080", str(out))
-        started.append(name)
-        deadline = time.monotonic() + 30
-        while not (out / "ready").exists():
-            assert time.monotonic() < deadline, podman("logs", name, check=False).stderr
-            time.sleep(0.1)
-        return Vendor(f"http://{address}:8080", out, name)
-
-    yield start
-    for name in started:
-        podman("rm", "-f", "-t", "0", name, check=False)
+    with vendors(outside, lambda name: tmp_path_factory.mktemp(name)) as start:
+        yield start
 
 
 @pytest.fixture(scope="session")

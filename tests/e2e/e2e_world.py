@@ -10,6 +10,8 @@ import secrets
 import shutil
 import subprocess
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,59 @@ REAL_KEY = "sk-e2e-REAL-" + secrets.token_hex(8)
 HOST_UID = 1000  # the uid the agent had on the host before it got a user namespace
 USER_UID = 4242  # the user who owns the repository and runs `sudo agent-run` in it
 USER_HOME = "/nonexistent"
+
+
+@contextmanager
+def outside_network():
+    """The run's outside network, --internal: the stand-ins for the internet live here, nothing
+    leaves. Yields {"name", "prefix", "next": [the next free host number]}."""
+    name = f"e2e-outside-{os.getpid()}-{secrets.token_hex(2)}"
+    for attempt in range(50):  # a /24 no other network on this machine holds
+        octet = 100 + (os.getpid() + attempt) % 100
+        if podman("network", "create", "--internal", "--disable-dns", "--subnet", f"198.18.{octet}.0/24", name,
+                  check=False).returncode == 0:
+            break
+    else:
+        raise AssertionError("no free 198.18.x.0/24 for the outside network")
+    try:
+        yield {"name": name, "prefix": f"198.18.{octet}", "next": [10]}
+    finally:
+        podman("network", "rm", "-f", name, check=False)
+
+
+def next_address(outside: dict) -> str:
+    address = f"{outside['prefix']}.{outside['next'][0]}"
+    outside["next"][0] += 1
+    return address
+
+
+@contextmanager
+def vendors(outside: dict, make_folder):
+    """Yields start(cli, scenario) -> Vendor: the scripted model vendor in a container on the
+    outside network (make_folder(name) gives it a fresh folder for its records)."""
+    started = []
+
+    def start(cli: str, scenario: str) -> Vendor:
+        address = next_address(outside)
+        out = Path(make_folder(f"vendor-{cli}-{scenario}"))
+        os.chmod(out, 0o777)
+        name = f"e2e-vendor-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        podman("run", "-d", "--name", name, "--network", f"{outside['name']}:ip={address}",
+               "-v", f"{out}:{out}", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
+               "--rootfs", "/:O",  # in the image's place: the host's own python3 and this checkout
+               "/usr/bin/python3", str(HERE / "fake_vendor.py"), cli, scenario, "8080", str(out))
+        started.append(name)
+        deadline = time.monotonic() + 30
+        while not (out / "ready").exists():
+            assert time.monotonic() < deadline, podman("logs", name, check=False).stderr
+            time.sleep(0.1)
+        return Vendor(f"http://{address}:8080", out, name)
+
+    try:
+        yield start
+    finally:
+        for name in started:
+            podman("rm", "-f", "-t", "0", name, check=False)
 
 
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -8,6 +8,7 @@ OUT/requests.jsonl for the suite to read. Standard library only.
 import json
 import sys
 import threading
+import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,7 +31,7 @@ fakes.ThreadingHTTPServer = OnEveryAddress  # the fakes bind 127.0.0.1; the gate
 class Recording(fakes.FAKES[CLI]):
     def _record_request(self, handler, body):
         super()._record_request(handler, body)
-        entry = {"method": handler.command, "path": handler.path,
+        entry = {"method": handler.command, "path": handler.path, "time": time.time(),
                  "headers": {k.lower(): v for k, v in handler.headers.items()}, "body": body}
         with lock, open(OUT / "requests.jsonl", "a") as out:
             out.write(json.dumps(entry) + "\n")

@@ -1,5 +1,6 @@
 """What the scripted model tells each CLI to do in the end-to-end runs."""
 from tests.conformance.fakes import Scenario
+from tests.e2e import walls_rows
 
 SCENARIOS = {
     # A normal job: a commit on a new branch, and a file left uncommitted.
@@ -18,6 +19,11 @@ SCENARIOS = {
     # A task of the end-to-end sweep: tests/e2e/neighbours.py (a refused CONNECT naming the
     # repository, what the agent reaches of its neighbours, a commit on a branch).
     "sweep": Scenario(("python3 tools/neighbours.py",), "Swept."),
+    # The walls section of the conformance matrix: everyday GitHub work, then every residual-deny
+    # effect by several routes, then a search for tokens (tests/e2e/walls_rows.py).
+    "walls": Scenario(walls_rows.commands(), "Walls tried."),
+    # A run holding a GitHub App's installation token: everyday work, a force push, the search.
+    "github-app": Scenario(walls_rows.app_commands(), "Pull request opened."),
     # The rendered Kubernetes pod under podman kube play (tests/renderer/test_kubernetes_play.py):
     # what the agent is there, as a commit the task's collector bundles.
     "pod": Scenario(("git init -q -b main && id -u > uid.txt && grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' "

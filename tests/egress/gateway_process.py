@@ -30,12 +30,14 @@ class GatewayProcess:
     def __init__(self, root: Path, keys: dict[str, str], upstreams: dict[str, str], *,
                  tls_names: dict[str, str] | None = None, ca_file: Path | None = None,
                  agent_subnets: tuple[str, ...] = ("127.0.0.1/32",), model_server_tools: bool = False,
-                 limits: dict | None = None, env: dict | None = None, edit_config=None):
+                 limits: dict | None = None, env: dict | None = None, edit_config=None,
+                 logins: dict | None = None, token_urls: dict | None = None):
         self.root = root
         self.secrets_dir = root / "secrets"
         self.state_dir = root / "state"
         self.log_dir = root / "log"
-        for folder in (self.state_dir, self.log_dir):
+        self.renewed_dir = root / "renewed"
+        for folder in (self.state_dir, self.log_dir, self.renewed_dir):
             folder.mkdir(parents=True)
         vendors = sorted(upstreams)
         self.ports = dict(zip(vendors, free_ports(len(vendors))))
@@ -43,7 +45,8 @@ class GatewayProcess:
             vendors, agent_subnets=list(agent_subnets), model_server_tools=model_server_tools,
             listen_address="127.0.0.1", ports=self.ports, upstreams=upstreams, upstream_tls_names=tls_names,
             ca_file=str(ca_file) if ca_file else None, secrets_dir=str(self.secrets_dir),
-            ready_file=str(self.ready_file), access_log=str(self.access_log), limits=limits)
+            ready_file=str(self.ready_file), access_log=str(self.access_log), limits=limits,
+            logins=logins, token_urls=token_urls, renewed_dir=str(self.renewed_dir) if logins else None)
         if edit_config:  # a test's own route or endpoint, as data
             config = json.loads(self.conf_text)
             edit_config(config)

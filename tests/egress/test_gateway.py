@@ -501,7 +501,8 @@ def test_the_config_names_each_route_and_holds_no_secret():
     assert config["agent_subnets"] == ["10.213.7.0/24"] and config["model_server_tools"] is False
     [route] = config["routes"]
     assert (route["name"], route["port"], route["upstream"]) == ("openai", 8082, "https://api.openai.com")
-    assert route["credential"] == {"secret": "openai", "header": "authorization", "prefix": "Bearer "}
+    assert route["credential"] == {"secret": "openai", "header": "authorization", "prefix": "Bearer ",
+                                   "login": "codex/api-key", "token_url": None}
     assert {(e["method"], e["path"]) for e in route["endpoints"]} == {("POST", "/v1/responses"),
                                                                      ("POST", "/v1/responses/compact")}
     assert config["secrets_dir"] == "/run/agent-gateway/secrets"

@@ -1,33 +1,33 @@
-"""The GitHub token agent-run copies into the container reaches gh as GH_TOKEN, and only that way."""
+"""No GitHub token reaches the CLI: agent-run gives the run's token to the credential gateway only
+(docs/github.md), and a token set in the container's environment by anything else is removed."""
+
+import json
+from pathlib import Path
 
 import pytest
 
 from entrypoint import main
 from entrypoint.integrity import Verified
 
-RUNTIME = {"environment": {"launcher_only": ["AGENT_RUN_GITHUB_TOKEN_FILE", "SSH_AUTH_SOCK"], "quiet": {"DISABLE_TELEMETRY": "1"}}}
+ROOT = Path(__file__).resolve().parents[2]
 NOTHING_VERIFIED = Verified(manifest={}, profile="autonomous", files={}, contents={})
 
 
-def test_token_file_becomes_gh_token_and_its_path_is_removed(tmp_path):
+@pytest.mark.parametrize("profile", ["autonomous", "ci"])
+def test_github_tokens_in_the_environment_never_reach_the_cli(profile):
+    runtime = json.loads((ROOT / "rendered" / profile / "etc" / "agent-sandbox" / "profiles" / f"{profile}.json")
+                         .read_text())
+    given = {"GH_TOKEN": "ghs_shortlived123", "GITHUB_TOKEN": "ghp_classic456", "GH_ENTERPRISE_TOKEN": "x",
+             "GH_HOST": "github.localhost", "PATH": "/usr/bin"}
+    env = main.run_environment(given, runtime, NOTHING_VERIFIED)
+    assert not {"GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN"} & set(env)
+    assert env["GH_HOST"] == "github.localhost"  # the gateway's routing is not a secret
+
+
+def test_the_old_token_file_variable_is_not_read(tmp_path):
+    """agent-run no longer mounts a token file: the variable naming one means nothing now."""
     token = tmp_path / "github-token"
     token.write_text("ghs_shortlived123\n")
-    env = main.run_environment({"AGENT_RUN_GITHUB_TOKEN_FILE": str(token), "SSH_AUTH_SOCK": "/x", "PATH": "/usr/bin"}, RUNTIME, NOTHING_VERIFIED)
-    assert env["GH_TOKEN"] == "ghs_shortlived123"
-    assert "AGENT_RUN_GITHUB_TOKEN_FILE" not in env and "SSH_AUTH_SOCK" not in env
-    assert env["DISABLE_TELEMETRY"] == "1"
-
-
-def test_no_token_file_no_gh_token(tmp_path):
-    env = main.run_environment({"PATH": "/usr/bin"}, RUNTIME, NOTHING_VERIFIED)
-    assert "GH_TOKEN" not in env
-
-
-@pytest.mark.parametrize("content", [None, "", "two words\n"])
-def test_unreadable_or_odd_token_file_refuses(tmp_path, content):
-    token = tmp_path / "github-token"
-    if content is not None:
-        token.write_text(content)
-    with pytest.raises(main.Refusal) as refusal:
-        main.run_environment({"AGENT_RUN_GITHUB_TOKEN_FILE": str(token)}, RUNTIME, NOTHING_VERIFIED)
-    assert refusal.value.code == main.EXIT_CONFIG and "github-token" in refusal.value.lines[0]
+    env = main.run_environment({"AGENT_RUN_GITHUB_TOKEN_FILE": str(token), "PATH": "/usr/bin"},
+                               {"environment": {"launcher_only": []}}, NOTHING_VERIFIED)
+    assert "ghs_shortlived123" not in json.dumps(env)

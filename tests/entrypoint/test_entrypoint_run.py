@@ -66,8 +66,7 @@ def test_a_bad_profile_name_exits_64(world):
 def test_claude_is_execed_with_its_bypass_the_quiet_environment_and_no_launcher_secrets(world):
     launcher_only = world.runtime()["environment"]["launcher_only"]
     assert launcher_only
-    # the token file variable names a file the entrypoint reads; its own test is test_entrypoint_github_token.py
-    env = {key: "launcher-secret" for key in launcher_only if key != "AGENT_RUN_GITHUB_TOKEN_FILE"}
+    env = {key: "launcher-secret" for key in launcher_only}
     env.update({"KEEP_ME": "1", "STANDIN_READ": SEED})
     result = world.run(["claude", "-p", "fix the test"], env, wrap="{cmd} & echo $! > {records}/launched; wait $!")
     assert result.returncode == 0, result.stderr

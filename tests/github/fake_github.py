@@ -111,8 +111,10 @@ class FakeGitHub:
 
     # --- set-up ----------------------------------------------------------------------------------
 
-    def create_repository(self, full_name: str, branches: dict | None = None) -> Path:
-        """A bare repository with one commit on main (and the given extra branches -> same commit)."""
+    def create_repository(self, full_name: str, branches: dict | None = None, diverged: tuple = ()) -> Path:
+        """A bare repository with one commit on main (and the given extra branches -> same commit;
+        each `diverged` branch one commit further that main does not have: pushing main's history
+        there is a forced update)."""
         owner, name = full_name.split("/")
         bare = self.root / owner / f"{name}.git"
         bare.parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +129,11 @@ class FakeGitHub:
         _git("-C", str(work), "add", "README.md")
         _git("-C", str(work), "-c", "user.name=seed", "-c", "user.email=seed@example.com", "commit", "-q", "-m", "seed")
         _git("-C", str(work), "push", "-q", str(bare), "main", *[f"main:refs/heads/{b}" for b in branches or {}])
+        for branch in diverged:
+            _git("-C", str(work), "-c", "user.name=seed", "-c", "user.email=seed@example.com", "commit", "-q",
+                 "--allow-empty", "-m", f"only on {branch}")
+            _git("-C", str(work), "push", "-q", str(bare), f"HEAD:refs/heads/{branch}")
+            _git("-C", str(work), "reset", "-q", "--hard", "HEAD~1")
         self.repos[full_name.lower()] = {"full_name": full_name, "archived": False, "private": True,
                                          "default_branch": "main", "secrets": {"DEPLOY_KEY": "s3cret"},
                                          "variables": {"ENV": "prod"}, "releases": {1: {"assets": [7]}},
@@ -150,7 +157,7 @@ class FakeGitHub:
 
     def effect(self, kind: str, **details) -> None:
         with self.lock:
-            self.effects.append({"kind": kind, **details})
+            self.effects.append({"kind": kind, **details, "time": time.time()})
             if self.effects_file is not None:
                 with open(self.effects_file, "a") as out:
                     out.write(json.dumps(self.effects[-1]) + "\n")
@@ -160,10 +167,16 @@ class FakeGitHub:
 
     # --- servers ---------------------------------------------------------------------------------
 
-    def start(self, address: str = "127.0.0.1", ports: tuple[int, int] = (0, 0)) -> "FakeGitHub":
+    def start(self, address: str = "127.0.0.1", ports: tuple[int, int] = (0, 0),
+              combined_port: int | None = None) -> "FakeGitHub":
+        """combined_port: also one listener for both, by host name as github.com and
+        api.github.com are told apart (api.* is the API): what a client holding the token itself
+        would reach, with no gateway between."""
         self._servers = [_listen(_handler(self, role), address, port) for role, port in zip(("api", "git"), ports)]
         self.api_url = f"http://{address}:{self._servers[0].server_address[1]}"
         self.git_url = f"http://{address}:{self._servers[1].server_address[1]}"
+        if combined_port is not None:
+            self._servers.append(_listen(_handler(self, None), address, combined_port))
         return self
 
     def stop(self) -> None:
@@ -222,7 +235,8 @@ class FakeGitHub:
         value = self.issue_token(full, permissions)
         self.tokens[value].installation = installation_id
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.tokens[value].expires_at))
-        self.effect("token-issued", installation=installation_id, repositories=full, permissions=permissions)
+        self.effect("token-issued", installation=installation_id, repositories=full, permissions=permissions,
+                    fingerprint=value[-8:])
         return {"token": value, "expires_at": expires, "permissions": permissions, "repository_selection": "selected",
                 "repositories": [{"name": n, "full_name": f} for n, f in zip(names, full)]}
 
@@ -255,7 +269,7 @@ def _basic_password(headers: dict) -> str | None:
 
 def _repo_settings(fake: FakeGitHub, owner: str, name: str) -> dict:
     settings = fake.repos.get(f"{owner}/{name}".lower())
-    if settings is None or settings.get("deleted"):
+    if settings is None:
         raise Refused(404, "Not Found")
     return settings
 
@@ -294,8 +308,8 @@ def _api(fake: FakeGitHub, request: Request) -> tuple[int, object]:
             need("metadata", "read")
             return 200, {k: settings[k] for k in ("full_name", "archived", "private", "default_branch", "id")}
         if method == "DELETE":
+            # Recorded, not carried out: every later request is judged on its own.
             need("administration", "write")
-            settings["deleted"] = True
             fake.effect("repo-deleted", repository=repository)
             return 204, None
         if method == "PATCH":
@@ -305,6 +319,15 @@ def _api(fake: FakeGitHub, request: Request) -> tuple[int, object]:
                 settings[key] = value
                 fake.effect(kind, repository=repository, key=key, value=value)
             return 200, {"full_name": settings["full_name"]}
+    if rest == "/actions/secrets/public-key" and method == "GET":
+        need("secrets", "read")
+        fake.effect("secret-read", repository=repository, name="public-key")
+        return 200, {"key_id": "568250167242549743", "key": base64.b64encode(b"k" * 32).decode()}
+    if (m := re.fullmatch(r"/releases/tags/([^/]+)", rest)) and method == "GET":
+        need("contents", "read")
+        host = request.headers.get("host", "api.github.com")
+        return 200, {"id": 1, "tag_name": m.group(1), "draft": False,
+                     "url": f"http://{host}/repos/{repository}/releases/1", "assets": [{"id": 7}]}
     if m := re.fullmatch(r"/actions/(secrets|variables)(?:/([^/]+))?", rest):
         what = "secret" if m.group(1) == "secrets" else "variable"
         permission = "secrets" if what == "secret" else "actions_variables"
@@ -404,6 +427,8 @@ def _git_http(fake: FakeGitHub, request: Request) -> tuple[int, dict, bytes]:
         return 401, {"WWW-Authenticate": 'Basic realm="GitHub"'}, b"Authentication required\n"
     token = fake.token_for(request.headers, repository, "contents", "write" if push else "read")
     before = fake.refs(repository) if endpoint == "git-receive-pack" else None
+    if endpoint == "git-upload-pack" and request.method == "POST":
+        fake.effect("fetch", repository=repository)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(fake.root),
            "GIT_HTTP_EXPORT_ALL": "1", "REQUEST_METHOD": request.method, "QUERY_STRING": request.query,
            "PATH_INFO": f"/{owner}/{name}.git/{endpoint}", "REMOTE_USER": "x-access-token",
@@ -487,9 +512,10 @@ def _listen(handler, address: str = "127.0.0.1", port: int = 0) -> ThreadingHTTP
     return server
 
 
-def _handler(fake: FakeGitHub, role: str):
+def _handler(fake: FakeGitHub, fixed_role: str | None):
     class Handler(_Handler):
         def _serve(self):
+            role = fixed_role or ("api" if self.headers.get("Host", "").lower().startswith("api.") else "git")
             request = self._request(role)
             fake.requests.append(request)
             answer = fake.gate(request) if fake.gate is not None else None
@@ -518,8 +544,15 @@ class FakeRegistry:
     gate: object = None
     effects: list = field(default_factory=list)
     packages: dict = field(default_factory=dict)     # npm name -> versions
+    effects_file: Path | None = None                 # each effect also as a JSON line (run standalone)
 
-    def start(self) -> "FakeRegistry":
+    def effect(self, kind: str, **details) -> None:
+        self.effects.append({"kind": kind, **details, "time": time.time()})
+        if self.effects_file is not None:
+            with open(self.effects_file, "a") as out:
+                out.write(json.dumps(self.effects[-1]) + "\n")
+
+    def start(self, address: str = "127.0.0.1", port: int = 0) -> "FakeRegistry":
         registry = self
 
         class Handler(_Handler):
@@ -534,7 +567,7 @@ class FakeRegistry:
                     kind = {"PUT": "publish", "POST": "upload", "DELETE": "unpublish"}[request.method]
                     if request.path.endswith("/yank"):
                         kind = "yank"
-                    registry.effects.append({"kind": kind, "path": request.path, "bytes": len(request.body)})
+                    registry.effect(kind, path=request.path, bytes=len(request.body))
                     status, payload = 200, {"ok": True}
                 elif request.method in ("GET", "HEAD") and name in registry.packages:
                     versions = registry.packages[name]
@@ -545,8 +578,8 @@ class FakeRegistry:
                                                          for v in versions}}
                 self._reply(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())
 
-        self._server = _listen(Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._server = _listen(Handler, address, port)
+        self.url = f"http://{address}:{self._server.server_address[1]}"
         return self
 
     def stop(self) -> None:
@@ -571,6 +604,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=0)
     parser.add_argument("--git-port", type=int, default=0)
     parser.add_argument("--effects", type=Path, required=True, help="JSON lines, one per effect")
+    parser.add_argument("--combined-port", type=int, help="also serve git and the API on one port, by host name")
+    parser.add_argument("--registry-port", type=int, help="also serve a fake npm registry on this port")
+    parser.add_argument("--diverged-branch", action="append", default=[], metavar="NAME",
+                        help="a branch one commit ahead of main's history (a push of main there is forced)")
+    parser.add_argument("--branch", action="append", default=[], metavar="NAME", help="a branch at main")
+    parser.add_argument("--broad-token", type=Path, action="append", default=[], metavar="FILE",
+                        help="write a token with every permission of the installation, for every --repository, to "
+                             "FILE (repeatable: one token per file)")
     args = parser.parse_args(argv)
     owners = {r.split("/")[0] for r in args.repository}
     if len(owners) != 1:
@@ -579,11 +620,21 @@ def main(argv: list[str] | None = None) -> int:
                       installations=[Installation(args.installation, owners.pop(), args.repository,
                                                   json.loads(args.permissions))], effects_file=args.effects)
     for repository in args.repository:
-        fake.create_repository(repository, branches={"feature": None})
-    fake.start(args.address, (args.api_port, args.git_port))
-    print(json.dumps({"api_url": fake.api_url, "git_url": fake.git_url}), flush=True)
+        fake.create_repository(repository, branches={"feature": None, **dict.fromkeys(args.branch)},
+                               diverged=tuple(args.diverged_branch))
+    for path in args.broad_token:
+        path.write_text(fake.issue_token(args.repository, json.loads(args.permissions)) + "\n")
+    fake.start(args.address, (args.api_port, args.git_port), args.combined_port)
+    urls = {"api_url": fake.api_url, "git_url": fake.git_url}
+    registry = None
+    if args.registry_port is not None:
+        registry = FakeRegistry(packages={"agent-sandbox-demo": ["1.0.0"]}, effects_file=args.effects)
+        urls["registry_url"] = registry.start(args.address, args.registry_port).url
+    print(json.dumps(urls), flush=True)
     sys.stdin.read()
     fake.stop()
+    if registry is not None:
+        registry.stop()
     return 0
 
 

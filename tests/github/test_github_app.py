@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from egress.gateway import KeySource
+from egress.gateway_github import parse_git_config_parameters
 from launcher import github_app as ga
 
 
@@ -53,7 +54,8 @@ def call(url: str, method: str = "GET", token: str | None = None, body: dict | N
 
 def test_the_token_is_narrowed_to_the_repository_and_the_run_permissions(github, config):
     minted = ga.mint_token(config, REPOSITORY)
-    issued = [e for e in github.effects if e["kind"] == "token-issued"]
+    issued = [{k: v for k, v in e.items() if k not in ("time", "fingerprint")} for e in github.effects
+              if e["kind"] == "token-issued"]
     assert issued == [{"kind": "token-issued", "installation": 77, "repositories": [REPOSITORY],
                        "permissions": ga.RUN_PERMISSIONS}]
     assert minted.token.startswith("ghs_") and minted.token not in repr(minted)
@@ -264,11 +266,11 @@ def test_obtain_with_a_command_refuses_a_classic_token_and_never_revokes_it(tmp_
     options = ga.GitHubOptions(token_source=KeySource("github", command=("printf", "ghp_" + "z" * 36)),
                                repository=REPOSITORY)
     with pytest.raises(ga.GitHubError, match="classic personal access token"):
-        ga.obtain(options, tmp_path)
+        ga.obtain(options, REPOSITORY)
     allowed = ga.GitHubOptions(token_source=options.token_source, repository=REPOSITORY, allow_long_lived=True)
-    credential = ga.obtain(allowed, tmp_path)
+    credential = ga.obtain(allowed, REPOSITORY)
     assert credential.minted is None and credential.revoke() is None
-    assert ga.obtain(ga.GitHubOptions(), tmp_path) is None
+    assert ga.obtain(ga.GitHubOptions(), REPOSITORY) is None
 
 
 # --- the repository from the workspace ------------------------------------------------------------
@@ -295,18 +297,6 @@ def test_other_remotes_are_refused(url):
         ga.repository_from_url(url)
 
 
-def test_the_workspace_remote_with_the_users_instead_of(tmp_path, monkeypatch):
-    workspace = tmp_path / "ws"
-    subprocess.run(["git", "init", "-q", str(workspace)], check=True)
-    with pytest.raises(ga.GitHubError, match="no git remote 'origin'"):
-        ga.workspace_repository(workspace)
-    subprocess.run(["git", "-C", str(workspace), "remote", "add", "origin", "gh:octo/widgets"], check=True)
-    (tmp_path / "home").mkdir()
-    (tmp_path / "home" / ".gitconfig").write_text('[url "git@github.com:"]\n\tinsteadOf = gh:\n')
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert ga.workspace_repository(workspace) == "octo/widgets"
-
-
 # --- agent-run's flags -----------------------------------------------------------------------------
 
 def parse(argv):
@@ -324,7 +314,7 @@ def test_flags_give_a_plan_line_and_refuse_mixing_sources(tmp_path, app_key, git
     line = options.describe(REPOSITORY)
     assert line.startswith(f"mint a GitHub App installation token for {REPOSITORY} (contents:write, issues:write")
     assert "revoke it at teardown" in line
-    credential = ga.obtain(options, tmp_path)
+    credential = ga.obtain(options, REPOSITORY)
     assert credential.minted is not None and credential.repository == REPOSITORY
     assert credential.revoke() is None
     with pytest.raises(ga.GitHubError, match="either a GitHub App"):
@@ -355,9 +345,9 @@ def test_run_pieces_name_the_token_only_as_a_secret_file():
     assert [(r.name, r.kind, r.port) for r in config.github.routes] == [("github", "github", 80), ("npm", "registry", 8086)]
     assert credential.secrets() == {"github": token} and token not in repr(credential)
     assert pieces.agent_env["GH_REPO"] == f"github.localhost/{REPOSITORY}"
-    assert pieces.agent_env["GIT_CONFIG_VALUE_0"] == "https://github.com/"
-    resolves = [pieces.agent_env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(pieces.agent_env["GIT_CONFIG_COUNT"]))
-                if pieces.agent_env[f"GIT_CONFIG_KEY_{i}"] == "http.curloptResolve"]
+    git_config = parse_git_config_parameters(pieces.agent_env["GIT_CONFIG_PARAMETERS"])
+    assert git_config[0] == ("url.http://github.localhost/.insteadOf", "https://github.com/")
+    resolves = [value for key, value in git_config if key == "http.curloptResolve"]
     assert resolves == ["github.localhost:80:10.213.7.3", "api.github.localhost:80:10.213.7.3"]
     assert pieces.agent_env["NPM_CONFIG_REGISTRY"] == "http://agent-gateway:8086/"
     assert pieces.agent_add_hosts == ["github.localhost:10.213.7.3", "api.github.localhost:10.213.7.3"]

@@ -74,7 +74,7 @@ attempt("seccomp", lambda: status_field("Seccomp"))
 attempt("cap_eff", lambda: status_field("CapEff"))
 attempt("no_new_privs", lambda: status_field("NoNewPrivs"))
 attempt("environ", lambda: dict(os.environ))
-attempt("allowed", lambda: connect_via_proxy("github.com"))
+attempt("allowed", lambda: connect_via_proxy("pypi.org"))
 attempt("not_allowlisted", lambda: connect_via_proxy("evil.example.com"))
 attempt("vendor_direct_via_proxy", lambda: connect_via_proxy("api.anthropic.com"))
 attempt("gateway", gateway_post)
@@ -82,7 +82,31 @@ attempt("direct_upstream", lambda: direct(UPSTREAM_IP, 443))
 attempt("direct_proxy_other_port", lambda: direct("agent-proxy", 22))
 bridge = os.environ["HTTPS_PROXY"] and socket.gethostbyname("agent-proxy").rsplit(".", 1)[0] + ".1"
 attempt("host_via_bridge", lambda: direct(bridge, HOST_PORT))
-attempt("token", lambda: open(os.environ["AGENT_RUN_GITHUB_TOKEN_FILE"]).read().strip())
+attempt("github_via_proxy", lambda: connect_via_proxy("github.com"))
+attempt("secrets_folder", lambda: os.listdir("/var/lib/agent-run/secrets"))
+
+
+def tokens_anywhere():
+    """GitHub-token-shaped strings in every process's environment and command line and in every
+    readable file the agent could look in."""
+    import re
+    shape, found, scanned = re.compile(rb"gh[opsur]_[A-Za-z0-9_]{16,}"), set(), 0
+    paths = [f"/proc/{pid}/{part}" for pid in os.listdir("/proc") if pid.isdigit() for part in ("environ", "cmdline")]
+    for top in ("/workspace", "/tmp", "/home", "/var/lib/agent-run", "/run", "/etc"):
+        for folder, _, files in os.walk(top):
+            paths += [os.path.join(folder, name) for name in files]
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(1 << 20)
+        except OSError:
+            continue
+        scanned += 1
+        found.update(m.decode() for m in shape.findall(data))
+    return {"scanned": scanned, "found": sorted(found)}
+
+
+attempt("tokens_found", tokens_anywhere)
 attempt("ipv6", lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b"x", ("ff02::1", HOST_PORT, 0, 2)))
 attempt("read_blocked", lambda: open("/workspace/.env").read())
 attempt("write_workspace", lambda: write("/workspace/made-by-agent.txt"))

@@ -76,6 +76,40 @@ def test_audit_of_a_run(tmp_path):
     assert "denied    'git push -f' by git-push-force" in text
 
 
+GITHUB_LINES = "\n".join(json.dumps(e) for e in [
+    {"time": "t", "client": "10.213.0.10", "vendor": "github-git", "method": "POST", "path": "/octo/w.git/git-upload-pack",
+     "status": 200, "decision": "forward", "rule": "github-fetch", "reason": "", "bytes_up": 900, "bytes_down": 5000},
+    {"time": "t", "client": "10.213.0.10", "vendor": "github-git", "method": "POST",
+     "path": "/octo/w.git/git-receive-pack", "status": 200, "decision": "deny_git", "rule": "github-push-namespace",
+     "reason": "A push may create or update only the run's own branches", "bytes_up": 700, "bytes_down": 120},
+    {"time": "t", "client": "10.213.0.10", "vendor": "github-api", "method": "DELETE", "path": "/repos/octo/w",
+     "status": 403, "decision": "deny_api", "rule": "gh-repo-destructive", "reason": "\x1b[2Jdeletes the repository",
+     "bytes_up": 0, "bytes_down": 200},
+    {"time": "t", "client": "10.213.0.10", "vendor": "npm", "method": "PUT", "path": "/left-pad", "status": 403,
+     "decision": "deny_registry", "rule": "npm-publish", "reason": "publishes a package", "bytes_up": 10,
+     "bytes_down": 90},
+])
+
+
+def test_github_and_registry_requests_are_listed_apart_from_model_requests(tmp_path):
+    (tmp_path / "gateway.log").write_text(GATEWAY + GITHUB_LINES + "\n")
+    audit = build_audit(None, tmp_path / "gateway.log", None)
+    assert [r["vendor"] for r in audit["model_api"]["bytes_by_route"]] == ["anthropic"]
+    github = audit["github"]
+    assert github["forwarded"] == [{"route": "github-git", "method": "POST", "path": "/octo/w.git/git-upload-pack",
+                                    "status": 200, "requests": 1, "bytes_up": 900, "bytes_down": 5000}]
+    assert [(r["route"], r["method"], r["rule"]) for r in github["refused"]] == [
+        ("github-api", "DELETE", "gh-repo-destructive"), ("github-git", "POST", "github-push-namespace"),
+        ("npm", "PUT", "npm-publish")]
+    assert [r["route"] for r in github["bytes_by_route"]] == ["github-api", "github-git", "npm"]
+    text = format_audit(audit)
+    assert "github refused github-git POST /octo/w.git/git-receive-pack by github-push-namespace: A push may " \
+           "create or update only the run's own branches (1x)" in text
+    assert "github refused github-api DELETE /repos/octo/w by gh-repo-destructive: \\x1b[2Jdeletes" in text
+    assert "github    github-git POST /octo/w.git/git-upload-pack -> 200 (1x)" in text
+    assert "model refused" in text and "model     anthropic: 3 request(s)" in text
+
+
 def test_missing_and_malformed_sources_are_problems_not_crashes(tmp_path):
     (tmp_path / "report.json").write_text("[1, 2]")
     audit = build_audit(tmp_path / "absent.log", None, tmp_path / "report.json")

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from launcher import execute
+from launcher import commands, execute
 from launcher.plan import Plan
 
 
@@ -33,8 +33,8 @@ def test_teardown_retries_what_podman_still_holds_and_reports_what_stays(monkeyp
         code = answers[argv[-1]].pop(0)
         stderr = "Error: no such container" if argv[-1] == "gone" else "device or resource busy"
         return subprocess.CompletedProcess(argv, code, "", stderr)
-    monkeypatch.setattr(execute, "run_command", fake_run)
-    monkeypatch.setattr(execute.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(commands, "run_command", fake_run)
+    monkeypatch.setattr(commands.time, "sleep", lambda seconds: None)
     plan = Plan(names={}, subnet="", addresses={}, files={}, setup=[], agent_create=[], start_agent=[],
                 stop_agent=[], collect=None, vendor="anthropic",
                 teardown=[["podman", "rm", "busy"], ["podman", "rm", "stuck"], ["podman", "rm", "gone"]])
@@ -45,6 +45,6 @@ def test_teardown_retries_what_podman_still_holds_and_reports_what_stays(monkeyp
 
 def test_the_run_record_is_updated_in_place(tmp_path):
     path = tmp_path / "run.json"
-    execute.write_record(path, {"status": "running", "cli": "claude"})
-    execute.write_record(path, {"status": "finished", "exit_code": 0})
+    commands.write_record(path, {"status": "running", "cli": "claude"})
+    commands.write_record(path, {"status": "finished", "exit_code": 0})
     assert json.loads(path.read_text()) == {"status": "finished", "cli": "claude", "exit_code": 0}

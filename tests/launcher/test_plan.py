@@ -13,9 +13,11 @@ from image import layout
 from launcher import safefs
 from launcher.checks import check_mount, free_subnet, id_range_problem, refusal
 from launcher.cli import main, prepare
+from egress.gateway_github import parse_git_config_parameters
+from launcher.github_app import GitHubOptions
 from launcher.plan import (AGENT_UID, ID_BASE, ID_RANGE, ID_SLOTS, Mount, Options, RunError, build_plan,
                            derive_seccomp, format_plan)
-from repos import make_repo, write
+from repos import USER, git, make_repo, write
 
 ALLOW = ("api.anthropic.com", "statsig.anthropic.com", "api.openai.com", "auth.openai.com",
          "generativelanguage.googleapis.com", "github.com", "pypi.org")
@@ -131,10 +133,10 @@ def test_mount_mode_refuses_a_root_owned_folder(repo, tmp_path):
 def test_the_proxy_tunnels_to_no_model_vendor_and_the_gateway_serves_only_the_runs(repo, tmp_path):
     plan, host, _ = planned(options(repo, tmp_path))
     squid = plan.files[tmp_path / "run" / "squid" / "squid.conf"][0]
-    assert "github.com" in squid
     allowed = [line for line in squid.splitlines() if line.startswith("acl allowlisted")]
-    assert allowed and not any(h in " ".join(allowed) for h in
-                               ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com"))
+    assert allowed and "pypi.org" in " ".join(allowed)
+    assert not any(h in " ".join(allowed) for h in
+                   ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com", "github.com"))
     config = json.loads(plan.files[tmp_path / "run" / "gateway" / "config.json"][0])
     assert [route["name"] for route in config["routes"]] == ["anthropic"]
     assert config["agent_subnets"] == [plan.subnet]
@@ -170,11 +172,11 @@ def test_no_secret_reaches_a_command_line(repo, tmp_path):
     key_file, token_file = tmp_path / "key", tmp_path / "token"
     key_file.write_text("sk-ant-REAL-0123456789")
     token_file.write_text("ghp_REALTOKEN0123456789")
-    plan, host, _ = planned(options(repo, tmp_path, github_token=KeySource("github", file=token_file)))
+    github = GitHubOptions(token_source=KeySource("github", file=token_file), repository="octo/widgets")
+    plan, host, _ = planned(options(repo, tmp_path, github=github))
     everything = " ".join(" ".join(a) for a in [*plan.setup, plan.agent_create, plan.start_agent, plan.collect])
     assert "REAL" not in everything and all("REAL" not in text for text, _ in plan.files.values())
-    assert f"type=bind,src={MEMORY}/test-run/agent-secrets,dst=/var/lib/agent-run/secrets,readonly" \
-        in mounts_of(plan.agent_create)
+    assert not any("secrets" in m for m in mounts_of(plan.agent_create))   # the token never enters the agent
     gateway = plan.setup[3]
     assert f"type=bind,src={MEMORY}/test-run/gateway-secrets,dst=/run/agent-gateway/secrets,readonly" \
         in mounts_of(gateway)
@@ -299,3 +301,100 @@ def test_the_runs_id_range_must_be_no_accounts(tmp_path):
     assert "subuid gives alice" in id_range_problem(ID_BASE + ID_RANGE, ID_RANGE, tmp_path / "none",
                                                     (tmp_path / "subuid",))
     assert id_range_problem(ID_BASE + 4 * ID_RANGE, ID_RANGE, tmp_path / "passwd", (tmp_path / "subuid",)) is None
+
+
+# --- GitHub and the registries: through the gateway only, the token never in the agent's container -
+
+def test_a_run_with_a_github_token_walls_github_and_tells_the_agent_its_branches(repo, tmp_path):
+    github = GitHubOptions(token_source=KeySource("github", command=("vault", "read")), repository="octo/widgets")
+    plan, host, _ = planned(options(repo, tmp_path, github=github, profile="autonomous"))
+    assert host.github_repository == "octo/widgets"
+    config = json.loads(plan.files[tmp_path / "run" / "gateway" / "config.json"][0])
+    assert config["github"]["secret"] == "github" and config["github"]["policy"]["repository"] == "octo/widgets"
+    assert config["github"]["policy"]["ref_namespace"] == "refs/heads/agent/test-run"
+    assert [(r["name"], r["port"]) for r in config["github"]["routes"]] == [("github", 80), ("npm", 8086)]
+    gateway = plan.setup[3]
+    assert shlex.join(["--sysctl", "net.ipv4.ip_unprivileged_port_start=80"]) in shlex.join(gateway)
+    env = dict(e.split("=", 1) for e in values_of(plan.agent_create, "--env"))
+    assert env["AGENT_GITHUB_BRANCHES"] == "agent/test-run" and env["GH_REPO"] == "github.localhost/octo/widgets"
+    assert env["GH_HOST"] == "github.localhost" and "GH_TOKEN" not in env and "GITHUB_TOKEN" not in env
+    git_config = parse_git_config_parameters(env["GIT_CONFIG_PARAMETERS"])
+    rewrites = {value for key, value in git_config if key == "url.http://github.localhost/.insteadOf"}
+    assert {"https://github.com/", "git@github.com:", "ssh://git@github.com/"} <= rewrites
+    gateway_ip = plan.addresses["gateway"]
+    assert ("http.curloptResolve", f"github.localhost:80:{gateway_ip}") in git_config
+    # Codex's shell drops variables named like *KEY*, *TOKEN*, *SECRET*: git's settings must not be
+    assert not [name for name in env if name.startswith("GIT_") and
+                any(word in name for word in ("KEY", "TOKEN", "SECRET"))]
+    assert {"github.localhost", "api.github.localhost", "agent-gateway"} <= set(env["NO_PROXY"].split(","))
+    assert env["NPM_CONFIG_REGISTRY"] == "http://agent-gateway:8086/"
+    hosts = values_of(plan.agent_create, "--add-host")
+    assert f"github.localhost:{gateway_ip}" in hosts and f"api.github.localhost:{gateway_ip}" in hosts
+    squid = plan.files[tmp_path / "run" / "squid" / "squid.conf"][0]
+    assert not any("github.com" in line or "registry.npmjs.org" in line
+                   for line in squid.splitlines() if line.startswith("acl allowlisted"))
+
+
+def test_a_run_without_github_credential_reads_github_anonymously(repo, tmp_path):
+    plan, host, _ = planned(options(repo, tmp_path))
+    config = json.loads(plan.files[tmp_path / "run" / "gateway" / "config.json"][0])
+    assert config["github"]["secret"] is None and config["github"]["policy"]["repository"] is None
+    env = dict(e.split("=", 1) for e in values_of(plan.agent_create, "--env"))
+    assert host.github_repository is None and "GH_REPO" not in env and "AGENT_GITHUB_BRANCHES" not in env
+    assert env["GH_HOST"] == "github.localhost"
+
+
+def test_the_repository_comes_from_origin_read_as_the_repositorys_owner(user_tmp, tmp_path):
+    repo = make_repo(user_tmp, {"README.md": "x"}, owner=USER)
+    git(repo, "remote", "add", "origin", "gh:octo/widgets")
+    # The user's own insteadOf rule, in the repository's config: git run as its owner applies it.
+    git(repo, "config", "url.git@github.com:.insteadOf", "gh:")
+    github = GitHubOptions(token_source=KeySource("github", command=("vault",)))
+    _, host, _ = planned(options(repo, tmp_path, github=github))
+    assert host.github_repository == "octo/widgets"
+    git(repo, "remote", "set-url", "origin", "https://gitlab.com/octo/widgets.git")
+    with pytest.raises(ValueError, match="--github-repository OWNER/NAME"):
+        planned(options(repo, tmp_path, github=github))
+    git(repo, "remote", "remove", "origin")
+    with pytest.raises(RunError, match="no git remote 'origin'.*--github-repository"):
+        planned(options(repo, tmp_path, github=github))
+    assert planned(options(repo, tmp_path))[1].github_repository is None  # no credential: no remote needed
+
+
+def test_print_names_the_github_source_and_reads_no_app_key(repo, tmp_path, capsys, monkeypatch):
+    key = tmp_path / "key"
+    key.write_text("sk-ant-REAL-0123456789")
+    app_key = tmp_path / "app.pem"
+    app_key.write_text("not a key at all, and readable by everyone")
+    app_key.chmod(0o644)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "none"))
+    code = main(["--print", "--profile", "autonomous", "--workspace", str(repo), "--key-file", f"anthropic={key}",
+                 "--github-app-id", "4242", "--github-app-key", str(app_key), "--github-repository", "octo/widgets",
+                 "--run-dir", str(tmp_path / "run"), "claude", "-p", "hi"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "# GitHub: mint a GitHub App installation token for octo/widgets (contents:write" in out
+    assert "gateway-secrets/github (0400, uid 65532)" in out and "never in the agent's container" in out
+    assert "pushes only to agent/" in out
+    code = main(["--workspace", str(repo), "--key-file", f"anthropic={key}", "--github-app-id", "4242",
+                 "--github-app-key", str(app_key), "--github-repository", "octo/widgets", "claude", "-p", "hi"])
+    assert code == 2 and "chmod 600" in capsys.readouterr().err   # a real run reads and checks the key first
+
+
+def test_a_classic_token_is_refused_before_anything_starts(repo, tmp_path, capsys):
+    key, token = tmp_path / "key", tmp_path / "token"
+    key.write_text("sk-ant-REAL-0123456789")
+    token.write_text("ghp_" + "c" * 36)
+    opts = options(repo, tmp_path, github=GitHubOptions(token_source=KeySource("github", file=token),
+                                                        repository="octo/widgets"))
+    from launcher.github_app import GitHubError, obtain
+    with pytest.raises(GitHubError, match="classic personal access token.*--allow-long-lived-token"):
+        obtain(opts.github, "octo/widgets")
+
+
+def test_engines_that_hold_no_github_token_refuse_github_options(repo, tmp_path, capsys):
+    key = tmp_path / "key"
+    key.write_text("sk-ant-REAL-0123456789")
+    code = main(["--print", "--engine", "kubernetes", "--workspace", str(repo), "--key-file", f"anthropic={key}",
+                 "--github-token-file", str(key), "claude", "-p", "hi"])
+    assert code == 2 and "--github-token-file: --engine kubernetes holds no GitHub token" in capsys.readouterr().err

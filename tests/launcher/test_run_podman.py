@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -17,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from egress.gateway import PLACEHOLDER_KEY, KeySource, render_gateway_config
-from launcher.start import begin
+from egress.gateway_github import add_github_routes
+from launcher.github_app import GitHubOptions
+from launcher.start import begin, memory_root
 from launcher.execute import execute
 from launcher.plan import AGENT_UID, Options
 from egress_certs import make_ca, make_server_cert
@@ -42,7 +45,7 @@ def internet(root: Path):
     root.mkdir(mode=0o755, exist_ok=True)
     os.chmod(root, 0o755)
     ca = make_ca(root)
-    cert, key = make_server_cert(root, ca, ["github.com", "api.anthropic.com"])
+    cert, key = make_server_cert(root, ca, ["pypi.org", "github.com", "api.anthropic.com"])
     for path in root.iterdir():
         os.chmod(path, 0o644)
     out = root / "requests"
@@ -75,7 +78,8 @@ def outside(tmp_path_factory):
         yield world
 
 
-def probe_run(tmp_path: Path, outside: dict, timeout: int = 120, probe_sleep: float | None = None):
+def probe_run(tmp_path: Path, outside: dict, timeout: int = 120, probe_sleep: float | None = None,
+              run_id: str | None = None):
     """A run whose agent is the probe; returns (code, options, launch)."""
     os.chmod(tmp_path, 0o755)
     repo = make_repo(tmp_path, {"CLAUDE.md": "instructions\n", "probe.py": (HERE / "podman_probe.py").read_text(),
@@ -84,32 +88,34 @@ def probe_run(tmp_path: Path, outside: dict, timeout: int = 120, probe_sleep: fl
     (tmp_path / "key").write_text(REAL_KEY)
     (tmp_path / "token").write_text(TOKEN)
     (tmp_path / "home").mkdir()
-    run_id = "t" + uuid.uuid4().hex[:10]
+    run_id = run_id or "t" + uuid.uuid4().hex[:10]
     options = Options(cli="claude", cli_args=[], workspace=repo, profile="ci", images=IMAGES,
                       key_sources=[KeySource("anthropic", file=tmp_path / "key")],
-                      github_token=KeySource("github", file=tmp_path / "token"), run_id=run_id,
+                      github=GitHubOptions(token_source=KeySource("github", file=tmp_path / "token"),
+                                           repository="octo/widgets"), run_id=run_id,
                       run_dir=tmp_path / "run", home=tmp_path / "home", outside_network=outside["name"],
                       upstreams={"anthropic": f"https://{outside['ip']}"}, upstream_ca=outside["ca"],
-                      allow=("api.anthropic.com", ".github.com"), read_only_globs=("CLAUDE.md",),
+                      allow=("api.anthropic.com", "pypi.org", "github.com"), read_only_globs=("CLAUDE.md",),
                       blocked_globs=(".env",), timeout=timeout)
     launch = begin(options)
     plan, host = launch.plan, launch.host
     # What differs from a user's run: names resolve to the stand-in, the vendor's certificate names
     # api.anthropic.com at the stand-in's address, and the probe runs in place of the CLI.
     include = host.run_dir / "squid" / "agent-sandbox.d"
-    plan.files[include / "test-hosts"] = (f"{outside['ip']} github.com api.anthropic.com\n", 0o644)
+    plan.files[include / "test-hosts"] = (f"{outside['ip']} pypi.org github.com api.anthropic.com\n", 0o644)
     plan.files[include / "10-test.conf"] = (
         "hosts_file /etc/squid/agent-sandbox.d/test-hosts\ndns_nameservers 127.0.0.1\n", 0o644)
-    plan.files[host.run_dir / "gateway" / "config.json"] = (render_gateway_config(
+    plan.files[host.run_dir / "gateway" / "config.json"] = (add_github_routes(render_gateway_config(
         ["anthropic"], agent_subnets=[plan.subnet], upstreams={"anthropic": f"https://{outside['ip']}"},
-        upstream_tls_names={"anthropic": "api.anthropic.com"}, ca_file="/etc/agent-gateway/upstream-ca.pem"), 0o644)
+        upstream_tls_names={"anthropic": "api.anthropic.com"}, ca_file="/etc/agent-gateway/upstream-ca.pem"),
+        plan.github.policy), 0o644)
     host_service = socket.create_server(("0.0.0.0", 0))  # the agent must not reach it through its bridge
     agent = plan.agent_create
     image = agent.index(IMAGES["agent"])
     agent[image:] = ["--entrypoint", "/usr/bin/python3", IMAGES["agent"], "/workspace/probe.py", "/workspace/ca.pem",
                      outside["ip"], str(host_service.getsockname()[1]), *([str(probe_sleep)] if probe_sleep else [])]
     try:
-        code = execute(plan, options, host, launch.source, launch.key, launch.token, launch.record)
+        code = execute(plan, options, host, launch.source, launch.key, launch.credential, launch.record)
     finally:
         host_service.close()
     return code, options, launch
@@ -135,11 +141,15 @@ def test_a_run_through_podman(tmp_path, outside):
     environ = probe["environ"]["value"]
     assert environ["ANTHROPIC_API_KEY"] == PLACEHOLDER_KEY
     assert not any(REAL_KEY in v or TOKEN in v for v in environ.values())
-    assert probe["token"]["value"] == TOKEN
+    # the GitHub token went to the gateway only: no process, file or folder of the container holds it
+    assert probe["tokens_found"]["ok"] and probe["tokens_found"]["value"]["scanned"] > 100
+    assert probe["tokens_found"]["value"]["found"] == []
+    assert not probe["secrets_folder"]["ok"]
     assert not probe["read_blocked"]["ok"]  # .env was left out of the copy
     # where it can go
     assert probe["allowed"]["value"] == "upstream-ok"
     assert probe["not_allowlisted"]["value"] == 403
+    assert probe["github_via_proxy"]["value"] == 403     # GitHub only through the gateway, even when allowlisted
     assert probe["vendor_direct_via_proxy"]["value"] == 403  # the gateway serves it: not via the proxy
     assert probe["gateway"]["value"].startswith("HTTP/1.1 200") and "message_stop" in probe["gateway"]["value"]
     assert not probe["direct_upstream"]["ok"] and "unreachable" in probe["direct_upstream"]["error"]
@@ -157,19 +167,48 @@ def test_a_run_through_podman(tmp_path, outside):
     assert [r["headers"]["x-api-key"] for r in posts][-1:] == [REAL_KEY]
     # the audit
     result = json.loads((launch.host.run_dir / "audit.json").read_text())
-    assert [(r["host"], r["port"], r["requests"]) for r in result["network"]["reached"]] == [("github.com", 443, 1)]
+    assert [(r["host"], r["port"], r["requests"]) for r in result["network"]["reached"]] == [("pypi.org", 443, 1)]
     refused = {(r["host"], r["rule"]) for r in result["network"]["refused"]}
     assert refused >= {("evil.example.com", "deny_not_allowlisted"), ("api.anthropic.com", "deny_model_api")}
     assert result["run"]["tool_denials"] == [{"command": "git push --force", "rule": "git-push-force"}]
-    # nothing left behind; the key on no disk, the token in no file of the launcher's (the agent's
-    # own copy holds what the probe wrote, the token included: it was the agent's to use)
+    # nothing left behind; the key and the token on no disk
     assert not leftovers(run_id) and not launch.host.memory_dir.exists()
-    agents = (launch.host.workspace, launch.host.out_dir, launch.host.run_dir / "result.bundle")
     for path in launch.host.run_dir.rglob("*"):
         if path.is_file() and not path.is_symlink():
-            assert REAL_KEY.encode() not in path.read_bytes(), path
-            if not any(path == a or a in path.parents for a in agents):
-                assert TOKEN.encode() not in path.read_bytes(), path
+            assert REAL_KEY.encode() not in path.read_bytes() and TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_agent_run_killed_outright_is_torn_down_by_its_guardian(tmp_path, outside):
+    """kill -9 leaves agent-run no wrap-up of its own: its guardian removes the containers and the
+    networks, deletes the in-memory folder that held the key and the token, writes the audit, and
+    marks the run killed."""
+    run_id = "k" + uuid.uuid4().hex[:10]
+    child = os.fork()
+    if child == 0:  # agent-run, as a process of its own that can be killed outright
+        try:
+            probe_run(tmp_path, outside, probe_sleep=600, run_id=run_id)
+        finally:
+            os._exit(0)
+    run_dir = tmp_path / "run"
+    deadline = time.monotonic() + 120
+    while f"agent-sandbox-{run_id}-agent" not in podman("ps", "--format", "{{.Names}}").stdout:
+        assert time.monotonic() < deadline, "the agent never started"
+        time.sleep(0.5)
+    memory_dir = memory_root() / run_id
+    assert memory_dir.exists() and leftovers(run_id)
+    os.kill(child, signal.SIGKILL)
+    os.waitpid(child, 0)
+    deadline = time.monotonic() + 120
+    while leftovers(run_id) or json.loads((run_dir / "run.json").read_text()).get("status") != "killed":
+        assert time.monotonic() < deadline, "the run was not torn down after agent-run was killed"
+        time.sleep(1)
+    assert not memory_dir.exists()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert "its guardian tore the run down" in record["problems"][0]
+    audit = json.loads((run_dir / "audit.json").read_text())
+    assert any("guardian" in problem for problem in audit["problems"])
+    # what the agent did before it was stopped is in the audit from the logs
+    assert any(r["host"] == "pypi.org" for r in audit["network"]["reached"])
 
 
 def test_a_run_that_overstays_is_stopped_with_exit_124(tmp_path, outside):

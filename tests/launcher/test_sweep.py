@@ -122,6 +122,9 @@ def test_bad_input_exits_2_before_anything_starts(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--workspace", str(repo), "sweep", str(tasks)])
     assert "--workspace: not for a sweep" in capsys.readouterr().err
+    one = write(tmp_path / "claude.txt", f"claude {repo} hi\n")
+    assert main(["sweep", str(one), "--print", "--key-file", f"anthropic={key}", "--github-token-file", str(key)]) == 2
+    assert "--github-token-file: a sweep's runs share one gateway, which holds no GitHub token" in capsys.readouterr().err
 
 
 # --- the shared services and a run's part of them ---------------------------------------------------
@@ -130,7 +133,7 @@ def options(tmp_path: Path, repo: Path, cli: str = "claude", **changes) -> Optio
     (tmp_path / "home").mkdir(exist_ok=True)
     base = dict(cli=cli, cli_args=["-p", "hi"], workspace=repo, profile="autonomous", run_id="20260101-000000-abcdef",
                 key_sources=[KeySource("anthropic", file=tmp_path / "k"), KeySource("openai", file=tmp_path / "k")],
-                home=tmp_path / "home", allow=("github.com", "api.anthropic.com"))
+                home=tmp_path / "home", allow=("pypi.org", "github.com", "api.anthropic.com"))
     base.update(changes)
     return Options(**base)
 
@@ -150,7 +153,10 @@ def test_the_services_are_one_proxy_and_one_gateway_per_vendor_on_the_outside_ne
     anthropic = json.loads(services.files[tmp_path / "sweep/gateway-anthropic/gateway/config.json"][0])
     assert [r["name"] for r in anthropic["routes"]] == ["anthropic"] and anthropic["agent_subnets"] == ["10.213.0.0/16"]
     squid = services.files[tmp_path / "sweep/squid/squid.conf"][0]
-    assert "acl agents src 10.213.0.0/16" in squid and "github.com" in squid
+    assert "acl agents src 10.213.0.0/16" in squid and "pypi.org" in squid
+    # GitHub only through the gateways (anonymously: a sweep's runs get no GitHub token)
+    assert not [line for line in squid.splitlines() if line.startswith("acl allowlisted") and "github.com" in line]
+    assert anthropic["github"]["secret"] is None and anthropic["github"]["policy"]["repository"] is None
     assert [shlex.join(a) for a in services.teardown][-1] == "podman network rm agent-sandbox-sweep-S1-ext"
     # the keys go to memory, one folder per gateway
     gateway = creates[1]

@@ -97,6 +97,27 @@ def test_the_copy_is_self_contained_owned_by_the_agent_and_links_nothing(user_re
     assert outside.stat().st_uid == 0  # the link's target kept its owner
 
 
+def test_a_github_run_gives_the_copy_an_origin_whose_pushes_land_in_the_runs_branches(user_repo, user_tmp):
+    git(user_repo, "remote", "add", "origin", "git@github.com:octo/widgets.git")
+    git(user_repo, "remote", "add", "fork", "https://github.com/someone/widgets.git")
+    source = workspace.find_source(user_repo)
+    copy = workspace.starting_commit(source, "run5", BLOCKED)
+    target = user_tmp / "copy"
+    workspace.make_copy(source, copy, target, OWNER, ("claude (agent-run)", "agent-run@localhost"),
+                        remote=("https://github.com/octo/widgets.git", "refs/heads/*:refs/heads/agent/run5/*"))
+    assert git(target, "remote") == "origin"                    # the user's own remotes are never copied
+    assert git(target, "config", "remote.origin.url") == "https://github.com/octo/widgets.git"
+    assert git(target, "config", "remote.origin.tagOpt") == "--no-tags"
+    bare = user_tmp / "github.git"
+    git(user_tmp, "init", "-q", "--bare", str(bare))
+    for path in [bare, *bare.rglob("*")]:
+        os.lchown(path, *OWNER)                                 # the push runs as the copy's owner
+    git(target, "config", f"url.{bare}.insteadOf", "https://github.com/octo/widgets.git")
+    git(target, "switch", "-q", "-c", "fix")
+    git(target, "push", "-q", "origin", "fix")
+    assert git(bare, "for-each-ref", "--format=%(refname)") == "refs/heads/agent/run5/fix"
+
+
 def _bundle_from(copy_repo: Path, *refs: str, exclude: str) -> Path:
     bundle = copy_repo / ".git" / "result.bundle"  # written by the copy's owner, as the collector would
     git(copy_repo, "bundle", "create", "-q", str(bundle), *refs, "--not", exclude)
