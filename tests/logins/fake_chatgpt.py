@@ -244,9 +244,10 @@ class FakeChatGPT(fakes.OpenAIResponsesFake):
 
 # What the scripted model has Codex do in the login runs.
 SCENARIOS = {
-    # Two turns a while apart: the gateway refreshes the short-lived token in between, and the test
-    # looks through the running container from the host meanwhile.
-    "across-refresh": fakes.Scenario(("sleep 15 && printf 'one\\n' > one.txt",
+    # Two turns a while apart (under the 10 s Codex waits for a command before it answers the
+    # model): the gateway refreshes the short-lived token in between, and the test looks through the
+    # running container from the host meanwhile.
+    "across-refresh": fakes.Scenario(("printf 'one\\n' > one.txt && sleep 8",
                                       "git switch -q -c agent/login && git add one.txt && "
                                       "git commit -q -m 'Work across a token refresh'"),
                                      "Worked across a refresh."),

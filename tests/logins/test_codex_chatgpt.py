@@ -19,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from egress import login_codex as gateway  # noqa: E402
 from egress import logins as gateway_logins  # noqa: E402
-from egress.gateway import render_gateway_config  # noqa: E402
 from fake_chatgpt import FakeChatGPT, jwt_claims  # noqa: E402
 from launcher import login_codex, logins  # noqa: E402
 from tests.conformance.fakes import Scenario  # noqa: E402
@@ -170,19 +169,10 @@ def test_the_openai_body_check_judges_tools_inside_the_input():
 
 # --- the real gateway between a client and the fake ---------------------------------------------------
 
-class Gateway(GatewayProcess):
-    """agent-gateway with the codex/chatgpt login, its refresh sent to the fake."""
-
-    def __init__(self, root: Path, secret: dict, fake: FakeChatGPT):
-        def configure(config: dict) -> None:
-            rendered = json.loads(render_gateway_config(
-                ["openai"], agent_subnets=["127.0.0.1/32"], listen_address="127.0.0.1",
-                ports={"openai": config["routes"][0]["port"]}, upstreams={"openai": fake.base_url},
-                secrets_dir=config["secrets_dir"], ready_file=config["ready_file"], access_log=config["access_log"],
-                logins={"openai": "codex/chatgpt"}, token_urls={"openai": f"{fake.base_url}/oauth/token"}))
-            config.clear()
-            config.update(rendered)
-        super().__init__(root, {"openai": secret}, {"openai": fake.base_url}, edit_config=configure)
+def Gateway(root: Path, secret: dict, fake: FakeChatGPT) -> GatewayProcess:
+    """agent-gateway with the codex/chatgpt login, its upstream and its refresh sent to the fake."""
+    return GatewayProcess(root, {"openai": secret}, {"openai": fake.base_url}, logins={"openai": "codex/chatgpt"},
+                          token_urls={"openai": f"{fake.base_url}/oauth/token"})
 
 
 def call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
