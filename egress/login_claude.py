@@ -18,20 +18,14 @@ UPSTREAM = "https://api.anthropic.com"
 TOKEN_URL = "https://platform.claude.com/v1/oauth/token"
 CLIENT_ID = "9d1c250a-e61b-44d9-88ed-5944d1962f5e"   # Claude Code's own (public) OAuth client
 OAUTH_BETA = "oauth-2025-04-20"
-# What Claude Code asks for when it refreshes a login that recorded no scopes.
-DEFAULT_SCOPES = ("user:profile", "user:inference", "user:sessions:claude_code", "user:mcp_servers",
-                  "user:file_upload")
+# What Claude Code 2.1.330 asks for when it refreshes a login (its own list, whatever scopes the
+# login recorded: observed against a stand-in token endpoint).
+SCOPES = ("user:profile", "user:inference", "user:sessions:claude_code", "user:mcp_servers", "user:file_upload",
+          "user:plugins")
 # login-check: authentication comes before the body is judged, so a refused body (400) or an
 # unknown model (404) still proves the token; 1 output token at most otherwise.
 CHECK_CALL = ("POST", "/v1/messages?beta=true",
               {"model": "claude-haiku-4-5", "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})
-
-
-def _scopes(secret: dict) -> dict:
-    scopes = secret.get("scopes")
-    if not (isinstance(scopes, list) and scopes and all(isinstance(s, str) for s in scopes)):
-        scopes = list(DEFAULT_SCOPES)
-    return {"scope": " ".join(scopes)}
 
 
 def _kind(name: str, refresh: Refresh | None) -> GatewayKind:
@@ -43,4 +37,4 @@ def _kind(name: str, refresh: Refresh | None) -> GatewayKind:
 
 
 OAUTH_TOKEN = register(_kind("claude/oauth-token", None))
-LOGIN = register(_kind("claude/login", Refresh(TOKEN_URL, {"client_id": CLIENT_ID}, "json", from_secret=_scopes)))
+LOGIN = register(_kind("claude/login", Refresh(TOKEN_URL, {"client_id": CLIENT_ID, "scope": " ".join(SCOPES)}, "json")))

@@ -102,7 +102,8 @@ def test_an_expired_login_is_refreshed_before_use_and_left_for_the_launcher(worl
     issued = json.loads((out / "issued.json").read_text())
     assert (status, second) == (200, 200)
     refreshes = [e for e in events(out) if e["what"] == "refresh"]
-    assert [(e["ok"], e["scope"]) for e in refreshes] == [(True, "user:inference user:profile")]
+    assert [(e["ok"], e["scope"]) for e in refreshes] == [
+        (True, "user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload user:plugins")]
     assert [e["token_state"] for e in events(out) if e["what"] == "api"] == ["ok", "ok"]
     assert fake.requests[-1].headers["authorization"] == f"Bearer {issued['access'][-1]}"
     assert [e.get("event") or e["decision"] for e in log] == ["refresh", "forward", "forward"]
@@ -158,3 +159,72 @@ def test_the_gateway_will_not_start_with_a_secret_of_another_kind(world, tmp_pat
                                            "for claude/login"):
         with gateway(tmp_path, fake, {"kind": "claude/oauth-token", "access_token": tokens["oauth"]}, "claude/login"):
             pass
+
+
+# --- agent-run login-check claude: one cheap call through the gateway's own credential code ----------
+
+def login_check(home: Path, *args: str, env: dict | None = None) -> tuple[int, str, str]:
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "launcher.cli", "login-check", "claude", *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(home), "PYTHONPATH": str(Path(__file__).parents[2]),
+                               **(env or {})})
+    return done.returncode, done.stdout, done.stderr
+
+
+def credentials_file(home: Path, tokens: dict, expires_in: float) -> Path:
+    path = home / ".claude" / ".credentials.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"claudeAiOauth": {
+        "accessToken": tokens["access"], "refreshToken": tokens["refresh"],
+        "expiresAt": int((time.time() + expires_in) * 1000), "scopes": ["user:inference"], "subscriptionType": "pro"}}))
+    return path
+
+
+def test_login_check_reports_the_login_its_expiry_and_refreshes_an_expired_one_into_the_file(world, tmp_path):
+    tokens, out, start = world
+    fake = start(-60)
+    home = tmp_path / "home"
+    path = credentials_file(home, tokens, -60)
+    code, text, err = login_check(home, "--gateway-upstream", fake.base_url,
+                                  "--gateway-token-url", fake.base_url + "/v1/oauth/token")
+    issued = json.loads((out / "issued.json").read_text())
+    assert code == 0, err
+    assert f"login:   claude/login ({path})" in text and "refreshed by this check" in text
+    assert "usable:  yes: POST /v1/messages answered 200" in text and f"written back to {path}" in text
+    saved = json.loads(path.read_text())["claudeAiOauth"]
+    assert (saved["accessToken"], saved["refreshToken"]) == (issued["access"][-1], issued["refresh"][-1])
+    assert saved["subscriptionType"] == "pro"
+    assert not any(t in text + err for t in (*issued["access"], *issued["refresh"]))
+    # The next check uses the written-back login as it is: no refresh.
+    code, text, _ = login_check(home, "--gateway-upstream", fake.base_url)
+    assert code == 0 and "refreshed" not in text and len(issued["access"]) == len(
+        json.loads((out / "issued.json").read_text())["access"])
+
+
+def test_login_check_says_not_usable_when_the_vendor_refuses_the_login(world, tmp_path):
+    tokens, out, start = world
+    fake = start(-60)
+    home = tmp_path / "home"
+    credentials_file(home, {**tokens, "refresh": "sk-ant-ort01-REVOKED-0123456789"}, -60)
+    code, text, _ = login_check(home, "--gateway-upstream", fake.base_url,
+                                "--gateway-token-url", fake.base_url + "/v1/oauth/token")
+    assert code == 1
+    assert "usable:  NO: POST /v1/messages answered 401; refresh failed: the token endpoint answered 400 " \
+           "(invalid_grant)" in text
+
+
+def test_login_check_of_a_long_lived_token_and_of_nothing(world, tmp_path):
+    tokens, out, start = world
+    fake = start(3600)
+    home = tmp_path / "home"
+    home.mkdir()
+    code, text, _ = login_check(home, "--gateway-upstream", fake.base_url, env={"CLAUDE_CODE_OAUTH_TOKEN": tokens["oauth"]})
+    assert code == 0 and "login:   claude/oauth-token ($CLAUDE_CODE_OAUTH_TOKEN)" in text
+    assert "expires: no expiry known" in text
+    code, text, _ = login_check(home, "--gateway-upstream", fake.base_url,
+                                env={"CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat01-WRONG-0123456789"})
+    assert code == 1 and "answered 401" in text
+    code, text, err = login_check(home, "--gateway-upstream", fake.base_url)
+    assert code == 2 and "claude needs a credential and none was found" in err

@@ -169,18 +169,17 @@ def test_a_token_near_its_expiry_is_refreshed_once_for_many_concurrent_requests(
     assert fields == {"grant_type": "refresh_token", "refresh_token": REAL_REFRESH,
                       "client_id": "9d1c250a-e61b-44d9-88ed-5944d1962f5e",
                       "scope": "user:profile user:inference user:sessions:claude_code user:mcp_servers "
-                               "user:file_upload"}
+                               "user:file_upload user:plugins"}
     assert saved[-1]["refresh_token"] == "new-refresh-token-1" and saved[-1]["expires_at"] > time.time() + 3000
     assert notes[-1]["outcome"] == "refreshed" and notes[-1]["rotated"] is True
     assert REAL_REFRESH not in json.dumps(notes) and "new-access-token-1" not in json.dumps(notes)
 
 
-def test_the_scopes_the_login_recorded_are_the_ones_asked_for():
+def test_a_response_without_a_refresh_token_keeps_the_one_held():
     endpoint = TokenEndpoint((200, {"access_token": "new-access-token-1", "expires_in": 3600}))
-    credential = refreshing(login_doc(0, scopes=["user:inference"]), endpoint)
+    credential = refreshing(login_doc(0), endpoint)
     asyncio.run(credential.current())
-    assert endpoint.calls[0][1]["scope"] == "user:inference"
-    assert credential.doc["refresh_token"] == REAL_REFRESH  # not rotated: kept
+    assert credential.doc["refresh_token"] == REAL_REFRESH and credential.doc["access_token"] == "new-access-token-1"
 
 
 def test_a_rejected_token_is_refreshed_once_and_a_stale_rejection_not_again():
