@@ -266,6 +266,28 @@ def test_a_server_tool_among_codexs_input_tools_is_refused(fake, tmp_path):
     assert not fake.model_requests()
 
 
+def test_login_check_makes_one_authenticated_call_and_gives_a_refresh_back(tmp_path):
+    fake = FakeChatGPT(SCENARIO, lifetime=gateway_logins.REFRESH_MARGIN_S - 60).start()   # due at once
+    try:
+        path = write_auth(tmp_path, fake.login())
+        context = context_for(tmp_path)
+        found = logins.choose("codex", "auto", context)
+        result = logins.check(found, context, upstream=fake.base_url, token_url=f"{fake.base_url}/oauth/token")
+        assert (result.kind, result.usable, result.status, result.refreshed) == ("codex/chatgpt", True, 200, True)
+        assert "written back" in result.message
+        saved = json.loads(path.read_text())["tokens"]
+        assert fake.accepts(saved["access_token"]) and saved["refresh_token"] != found.secret["refresh_token"]
+        assert [(r.method, r.path, r.headers["chatgpt-account-id"]) for r in fake.requests if r.path != "/oauth/token"] \
+            == [("GET", "/backend-api/codex/models?client_version=0.169.0", fake.account_id)]
+        gone = fake.base_url
+        fake.stop()
+        unusable = logins.check(logins.choose("codex", "auto", context), context, upstream=gone,
+                                token_url=f"{gone}/oauth/token", timeout=5)
+        assert not unusable.usable and "could not be reached" in unusable.message
+    finally:
+        fake.stop()
+
+
 # --- the real Codex, with what the container gets, through the real gateway ---------------------------
 
 CODEX = ROOT / "node_modules" / ".bin" / "codex"
