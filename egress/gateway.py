@@ -68,8 +68,12 @@ VENDOR_HOSTS = {"api.anthropic.com": "anthropic", "api.openai.com": "openai",
 # Hosts that serve model traffic on a credential: the proxy never tunnels to them, whatever the
 # allowlist says (model traffic goes through the gateway, other vendors nowhere). Reached
 # directly, they would take a key of the agent's choosing and carry data to an account of its
-# choosing. Also the subscription backends (ChatGPT's, Google's Code Assist, Vertex).
-MODEL_API_HOSTS = (*VENDOR_HOSTS, "chatgpt.com", "cloudcode-pa.googleapis.com", "aiplatform.googleapis.com")
+# choosing. Also the subscription backends (ChatGPT's, Google's Code Assist, Vertex), and the OAuth
+# token endpoints the CLIs refresh their logins at: a login is refreshed by the gateway, which holds
+# the refresh token (docs/logins.md); the container has nothing to refresh with.
+OAUTH_TOKEN_HOSTS = ("platform.claude.com", "console.anthropic.com", "auth.openai.com", "oauth2.googleapis.com")
+MODEL_API_HOSTS = (*VENDOR_HOSTS, "chatgpt.com", "cloudcode-pa.googleapis.com", "aiplatform.googleapis.com",
+                   *OAUTH_TOKEN_HOSTS)
 # Vertex's regional hosts: us-central1-aiplatform.googleapis.com and the like.
 MODEL_API_HOST_PATTERNS = (r"[a-z0-9]-aiplatform\.googleapis\.com$",)
 

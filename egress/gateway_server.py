@@ -436,13 +436,12 @@ class RouteHandler:
 
     def _answer(self, exchange: Exchange, answer: logins.Answer) -> web.Response:
         """A start-up call the login's kind answers itself: nothing of it reaches the vendor."""
-        doc = self.login_credential.doc if isinstance(self.login_credential, logins.RefreshingCredential) \
-            else self.secret if isinstance(self.secret, dict) else {}
-        status, payload = answer.respond(doc)
+        status, payload, *extra = answer.respond(logins.secret_of_credential(self.login_credential, self.secret))
         body = json.dumps(payload).encode()
         exchange.status, exchange.decision, exchange.bytes_down = status, "answer", len(body)
         exchange.rule, exchange.reason = f"{self.route.name}:{answer.id}", "answered by the gateway"
-        return web.Response(status=status, body=body, content_type="application/json")
+        return web.Response(status=status, body=body, content_type="application/json",
+                            headers=extra[0] if extra else None)
 
     def _too_large(self) -> rules.Refusal:
         cap = int(self.limits["max_request_bytes"])
@@ -551,7 +550,7 @@ class RouteHandler:
             return None
         value = await self.login_credential.current()
         headers[self.route.header] = value
-        logins.merge_required_headers(headers, self.login.required_headers)
+        logins.add_login_headers(headers, self.login, logins.secret_of_credential(self.login_credential, self.secret))
         return value
 
     async def _relay(self, request: web.Request, exchange: Exchange, response: web.StreamResponse,

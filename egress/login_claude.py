@@ -23,16 +23,20 @@ OAUTH_BETA = "oauth-2025-04-20"
 SCOPES = ("user:profile", "user:inference", "user:sessions:claude_code", "user:mcp_servers", "user:file_upload",
           "user:plugins")
 # login-check: authentication comes before the body is judged, so a refused body (400) or an
-# unknown model (404) still proves the token; 1 output token at most otherwise.
+# unknown model (404) still proves the token; 1 output token at most otherwise. Shaped as Claude
+# Code's own requests (its betas, its first system line), which a subscription token is for.
 CHECK_CALL = ("POST", "/v1/messages?beta=true",
-              {"model": "claude-haiku-4-5", "max_tokens": 1, "messages": [{"role": "user", "content": "ping"}]})
+              {"model": "claude-haiku-4-5", "max_tokens": 1,
+               "system": [{"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."}],
+               "messages": [{"role": "user", "content": "ping"}]})
+CHECK_HEADERS = {"anthropic-version": "2023-06-01", "content-type": "application/json", "x-app": "cli",
+                 "anthropic-beta": f"claude-code-20250219,{OAUTH_BETA}", "user-agent": "claude-cli/2.1.330 (external, cli)"}
 
 
 def _kind(name: str, refresh: Refresh | None) -> GatewayKind:
     return GatewayKind(name, "anthropic", "authorization", "Bearer ", UPSTREAM, ENDPOINTS["anthropic"],
                        refresh=refresh, required_headers={"anthropic-beta": OAUTH_BETA},
-                       check_call=CHECK_CALL, check_headers={"anthropic-version": "2023-06-01",
-                                                             "content-type": "application/json"},
+                       check_call=CHECK_CALL, check_headers=CHECK_HEADERS,
                        check_accepts=(200, 400, 404, 429))
 
 

@@ -45,11 +45,12 @@ class LoginError(ValueError):
 
 @dataclass(frozen=True)
 class Answer:
-    """A call the gateway answers itself: `respond(secret)` gives (status, JSON body)."""
+    """A call the gateway answers itself: `respond(secret)` gives (status, JSON body) or
+    (status, JSON body, response headers)."""
     id: str
     method: str
     path: str                                   # a regular expression, in full, on the raw path
-    respond: Callable[[dict], tuple[int, object]]
+    respond: Callable[[dict], tuple]
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,15 @@ class Refresh:
     fields: constant body fields (client_id, scope, client_secret for the CLIs whose OAuth client
     is public). body: "json" or "form". parse: the token response -> the updated secret fields,
     default `oauth_fields` (access_token, refresh_token if rotated, expires_at from expires_in).
+    grant: the secret -> the grant's own fields, in place of grant_type=refresh_token and the
+    refresh token (a service account's JWT-bearer assertion); the secret then needs no refresh_token.
     """
     token_url: str
     fields: dict = field(default_factory=dict)
     body: str = "json"
     parse: Callable[[dict, dict], dict] | None = None
     from_secret: Callable[[dict], dict] | None = None   # body fields taken from the secret (its scopes)
+    grant: Callable[[dict], dict] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,9 @@ class GatewayKind:
     # Request headers the vendor needs with this credential, merged into the client's (comma
     # lists such as anthropic-beta get the value added if missing).
     required_headers: dict = field(default_factory=dict)
+    # Upstream headers taken from the secret, replacing the client's (ChatGPT's account id):
+    # the secret -> {header: value}.
+    secret_headers: Callable[[dict], dict] | None = None
     # login-check's one cheap authenticated call: (method, path, JSON body or None).
     check_call: tuple[str, str, object] = ("GET", "/", None)
     check_headers: dict = field(default_factory=dict)
@@ -159,7 +166,8 @@ def parse_secret(text: str, origin: str) -> dict:
     login = kind(doc.get("kind") if isinstance(doc.get("kind"), str) else "")
     check_token(doc.get("access_token"), "access_token", origin)
     if login.refresh is not None:
-        check_token(doc.get("refresh_token"), "refresh_token", origin)
+        if login.refresh.grant is None:
+            check_token(doc.get("refresh_token"), "refresh_token", origin)
         expires = doc.get("expires_at")
         if not isinstance(expires, (int, float)) or isinstance(expires, bool):
             raise LoginError(f"{origin}: expires_at must be a number of seconds since the epoch")
@@ -254,8 +262,9 @@ class RefreshingCredential(Credential):
         started = time.monotonic()
         entry = {"event": "refresh", "login": self.kind.name, "why": why}
         spec = self.kind.refresh
-        fields = {**spec.fields, **(spec.from_secret(self.doc) if spec.from_secret else {}),
-                  "grant_type": "refresh_token", "refresh_token": self.doc["refresh_token"]}
+        grant = spec.grant(self.doc) if spec.grant else {"grant_type": "refresh_token",
+                                                           "refresh_token": self.doc["refresh_token"]}
+        fields = {**spec.fields, **(spec.from_secret(self.doc) if spec.from_secret else {}), **grant}
         try:
             async with asyncio.timeout(REFRESH_TIMEOUT_S):
                 status, raw = await self.post(self.token_url, fields, spec.body)
@@ -280,7 +289,7 @@ class RefreshingCredential(Credential):
             self.note({**entry, "outcome": "failed", "reason": f"refresh failed ({type(error).__name__})",
                        "duration_ms": round((time.monotonic() - started) * 1000, 1)})
             return False
-        rotated = "refresh_token" in update and update["refresh_token"] != self.doc["refresh_token"]
+        rotated = "refresh_token" in update and update["refresh_token"] != self.doc.get("refresh_token")
         self.doc.update(update)
         self.failed_at = 0.0
         self.note({**entry, "outcome": "refreshed", "rotated": rotated, "expires_at": int(self.doc["expires_at"]),
@@ -309,6 +318,22 @@ def credential_for(secret: str | dict, login: GatewayKind, post: Post, note: Not
     if login.refresh is None:
         return Credential(secret["access_token"], login.prefix)
     return RefreshingCredential(secret, login, post, note, token_url, saved)
+
+
+def secret_of_credential(credential: Credential | None, secret) -> dict:
+    """The login document a route holds now (refreshed, if it was)."""
+    if isinstance(credential, RefreshingCredential):
+        return credential.doc
+    return secret if isinstance(secret, dict) else {}
+
+
+def add_login_headers(headers, login: GatewayKind, doc: dict) -> None:
+    """The headers a login needs upstream beside its token: the required values, and those
+    taken from the secret (set, replacing whatever the client sent)."""
+    merge_required_headers(headers, login.required_headers)
+    if login.secret_headers is not None:
+        for name, value in login.secret_headers(doc).items():
+            headers[name] = value
 
 
 def merge_required_headers(headers, required: dict) -> None:

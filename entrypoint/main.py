@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from entrypoint import integrity, preflight, tools
+from entrypoint import agent_files, integrity, preflight, tools
 from image.layout import HOME, SHIMS_DIR
 
 EXIT_USAGE = 64  # guards, unknown tool, bad AGENT_PROFILE value
@@ -67,29 +67,6 @@ def find_executable(name: str, path_value: str) -> str | None:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-GEMINI_OVERRIDES = ("GEMINI_CLI_SYSTEM_SETTINGS_PATH", "GEMINI_CLI_SYSTEM_DEFAULTS_PATH")
-
-
-def gemini_hook_problems(environ: dict, home: str, workspace: str) -> list[str]:
-    """Gemini lets user and workspace settings switch the admin hook off (hooksConfig.disabled or
-    enabled=false), and a variable move the system file away (docs/hooks.md): refuse to start so."""
-    problems = [f"{name} is set; the baked /etc/gemini-cli settings must be the ones gemini reads"
-                for name in GEMINI_OVERRIDES if environ.get(name)]
-    for folder in (home, workspace):
-        path = os.path.join(folder, ".gemini", "settings.json")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except FileNotFoundError:
-            continue
-        except OSError as error:
-            problems.append(f"{path} cannot be read ({error.strerror}), so it cannot be checked for hook overrides")
-            continue
-        if '"hooksConfig"' in text or '"hooks"' in text:
-            problems.append(f"{path} configures hooks, which would override the baked agent-guard hook; remove its hooks and hooksConfig keys")
-    return problems
 
 
 def run_environment(environ: dict, runtime: dict, verified: integrity.Verified) -> dict:
@@ -156,10 +133,9 @@ def prepare(argv: list[str], environ: dict, roots: preflight.Roots, image_root: 
         raise Refusal(EXIT_CONFIG, [f"refused: baked configuration: {problem}" for problem in error.problems])
 
     env = run_environment(environ, runtime, verified)
-    if tool == "gemini":
-        problems = gemini_hook_problems(env, env.get("HOME") or HOME, workspace)
-        if problems:
-            raise Refusal(EXIT_CONFIG, [f"refused: {problem}" for problem in problems])
+    problems = agent_files.problems(tool, env, env.get("HOME") or HOME, workspace, runtime)
+    if problems:
+        raise Refusal(EXIT_CONFIG, [f"refused: {problem}" for problem in dict.fromkeys(problems)])
     executable = find_executable(tool, env.get("PATH", ""))
     if executable is None:
         raise Refusal(EXIT_NOT_INSTALLED, [f"{tool} is not installed (not found on PATH); use an image that has it"])

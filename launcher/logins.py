@@ -354,7 +354,7 @@ async def _check_async(found: Found, secret, upstream: str | None, token_url: st
         value = await credential.current()
         for attempt in range(2):
             headers = CIMultiDict({**login.check_headers, login.header: value})
-            gateway_logins.merge_required_headers(headers, login.required_headers)
+            gateway_logins.add_login_headers(headers, login, gateway_logins.secret_of_credential(credential, secret))
             try:
                 async with session.request(method, url, json=body, headers=headers, allow_redirects=False,
                                            timeout=aiohttp.ClientTimeout(total=timeout)) as answer:

@@ -228,3 +228,30 @@ def test_login_check_of_a_long_lived_token_and_of_nothing(world, tmp_path):
     assert code == 1 and "answered 401" in text
     code, text, err = login_check(home, "--gateway-upstream", fake.base_url)
     assert code == 2 and "claude needs a credential and none was found" in err
+
+
+def test_a_call_the_login_answers_itself_never_reaches_the_vendor(world, tmp_path):
+    from egress import logins
+    from egress.gateway_rules import ENDPOINTS
+    tokens, out, start = world
+    fake = start(3600)
+    kind = logins.KINDS.get("test/answers") or logins.register(logins.GatewayKind(
+        "test/answers", "anthropic", "authorization", "Bearer ", "https://api.anthropic.com", ENDPOINTS["anthropic"],
+        answers=(logins.Answer("profile", "GET", r"/api/oauth/profile",
+                               lambda doc: (200, {"account": "placeholder"}, {"Metadata-Flavor": "Google"})),)))
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[2])}
+    # The gateway process must know the kind too: it is registered by a module the test names.
+    (tmp_path / "sitecustomize.py").write_text(
+        "from egress import logins\nfrom egress.gateway_rules import ENDPOINTS\n"
+        "logins.register(logins.GatewayKind('test/answers', 'anthropic', 'authorization', 'Bearer ', "
+        "'https://api.anthropic.com', ENDPOINTS['anthropic'], answers=(logins.Answer('profile', 'GET', "
+        "r'/api/oauth/profile', lambda doc: (200, {'account': 'placeholder'}, {'Metadata-Flavor': 'Google'})),)))\n")
+    env["PYTHONPATH"] = f"{tmp_path}:{env['PYTHONPATH']}"
+    with GatewayProcess(tmp_path / "gw", {"anthropic": {"kind": kind.name, "access_token": tokens["oauth"]}},
+                        {"anthropic": fake.base_url}, logins={"anthropic": kind.name}, env=env) as gw:
+        with urllib.request.urlopen(gw.url("anthropic") + "/api/oauth/profile", timeout=10) as answer:
+            status, headers, body = answer.status, answer.headers, json.loads(answer.read())
+    log = gw.log()
+    assert (status, body, headers["Metadata-Flavor"]) == (200, {"account": "placeholder"}, "Google")
+    assert fake.requests == []
+    assert [(e["decision"], e["rule"]) for e in log] == [("answer", "anthropic:profile")]

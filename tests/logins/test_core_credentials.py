@@ -228,3 +228,24 @@ def test_required_headers_are_added_to_a_comma_list_once():
     headers = CIMultiDict()
     logins.merge_required_headers(headers, {"anthropic-beta": "oauth-2025-04-20"})
     assert headers["anthropic-beta"] == "oauth-2025-04-20"
+
+
+def test_headers_from_the_secret_replace_the_clients():
+    kind = logins.GatewayKind("test/headers", "openai", "authorization", "Bearer ", "https://x", (),
+                              required_headers={"x-beta": "one"},
+                              secret_headers=lambda doc: {"chatgpt-account-id": doc["account_id"]})
+    headers = CIMultiDict([("chatgpt-account-id", "the-agents-choice"), ("chatgpt-account-id", "another")])
+    logins.add_login_headers(headers, kind, {"account_id": "acct-real"})
+    assert headers.getall("chatgpt-account-id") == ["acct-real"] and headers["x-beta"] == "one"
+
+
+def test_a_grant_of_its_own_replaces_the_refresh_token_grant():
+    kind = logins.GatewayKind("test/grant", "gemini", "authorization", "Bearer ", "https://x", (),
+                              refresh=logins.Refresh("https://oauth.example/token", {"scope": "s"}, "form",
+                                                     grant=lambda doc: {"grant_type": "jwt-bearer",
+                                                                        "assertion": "signed-" + doc["key_id"]}))
+    doc = {"kind": "test/grant", "access_token": "placeholder-0123", "expires_at": 0, "key_id": "k1"}
+    endpoint = TokenEndpoint((200, {"access_token": "new-access-token-1", "expires_in": 3600}))
+    credential = logins.credential_for(doc, kind, endpoint, [].append)
+    assert asyncio.run(credential.current()) == "Bearer new-access-token-1"
+    assert endpoint.calls[0][1:] == ({"scope": "s", "grant_type": "jwt-bearer", "assertion": "signed-k1"}, "form")
