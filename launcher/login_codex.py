@@ -40,6 +40,9 @@ def parse_auth_json(text: str, origin: str) -> tuple[dict, dict]:
     except ValueError as error:
         raise LoginError(f"codex/chatgpt from {origin}: not JSON ({error.msg})") from None
     tokens = data.get("tokens") if isinstance(data, dict) else None
+    if not isinstance(tokens, dict) and isinstance(data, dict) and data.get("OPENAI_API_KEY"):
+        raise LoginError(f"codex/chatgpt from {origin}: holds an API key (`codex login --with-api-key`), not a "
+                         "ChatGPT login; give agent-run the key instead: --key-file openai=PATH")
     if not isinstance(tokens, dict):
         raise LoginError(f"codex/chatgpt from {origin}: no 'tokens' object, so not a ChatGPT login (run `codex login` "
                          "and sign in with ChatGPT, or give an API key with --key-file openai=PATH)")
@@ -82,13 +85,6 @@ def find(context: Context) -> Found | None:
         if data is None:
             return None
         origin, text = str(path), data.decode("utf-8", "replace")
-        try:
-            saved = json.loads(text)
-        except ValueError:
-            saved = None  # parse_auth_json says what is wrong
-        if isinstance(saved, dict) and not isinstance(saved.get("tokens"), dict) and saved.get("OPENAI_API_KEY"):
-            raise LoginError(f"codex/chatgpt from {origin}: holds an API key (`codex login --with-api-key`), not a "
-                             "ChatGPT login; give agent-run the key instead: --key-file openai=PATH")
     secret, details = parse_auth_json(text, origin)
     return Found(gateway.KIND, origin, secret, details)
 
