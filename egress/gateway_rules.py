@@ -282,7 +282,25 @@ def check_gemini(body: dict) -> Refusal | None:
     return None
 
 
-BODY_CHECKS = {"anthropic": check_anthropic, "openai": check_openai, "gemini": check_gemini}
+def check_code_assist(body: dict) -> Refusal | None:
+    """Google's Code Assist API (Gemini CLI logged in with Google) wraps the Gemini API request:
+    {"model", "project", "request": {...}}; the tools are inside "request"."""
+    for inner in _values(body, "request"):
+        if isinstance(inner, dict):
+            refusal = check_gemini(inner)
+            if refusal:
+                return refusal
+    return None
+
+
+def check_json_only(body: dict) -> Refusal | None:
+    """Start-up calls that carry no model input (quota, experiments, the account's tier): strict
+    JSON is all that is asked of them."""
+    return None
+
+
+BODY_CHECKS = {"anthropic": check_anthropic, "openai": check_openai, "gemini": check_gemini,
+               "code_assist": check_code_assist, "json": check_json_only}
 
 
 def check_body(check: str, raw: bytes, allow_server_tools: bool) -> Refusal | None:

@@ -3,8 +3,10 @@
 Bypass: deny rules as commandRegex policies in /etc/gemini-cli/policies (the admin tier, which
 beats a user allow and holds in yolo), system settings in /etc/gemini-cli/settings.json (wins over
 the user file). Never `defaultApprovalMode: yolo` (invalid there; yolo is a command-line flag),
-never `tools.exclude: ["run_shell_command(...)"]` (blocks nothing). Auth pinned to an API key so
-a base URL (the credential gateway) works.
+never `tools.exclude: ["run_shell_command(...)"]` (blocks nothing). The auth type defaults to an
+API key (so that a base URL, the credential gateway, works) in /etc/gemini-cli/system-defaults.json,
+the lowest layer: a run with a Google login or Vertex selects its own in the run's user settings
+(launcher/login_gemini.py), which system settings would override.
 Interactive: ~/.gemini/settings.json with yolo disabled and user-tier policies.
 """
 
@@ -14,7 +16,7 @@ import re
 
 from guard.native import GEMINI_POLICY_FILE, deny_message
 from guard.policy import Rule, ToolOptions
-from renderer.gemini_regex import rule_to_gemini_regex
+from renderer.gemini_regex import rule_to_gemini_regexes
 from renderer.model import PolicyModel, ProfileError, hook_command
 
 SHELL_TOOL = "run_shell_command"
@@ -55,17 +57,18 @@ def command_rules(rules: list[Rule], decision: str, tools: dict[str, ToolOptions
         entry = {"toolName": SHELL_TOOL, "decision": GEMINI_DECISION[decision], "priority": PRIORITY[decision]}
         if decision == "deny":
             try:
-                entry["commandRegex"] = rule_to_gemini_regex(rule, tools)
+                regexes = rule_to_gemini_regexes(rule, tools)
             except ValueError as exc:
                 raise ProfileError(f"{rule.source}: rule '{rule.id}' cannot be rendered for gemini: {exc}") from None
-        elif decision == "allow" and excluded_options(rule, tools):
+            message = deny_message(rule.id, rule.reason)
+            out += [{**entry, "commandRegex": regex, "denyMessage": message} for regex in regexes]
+            continue
+        if decision == "allow" and excluded_options(rule, tools):
             entry["commandRegex"] = allow_regex(rule, excluded_options(rule, tools))
         else:
             # allow and ask take the exact words: a prefix is never wider than the rule, and in the
             # interactive posture anything unlisted asks anyway.
             entry["commandPrefix"] = [" ".join(form) for form in rule.literal_forms()]
-        if decision == "deny":
-            entry["denyMessage"] = deny_message(rule.id, rule.reason)
         out.append(entry)
     return out
 
@@ -138,7 +141,7 @@ def policy_toml(model: PolicyModel, decisions: tuple[str, ...]) -> dict:
 
 def system_settings(model: PolicyModel) -> dict:
     return {
-        "security": {"auth": {"selectedType": "gemini-api-key"}, "folderTrust": {"enabled": False}},
+        "security": {"folderTrust": {"enabled": False}},
         "privacy": {"usageStatisticsEnabled": False},
         "telemetry": {"enabled": False},
         "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
@@ -146,6 +149,10 @@ def system_settings(model: PolicyModel) -> dict:
         # (docs/hooks.md), so the admin policies above stay the hard layer for gemini.
         **hook_settings(HOOK_COMMAND),
     }
+
+
+def system_defaults(model: PolicyModel) -> dict:
+    return {"security": {"auth": {"selectedType": "gemini-api-key"}}}
 
 
 def hook_settings(command: str) -> dict:
@@ -199,6 +206,7 @@ def render(model: PolicyModel) -> dict[str, object]:
     if model.bypass:
         return {
             "/etc/gemini-cli/settings.json": system_settings(model),
+            "/etc/gemini-cli/system-defaults.json": system_defaults(model),
             f"/etc/gemini-cli/policies/{POLICY_FILE}": policy_toml(model, ("deny",)),
         }
     return {

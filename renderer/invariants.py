@@ -38,6 +38,7 @@ SCHEMA_FOR = {
     "*/.codex/ci.config.toml": "codex-config",
     "/etc/codex/requirements.toml": "codex-requirements",
     "/etc/gemini-cli/settings.json": "gemini-settings",
+    "/etc/gemini-cli/system-defaults.json": "gemini-settings",
     "*/.gemini/settings.json": "gemini-settings",
     "*/policies/*.toml": "gemini-policy",
     "*/agent-sandbox/profiles/*.json": "runtime-profile",

@@ -90,6 +90,15 @@ def test_claude_local_settings_setting_path_refuse(world):
             f"{world.workspace}/.claude/settings.local.json: env sets PATH, which Claude Code passes to every command")
 
 
+@pytest.mark.parametrize("file,name", [
+    ("settings.json", "BASH_ENV"), ("settings.local.json", "GIT_CONFIG_KEY_0"), ("settings.json", "GIT_CONFIG_PARAMETERS"),
+    ("settings.local.json", "CARGO_ALIAS_SHIP"), ("settings.json", "BASH_FUNC_git%%"), ("settings.local.json", "CLAUDE_ENV_FILE"),
+])
+def test_claude_settings_env_taking_a_layer_away_refuses(world, file, name):
+    put(world.workspace / ".claude" / file, json.dumps({"env": {"RUST_LOG": "debug", name: "x"}}))
+    refused(world.run(["claude", "-p", "x"]), f"{world.workspace}/.claude/{file}: env sets {name}, which Claude Code passes")
+
+
 def test_claude_project_settings_switching_hooks_off_refuse(world):
     put(world.workspace / ".claude/settings.json", json.dumps({"disableAllHooks": True}))
     refused(world.run(["claude", "-p", "x"]), "disableAllHooks would switch the agent-guard hook off")
