@@ -32,6 +32,7 @@ from egress.gateway_rules import ENDPOINTS, Endpoint
 TOKEN = re.compile(r"^[A-Za-z0-9._~+/=_-]{8,8192}$")
 # A token is refreshed this long before it expires (the vendors' own CLIs use a few minutes).
 REFRESH_MARGIN_S = 300
+RETRY_AFTER_FAILURE_S = 10
 # Refresh requests: their own bounds (a refresh holds every request of the route).
 REFRESH_TIMEOUT_S = 30
 MAX_REFRESH_RESPONSE = 64 * 1024
@@ -132,7 +133,7 @@ for _vendor, (_header, _prefix, _upstream, _cli) in _API_KEY_HEADERS.items():
 API_KEY_KINDS = {vendor: f"{cli}/api-key" for vendor, (_, _, _, cli) in _API_KEY_HEADERS.items()}
 
 # One line per vendor module: each registers its kinds when imported.
-VENDOR_MODULES = ("egress.login_claude", "egress.login_gemini")
+VENDOR_MODULES = ("egress.login_claude", "egress.login_codex", "egress.login_gemini")
 _loaded = False
 
 
@@ -247,8 +248,9 @@ class RefreshingCredential(Credential):
     async def current(self) -> str:
         if self._due():
             async with self.lock:
-                # A failed refresh is retried at most every 10 s while the old token lasts.
-                if self._due() and (time.time() - self.failed_at > 10 or self.doc["expires_at"] <= time.time()):
+                # A failed refresh is tried again at most every RETRY_AFTER_FAILURE_S (meanwhile the
+                # requests go with the token held; the vendor says whether it still works).
+                if self._due() and time.time() - self.failed_at > RETRY_AFTER_FAILURE_S:
                     await self._refresh("expiry")
         return self._value()
 
@@ -256,6 +258,8 @@ class RefreshingCredential(Credential):
         async with self.lock:
             if self._value() != rejected:
                 return True  # another request refreshed meanwhile
+            if time.time() - self.failed_at < RETRY_AFTER_FAILURE_S:
+                return False  # a refresh just failed: the vendor's 401 goes back as it is
             return await self._refresh("rejected")
 
     async def _refresh(self, why: str) -> bool:

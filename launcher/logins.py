@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from egress import logins as gateway_logins
-from egress.gateway import PLACEHOLDER_KEY, VENDORS, KeySource, agent_environment, base_urls, read_key, validate_key
+from egress.gateway import VENDORS, KeySource, agent_environment, base_urls, read_key
 from launcher import safefs
 
 MAX_CREDENTIAL_BYTES = 256 * 1024
@@ -115,7 +115,7 @@ def register(kind: HostKind) -> HostKind:
 
 
 # One line per vendor module: each registers its kinds when imported.
-VENDOR_MODULES = ("launcher.login_claude", "launcher.login_gemini")
+VENDOR_MODULES = ("launcher.login_claude", "launcher.login_codex", "launcher.login_gemini")
 _loaded = False
 
 
@@ -416,11 +416,13 @@ def check_main(argv: list[str], prog: str = "agent-run login-check") -> int:
                                      "gateway could use it (one cheap authenticated call to the vendor) and when it "
                                      "expires. Exit 0: usable; 1: found but not usable; 2: none found or bad input.")
     parser.add_argument("cli", choices=sorted(CLIS))
-    parser.add_argument("--login", default="auto", help="a login kind (see docs/logins.md) or auto (default)")
+    parser.add_argument("--login", default="auto", metavar="KIND",
+                        help="a login kind (see docs/logins.md) or auto (default)")
     parser.add_argument("--key-file", action="append", default=[], metavar="VENDOR=PATH")
     parser.add_argument("--key-command", action="append", default=[], metavar="VENDOR=COMMAND")
-    parser.add_argument("--login-command", help="a command that prints the credential (a keychain export)")
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--login-command", metavar="COMMAND",
+                        help="a command that prints the credential (a keychain export)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds for the check (default 30)")
     # Tests only: the vendor's stand-in.
     parser.add_argument("--gateway-upstream", help=argparse.SUPPRESS)
     parser.add_argument("--gateway-upstream-ca", help=argparse.SUPPRESS)
@@ -452,6 +454,3 @@ def key_sources_from(key_files: list[str], key_commands: list[str]) -> list[KeyS
         raise LoginError(f"two keys given for {', '.join(dup)}: pass one --key-file or --key-command each")
     return sources
 
-
-__all__ = ["Container", "Context", "Found", "HostKind", "LoginError", "PLACEHOLDER_KEY", "check", "choose",
-           "container_for", "give_back", "register", "secret_of", "validate_key"]

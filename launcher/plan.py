@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from egress import gateway_github, logins as gateway_logins
-from egress.gateway import RENEWED_DIR, VENDORS, KeySource, proxy_allowlist, render_gateway_config
+from egress.gateway import RENEWED_DIR, proxy_allowlist, render_gateway_config
 from egress.squid import AGENT_SUPERNET, render_squid
 from image import layout
 from launcher import github_app, logins

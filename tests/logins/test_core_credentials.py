@@ -249,3 +249,39 @@ def test_a_grant_of_its_own_replaces_the_refresh_token_grant():
     credential = logins.credential_for(doc, kind, endpoint, [].append)
     assert asyncio.run(credential.current()) == "Bearer new-access-token-1"
     assert endpoint.calls[0][1:] == ({"scope": "s", "grant_type": "jwt-bearer", "assertion": "signed-k1"}, "form")
+
+
+def test_the_audit_lists_refreshes_and_answered_calls_apart(tmp_path):
+    from launcher.audit import build_audit, format_audit
+    lines = [{"time": "t", "vendor": "anthropic", "event": "refresh", "login": "claude/login", "why": "expiry",
+              "outcome": "refreshed", "rotated": True},
+             {"time": "t", "vendor": "anthropic", "event": "refresh", "login": "claude/login", "why": "rejected",
+              "outcome": "failed", "reason": "the token endpoint answered 400 (invalid_grant)"},
+             {"time": "t", "client": "10.0.0.10", "vendor": "gemini", "method": "GET", "path": "/computeMetadata/v1/x",
+              "status": 200, "decision": "answer", "rule": "gemini:metadata", "reason": "answered by the gateway",
+              "bytes_up": 0, "bytes_down": 40},
+             {"time": "t", "client": "10.0.0.10", "vendor": "anthropic", "method": "POST", "path": "/v1/messages",
+              "status": 200, "decision": "forward", "rule": "anthropic:messages", "reason": "", "bytes_up": 5,
+              "bytes_down": 9}]
+    (tmp_path / "gateway.log").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    audit = build_audit(None, tmp_path / "gateway.log", None)
+    model = audit["model_api"]
+    assert [(r["login"], r["outcome"]) for r in model["login_refreshes"]] == [
+        ("claude/login", "failed"), ("claude/login", "refreshed")]
+    assert [(r["path"], r["rule"]) for r in model["answered"]] == [("/computeMetadata/v1/x", "gemini:metadata")]
+    assert model["refused"] == [] and audit["problems"] == []
+    text = format_audit(audit)
+    assert "login     anthropic claude/login refresh failed (1x)" in text
+    assert "model answered gemini GET /computeMetadata/v1/x by the gateway (1x)" in text
+
+
+def test_after_a_failed_refresh_neither_expiry_nor_401s_refresh_again_at_once():
+    endpoint = TokenEndpoint((400, {"error": "invalid_grant"}))
+    credential = refreshing(login_doc(-10), endpoint)
+
+    async def go():
+        values = await asyncio.gather(*(credential.current() for _ in range(10)))
+        again = await credential.refresh_after_rejection(values[0])
+        return again
+    assert asyncio.run(go()) is False
+    assert len(endpoint.calls) == 1
