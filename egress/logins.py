@@ -133,7 +133,7 @@ for _vendor, (_header, _prefix, _upstream, _cli) in _API_KEY_HEADERS.items():
 API_KEY_KINDS = {vendor: f"{cli}/api-key" for vendor, (_, _, _, cli) in _API_KEY_HEADERS.items()}
 
 # One line per vendor module: each registers its kinds when imported.
-VENDOR_MODULES = ("egress.login_claude", "egress.login_gemini")
+VENDOR_MODULES = ("egress.login_claude", "egress.login_codex", "egress.login_gemini")
 _loaded = False
 
 

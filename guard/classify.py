@@ -14,7 +14,8 @@ import re
 import time
 
 from guard.policy import STRICTNESS, Policy, Record, compile_policy, fnmatchcase
-from guard.settings import GIT_TRUE, cargo_alias, git_config_writes, git_global_options, git_settings
+from guard.settings import (GIT_TRUE, cargo_alias, git_command_strings, git_config_writes, git_global_options,
+                            git_settings)
 from guard.shellparse import (DYNAMIC, QUOTED, SPLIT, ShellSyntaxError, SimpleCommand, TooComplex, Word,
                               brace_expand, parse)
 from guard.wrappers import DECLARATIONS, SHELL_STRING_OPTION, SHELLS, WRAPPERS
@@ -134,6 +135,7 @@ class _Classifier:
         self.variables: dict = {}
         # what `git config` commands earlier in the command line wrote: [(key, value)]
         self.git_config: list = []
+        self.judging: set = set()  # command strings being judged (command_string)
 
     # files
     def path_of(self, word) -> str | None:
@@ -369,6 +371,13 @@ class _Classifier:
             return self.git(words, depth, env or {})
         if program == "cargo":
             return self.cargo(words, env or {}), []
+        if program == "npm":
+            return self.npm_exec(words, depth)
+        if program == "alias":  # `alias gp='git push -f'` makes `gp` run it (Claude's shell expands aliases)
+            return [], [_Hit("deny", hit.rule, f"{hit.reason} (the alias {w.static.split('=', 1)[0]} would run it)",
+                             hit.argv)
+                        for w in words[1:] if w.static and "=" in w.static
+                        for hit in self.reparse(w.static.split("=", 1)[1], depth) if hit.decision == "deny"]
         hits = []
         option_string = SHELL_STRING_OPTION.get(program)
         if option_string:
@@ -383,8 +392,8 @@ class _Classifier:
         if spec is None:
             return [], hits
         rest = self.strip_wrapper(program, words, spec, depth, hits)
-        if program == "xargs" and not rest:
-            return [], hits
+        if program == "xargs":
+            return (_xargs_command(words[1:len(words) - len(rest)], rest, stdin) if rest else []), hits
         return rest, hits
 
     def strip_wrapper(self, program: str, words: list, spec, depth: int, hits: list) -> list:
@@ -491,6 +500,8 @@ class _Classifier:
                                                 f"writes would run it)", hit.argv)
                          for hit in self.reparse(text, depth) if hit.decision == "deny"]
         self.git_config += written
+        for where, text in git_command_strings(words, index, given + self.git_config, options, self.lookup(env)):
+            hits += self.command_string(where, text, depth)
         aliases = {key[len("alias."):]: value for key, value in given + self.git_config
                    if key.startswith("alias.") and value is not None}
         if index >= len(words) or words[index].static is None:
@@ -502,6 +513,23 @@ class _Classifier:
             return [Word.literal("sh"), Word.literal("-c"), Word.literal(body[1:] + ' "$@"')], hits
         expanded = [w for c in parse(body) for w in c.words]
         return [words[0]] + words[1:index] + expanded + words[index + 1:], hits
+
+    def command_string(self, where: str, text: str, depth: int) -> list:
+        """Deny hits of a string a program runs as a shell command (`core.sshCommand`,
+        `GIT_EDITOR`, `rebase --exec`): its rules' denials. One that does not parse, sh does not run either."""
+        if text in self.judging:  # GIT_EDITOR='git commit' runs git, which reads GIT_EDITOR...
+            return []
+        self.judging.add(text)
+        try:
+            found = self.reparse(text, depth)
+        except ShellSyntaxError:
+            return []
+        finally:
+            self.judging.discard(text)
+        # the rules only: a key file ssh reads for git (GIT_SSH_COMMAND='ssh -i ~/.ssh/id_ed25519') is
+        # how git authenticates, not the agent reading it
+        return [_Hit("deny", hit.rule, f"{hit.reason} (run by git from {where})", hit.argv)
+                for hit in found if hit.decision == "deny" and hit.rule not in (FILES_BLOCKED, FILES_READ_ONLY)]
 
     def configured(self, program_word: Word, settings: list, depth: int) -> list:
         """Deny hits for the arguments `settings` stand for (tools: config_arguments): a push
@@ -527,6 +555,30 @@ class _Classifier:
                         hits.append(_Hit("deny", rule.id, f"{rule.reason} (set by the configuration {key}={value})",
                                          _display(configured)))
         return hits
+
+    def npm_exec(self, words: list, depth: int) -> tuple[list, list]:
+        """`npm exec [--] CMD ...` (also `npm x`, `npm exe`) runs CMD, like npx; `-c`/`--call`
+        STRING runs a shell string. (the command, hits of the strings it runs)"""
+        options = self.policy.options("npm")
+        i, n = 1, len(words)
+        while i < n and (words[i].static or "").startswith("-") and words[i].static != "--":
+            i += 2 if options.kind(words[i].static) == "value" else 1
+        if i >= n or words[i].static is None or options.subcommand(words[i].static) != "exec":
+            return [], []
+        hits, i = [], i + 1
+        while i < n and (words[i].static or "").startswith("-") and words[i].static != "--":
+            value = words[i].static
+            if value in ("-c", "--call") and i + 1 < n:
+                hits += self.reparse(words[i + 1].as_source(), depth)
+                i += 2
+            elif value.startswith("--call="):
+                hits += self.reparse(value.split("=", 1)[1], depth)
+                i += 1
+            else:
+                i += 2 if value in ("-p", "--package", "-w", "--workspace") else 1
+        if i < n and words[i].static == "--":
+            i += 1
+        return words[i:], hits
 
     def cargo(self, words: list, env: dict) -> list:
         """`CARGO_ALIAS_SHIP=publish cargo ship`, `cargo --config alias.ship=... ship`: the
@@ -573,6 +625,28 @@ def _known_basename(word: Word) -> str | None:
     if kind != DYNAMIC and "/" in text and text.rsplit("/", 1)[1]:
         return text
     return None
+
+
+def _xargs_command(options: list, command: list, stdin: str | None) -> list:
+    """The command xargs runs, with what it reads when that is known (`echo +main | xargs git push
+    origin`): the items appended, or with -I/--replace each line put in place of the string."""
+    if not stdin:
+        return command
+    replace = None
+    for index, word in enumerate(options):
+        value = word.static or ""
+        if value in ("-I", "--replace") and index + 1 < len(options):
+            replace = options[index + 1].static
+        elif value.startswith("--replace="):
+            replace = value.split("=", 1)[1]
+        elif value.startswith("-I") and len(value) > 2:
+            replace = value[2:]
+        elif value == "-i" or value.startswith("-i"):
+            replace = value[2:] or "{}"
+    if replace is None:
+        return command + [Word.literal(item) for item in stdin.split()]
+    line = next((line.strip() for line in stdin.splitlines() if line.strip()), "")
+    return [Word.literal(w.static.replace(replace, line)) if w.static is not None else w for w in command]
 
 
 def _static_output(cmd: SimpleCommand) -> str | None:

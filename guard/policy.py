@@ -504,29 +504,40 @@ class ToolOptions(Record):
     `subcommands` with `subcommand_aliases`: the program also runs a subcommand named by an alias
     or by any unique prefix of a subcommand or alias (npm's rule: `npm pub` is `npm publish`);
     `config_arguments`: configuration keys (globs) whose setting acts as these arguments
-    (`remote.*.push: "push {value}"`; without `{value}`, when the setting is true)."""
+    (`remote.*.push: "push {value}"`; without `{value}`, when the setting is true);
+    `command_strings`: where the program takes a string it runs as a shell command, which is then
+    judged as one: `settings` (configuration keys: `core.sshCommand`), `variables` (`GIT_EDITOR`)
+    and `options` (`"rebase --exec"`: the subcommand and its option)."""
 
     __slots__ = ("options_with_value", "flags", "skip_args", "global_writes_or_runs", "writes_or_runs",
                  "_with_value", "_flags", "unsafe_global", "unsafe",
-                 "dashed_subcommands", "subcommands", "subcommand_aliases", "config_arguments", "_abbreviations")
+                 "dashed_subcommands", "subcommands", "subcommand_aliases", "config_arguments", "command_strings",
+                 "_abbreviations")
     TABLE_KEYS = ("options_with_value", "flags", "skip_args", "global_writes_or_runs", "writes_or_runs")
-    COMMAND_KEYS = ("dashed_subcommands", "subcommands", "subcommand_aliases", "config_arguments")
+    COMMAND_KEYS = ("dashed_subcommands", "subcommands", "subcommand_aliases", "config_arguments", "command_strings")
+    COMMAND_STRING_KINDS = ("settings", "variables", "options")
 
     def __init__(self, options_with_value=(), flags=(), skip_args=(), global_writes_or_runs=(), writes_or_runs=(),
-                 dashed_subcommands=False, subcommands=(), subcommand_aliases=(), config_arguments=()):
+                 dashed_subcommands=False, subcommands=(), subcommand_aliases=(), config_arguments=(),
+                 command_strings=()):
         super().__init__(tuple(options_with_value), tuple(flags), tuple(skip_args), tuple(global_writes_or_runs),
                          tuple(writes_or_runs), frozenset(options_with_value), frozenset(flags),
                          (Flag(global_writes_or_runs),) if global_writes_or_runs else (),
                          (Flag(writes_or_runs),) if writes_or_runs else (),
                          bool(dashed_subcommands), tuple(subcommands), tuple(dict(subcommand_aliases).items()),
-                         tuple(dict(config_arguments).items()), None)
+                         tuple(dict(config_arguments).items()),
+                         tuple((kind, tuple(names)) for kind, names in dict(command_strings).items()), None)
+
+    def command_string_names(self, kind: str) -> tuple:
+        return dict(self.command_strings).get(kind, ())
 
     def table(self) -> dict:
         """The keyword arguments this was made from."""
         return {"options_with_value": self.options_with_value, "flags": self.flags, "skip_args": self.skip_args,
                 "global_writes_or_runs": self.global_writes_or_runs, "writes_or_runs": self.writes_or_runs,
                 "dashed_subcommands": self.dashed_subcommands, "subcommands": self.subcommands,
-                "subcommand_aliases": self.subcommand_aliases, "config_arguments": self.config_arguments}
+                "subcommand_aliases": self.subcommand_aliases, "config_arguments": self.config_arguments,
+                "command_strings": self.command_strings}
 
     def subcommand(self, word: str) -> str | None:
         """The subcommand the program runs for `word` by its own naming rule (npm's deref in
@@ -635,6 +646,18 @@ def _command_keys(table: dict, where: str) -> dict:
             _fail(f"{where}.{key}", f"expected a mapping of {what}, got {value!r}", f"write {key}: {{{what}}}")
         if value:
             out[key] = value
+    if "command_strings" in table:
+        value = table["command_strings"]
+        kinds = ToolOptions.COMMAND_STRING_KINDS
+        if not isinstance(value, dict) or set(value) - set(kinds):
+            _fail(f"{where}.command_strings", f"expected a mapping with some of {list(kinds)}, got {value!r}",
+                  "write command_strings: {settings: [...], variables: [...], options: [\"SUBCOMMAND --option\"]}")
+        out["command_strings"] = {kind: _string_list(names, f"{where}.command_strings.{kind}", kind)
+                                  for kind, names in value.items()}
+        for option in out["command_strings"].get("options", ()):
+            if len(option.split()) != 2 or not _OPTION_NAME.match(option.split()[1]):
+                _fail(f"{where}.command_strings.options", f"{option!r} is not 'SUBCOMMAND --option'",
+                      'write e.g. "rebase --exec"')
     unknown_targets = sorted(set(out.get("subcommand_aliases", {}).values()) - set(out.get("subcommands", ())))
     if unknown_targets:
         _fail(f"{where}.subcommand_aliases", f"aliases of {unknown_targets}, which are not in subcommands",

@@ -169,3 +169,34 @@ def _toml_words(raw: str) -> list[str]:
         return [a if a else b for a, b in _TOML_STRING.findall(raw)]
     match = _TOML_STRING.fullmatch(raw)
     return (match.group(1) or match.group(2) or "").split() if match else raw.split()
+
+
+def git_command_strings(words: list, index: int, settings: list, options, lookup) -> list[tuple[str, str]]:
+    """(where, text) of every string this git command would run as a shell command (tools:
+    command_strings): a setting it is given or that was written (`core.sshCommand`), a variable
+    (`GIT_SSH_COMMAND`), an option of its subcommand (`rebase --exec`)."""
+    found = []
+    wanted = {config_key(name) for name in options.command_string_names("settings")}
+    found += [(key, value) for key, value in settings if value and key in wanted]
+    for name in options.command_string_names("variables"):
+        value = lookup(name)
+        if value:
+            found.append((name, value))
+    subcommand = words[index].static if index < len(words) else None
+    names = [entry.split()[1] for entry in options.command_string_names("options") if entry.split()[0] == subcommand]
+    rest = words[index + 1:]
+    for position, word in enumerate(rest):
+        value = word.static
+        if not names or value is None or value == "--":
+            if value == "--":
+                break
+            continue
+        following = rest[position + 1].static if position + 1 < len(rest) else None
+        for name in names:
+            if value == name and following:
+                found.append((f"{subcommand} {name}", following))
+            elif name.startswith("--") and value.startswith(name + "="):
+                found.append((f"{subcommand} {name}", value[len(name) + 1:]))
+            elif not name.startswith("--") and value.startswith(name) and len(value) > 2:
+                found.append((f"{subcommand} {name}", value[2:]))
+    return found

@@ -118,7 +118,7 @@ def register(kind: HostKind) -> HostKind:
 
 
 # One line per vendor module: each registers its kinds when imported.
-VENDOR_MODULES = ("launcher.login_claude", "launcher.login_gemini")
+VENDOR_MODULES = ("launcher.login_claude", "launcher.login_codex", "launcher.login_gemini")
 _loaded = False
 
 

@@ -40,14 +40,14 @@ _END = r"(?=[\s;&|)`'\"]|\\|$)"  # the word ends here
 _OPEN = r"(?:\\\"|'|)(?:\$\{[A-Za-z_]\w*:?[-=+](?:\\\"|'|)|)"
 _ARG_END = r"(?=[\s;&|)}`'\"]|\\|$)"  # an argument ends here (also at the `}` of such a default)
 _WRAPPERS = ("sudo", "doas", "env", "command", "builtin", "exec", "nohup", "time", "timeout", "nice", "ionice",
-             "stdbuf", "setsid", "xargs", "unbuffer", "chrt", "taskset", "coproc")
+             "stdbuf", "setsid", "xargs", "unbuffer", "chrt", "taskset", "coproc", r"npm\s+(?:exec|x)")
 _SHELLS = r"(?:ba|da|z|k|mk|)sh"
 _START = (
     r"(?:"
     r"|.*(?:[;&|{})`!]|\\n|\((?=[^'\\]))"  # after a command separator (a bare start is the empty alternative)
-    rf"|.*\b(?:{_SHELLS}|su|runuser|script|flock|npx)\s+[^;&|]*?-[A-Za-z]*c[A-Za-z]*\s+(?:'|\\\"|)"  # -c strings
+    rf"|.*\b(?:{_SHELLS}|su|runuser|script|flock|npx|npm)\s+[^;&|]*?-[A-Za-z]*c[A-Za-z]*\s+(?:'|\\\"|)"  # -c strings
     rf"|.*\b{_SHELLS}\s+<<<\s*(?:'|\\\"|)"
-    r"|.*\b(?:eval|trap)\s+(?:'|\\\"|)"
+    r"|.*\b(?:eval\s+|trap\s+|alias\s+[^\s=;&|]+=)(?:'|\\\"|)"
     r"|.*\benv\s[^;&|]*?(?:-S|--split-string)(?:\s+|=|)(?:'|\\\"|)"
     r"|.*\s-(?:exec|execdir|ok|okdir)\s+"
     r"|.*\bwatch\s+(?:-n\s+[^\s;&|]+\s+|)"

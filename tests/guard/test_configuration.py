@@ -108,3 +108,37 @@ def test_git_settings_from_every_source():
     options = ToolOptions(options_with_value=("-c", "--config-env"))
     assert git_settings(words, options, env.get) == [("a.b", "1"), ("c.d", "2"), ("e.f", ""), ("g.h", "3"),
                                                       ("i.j", "4")]
+
+
+@pytest.mark.parametrize("command,rule", [
+    ("git rebase -x 'git push -f' main", "git-push-force"),
+    ("git rebase --exec='git push origin :main' main", "git-push-delete"),
+    ("GIT_SSH_COMMAND='git push -f; ssh' git fetch", "git-push-force"),
+    ("git -c core.sshCommand='gh secret list; ssh' fetch", "gh-secret"),
+    ("git -c core.fsmonitor='git push --force' status", "git-push-force"),
+    ("GIT_EDITOR='git push -f' git commit", "git-push-force"),
+    ("git push --receive-pack='git push -f' origin", "git-push-force"),
+    ("git fetch --upload-pack='gh repo delete x --yes' origin", "gh-repo-destructive"),
+    ("git config core.sshCommand 'git push -f'", "git-push-force"),  # written for a later call
+])
+def test_strings_git_runs_as_commands_are_judged_as_commands(runtime, command, rule):
+    decision = decide(command, runtime)
+    assert decision.decision == "deny" and rule in decision.matched, decision
+
+
+def test_a_command_string_in_the_hooks_own_environment(runtime):
+    environ = {"GIT_SSH_COMMAND": "git push origin --force; ssh"}
+    assert decide("git fetch origin", runtime, environ).rule == "git-push-force"
+    # one that names git again is judged once, not until the nesting limit
+    assert decide("git commit", runtime, {"GIT_EDITOR": "git commit"}).decision == "allow"
+    # a key file ssh reads for git is how git authenticates: the file tiers do not apply
+    assert decide("git fetch", runtime, {"GIT_SSH_COMMAND": "ssh -i /home/agent/.ssh/id_ed25519"}).decision == "allow"
+
+
+@pytest.mark.parametrize("command", [
+    "git rebase -x 'npm test' main", "GIT_EDITOR=true git rebase --continue", "git -c core.pager=cat log",
+    "GIT_SSH_COMMAND='ssh -o StrictHostKeyChecking=no' git fetch", "git cherry-pick -x abc123",
+    "git -c core.editor='code --wait' commit", "GIT_SSH_COMMAND='ssh -o \"broken' git fetch",  # sh runs nothing
+])
+def test_everyday_command_strings_stay_allowed(runtime, command):
+    assert decide(command, runtime).decision == "allow"

@@ -87,3 +87,17 @@ def test_every_spelling_of_a_subcommand():
 def test_an_alias_of_a_subcommand_the_table_does_not_have_is_refused():
     with pytest.raises(PolicyError, match=r"tools.npm.subcommand_aliases: aliases of \['nothing'\]"):
         compile_policy({"rules": [], "tools": {"npm": {"subcommands": ["ci"], "subcommand_aliases": {"x": "nothing"}}}})
+
+
+@pytest.mark.parametrize("command,rule", [
+    ("npm exec -- npm publish", "npm-publish"), ("npm x -c 'npm publish'", "npm-publish"),
+    ("npm exec --package=foo -- npm pub", "npm-publish"), ("npm --prefix app exec -- gh secret list", "gh-secret"),
+])
+def test_npm_exec_runs_its_command_as_npx_does(runtime, command, rule):
+    decision = classify(command, runtime)
+    assert decision.decision == "deny" and rule in decision.matched, decision
+
+
+@pytest.mark.parametrize("command", ["npm exec -- tsc --noEmit", "npm x eslint .", "npm exec -c 'vitest run'"])
+def test_npm_exec_of_everyday_tools_stays_allowed(runtime, command):
+    assert classify(command, runtime).decision == "allow"
