@@ -516,7 +516,7 @@ class _Classifier:
 
     def command_string(self, where: str, text: str, depth: int) -> list:
         """Deny hits of a string a program runs as a shell command (`core.sshCommand`,
-        `GIT_EDITOR`, `rebase --exec`). One that does not parse, sh does not run either."""
+        `GIT_EDITOR`, `rebase --exec`): its rules' denials. One that does not parse, sh does not run either."""
         if text in self.judging:  # GIT_EDITOR='git commit' runs git, which reads GIT_EDITOR...
             return []
         self.judging.add(text)
@@ -526,8 +526,10 @@ class _Classifier:
             return []
         finally:
             self.judging.discard(text)
+        # the rules only: a key file ssh reads for git (GIT_SSH_COMMAND='ssh -i ~/.ssh/id_ed25519') is
+        # how git authenticates, not the agent reading it
         return [_Hit("deny", hit.rule, f"{hit.reason} (run by git from {where})", hit.argv)
-                for hit in found if hit.decision == "deny"]
+                for hit in found if hit.decision == "deny" and hit.rule not in (FILES_BLOCKED, FILES_READ_ONLY)]
 
     def configured(self, program_word: Word, settings: list, depth: int) -> list:
         """Deny hits for the arguments `settings` stand for (tools: config_arguments): a push

@@ -131,6 +131,8 @@ def test_a_command_string_in_the_hooks_own_environment(runtime):
     assert decide("git fetch origin", runtime, environ).rule == "git-push-force"
     # one that names git again is judged once, not until the nesting limit
     assert decide("git commit", runtime, {"GIT_EDITOR": "git commit"}).decision == "allow"
+    # a key file ssh reads for git is how git authenticates: the file tiers do not apply
+    assert decide("git fetch", runtime, {"GIT_SSH_COMMAND": "ssh -i /home/agent/.ssh/id_ed25519"}).decision == "allow"
 
 
 @pytest.mark.parametrize("command", [
