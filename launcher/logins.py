@@ -98,6 +98,9 @@ class HostKind:
     refused: str | None = None
     # Tried in this order by --login auto (lower first); API keys are only chosen when given.
     auto_order: int = 100
+    # The upstream for this login's details, where it depends on them (Vertex's location):
+    # details -> "https://host", or None for the gateway kind's default.
+    upstream: Callable[[dict], str | None] | None = None
 
     @property
     def vendor(self) -> str:
@@ -296,6 +299,11 @@ def container_for(kind_name: str, gateway_host: str, details: dict) -> Container
     return get(kind_name).container(gateway_host, details)
 
 
+def upstream_for(kind_name: str, details: dict) -> str | None:
+    kind = get(kind_name)
+    return kind.upstream(details) if kind.upstream else None
+
+
 def context_from(key_sources: list, login_command: str | None, environ: dict | None = None) -> Context:
     environ = dict(os.environ if environ is None else environ)
     return Context(user_home(environ), environ, list(key_sources),
@@ -432,8 +440,8 @@ def check_main(argv: list[str], prog: str = "agent-run login-check") -> int:
         sources = key_sources_from(args.key_file, args.key_command)
         context = context_from(sources, args.login_command)
         found = choose(args.cli, args.login, context)
-        result = check(found, context, args.gateway_upstream, args.gateway_token_url, args.gateway_upstream_ca,
-                       args.timeout)
+        upstream = args.gateway_upstream or upstream_for(found.kind, found.details)
+        result = check(found, context, upstream, args.gateway_token_url, args.gateway_upstream_ca, args.timeout)
     except (LoginError, ValueError) as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 2

@@ -285,3 +285,29 @@ def test_after_a_failed_refresh_neither_expiry_nor_401s_refresh_again_at_once():
         return again
     assert asyncio.run(go()) is False
     assert len(endpoint.calls) == 1
+
+
+def test_a_login_can_name_its_upstream_from_its_details_and_a_stand_in_still_wins(tmp_path):
+    from launcher import logins as host_logins
+    from launcher.plan import Options, gateway_upstream
+    kind = host_logins.HostKind("claude/test-upstream", "claude", "test", lambda ctx: None,
+                                host_logins.container_for, upstream=lambda d: f"https://{d['location']}.example")
+    host_logins.KINDS.setdefault(kind.name, kind)
+    try:
+        options = Options(cli="claude", cli_args=[], workspace=tmp_path, login=kind.name,
+                          login_details={"location": "eu"})
+        assert gateway_upstream(options, "anthropic") == {"anthropic": "https://eu.example"}
+        assert gateway_upstream(options, "openai") is None
+        options.upstreams = {"anthropic": "http://10.0.0.5:8080"}
+        assert gateway_upstream(options, "anthropic") == {"anthropic": "http://10.0.0.5:8080"}
+        assert gateway_upstream(Options(cli="claude", cli_args=[], workspace=tmp_path), "anthropic") is None
+    finally:
+        host_logins.KINDS.pop(kind.name)
+
+
+def test_the_proxy_never_tunnels_to_token_endpoints_or_vertex_hosts():
+    from egress.gateway import is_model_api_host, proxy_allowlist
+    for host in ("platform.claude.com", "auth.openai.com", "oauth2.googleapis.com", "console.anthropic.com",
+                 "aiplatform.eu.rep.googleapis.com", "europe-west4-aiplatform.googleapis.com"):
+        assert is_model_api_host(host), host
+    assert proxy_allowlist(["auth.openai.com", "github.com", "oauth2.googleapis.com"]) == ["github.com"]
