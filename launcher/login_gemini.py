@@ -15,13 +15,12 @@ default is the API key). The gateway holds the real tokens and refreshes the acc
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from egress.gateway import base_urls
 from image import layout
-from launcher.logins import (Container, Context, Found, HostKind, LoginError, read_user_file, register,
-                             run_login_command, token_from, write_json_file)
+from launcher.logins import (Container, Context, Found, HostKind, LoginError, json_credential, register,
+                             token_from, write_back_file)
 
 # The shape of a Google access token; the gateway replaces it.
 PLACEHOLDER_TOKEN = "ya29.agent-sandbox-placeholder"
@@ -63,21 +62,14 @@ def parse_credentials(text: str, origin: str) -> dict:
 
 
 def find_google(context: Context) -> Found | None:
-    if context.login_command:
-        output = run_login_command(context.login_command, "gemini").decode("utf-8", "replace").strip()
-        if not output.startswith("{"):
-            return None
-        origin, text = "--login-command", output
-    else:
-        path = credentials_path(context)
-        data = read_user_file(path, "Gemini CLI's Google login")
-        if data is None:
-            if context.environ.get(ENCRYPTED_STORAGE_ENV) == "true":
-                raise LoginError(f"gemini/google: {ENCRYPTED_STORAGE_ENV}=true keeps the login in encrypted storage, "
-                                 "which agent-run does not read; give --login-command a command that prints the "
-                                 "login's JSON (access_token, refresh_token, expiry_date)")
-            return None
-        origin, text = str(path), data.decode("utf-8", "replace")
+    found = json_credential(context, "gemini", credentials_path(context), "Gemini CLI's Google login")
+    if found is None:
+        if not context.login_command and context.environ.get(ENCRYPTED_STORAGE_ENV) == "true":
+            raise LoginError(f"gemini/google: {ENCRYPTED_STORAGE_ENV}=true keeps the login in encrypted storage, "
+                             "which agent-run does not read; give --login-command a command that prints the "
+                             "login's JSON (access_token, refresh_token, expiry_date)")
+        return None
+    origin, text = found
     details = {}
     project = next((context.environ[name] for name in PROJECT_ENVS if context.environ.get(name)), None)
     if project is not None:
@@ -92,16 +84,12 @@ def write_back_google(context: Context, started_with: dict, renewed: dict) -> st
     with (the user's own gemini may have refreshed it meanwhile: then theirs wins)."""
     if context.login_command:
         return "the gateway refreshed the login, which came from --login-command; the user's store was left as it was"
-    path = credentials_path(context)
-    data = read_user_file(path, "Gemini CLI's Google login")
-    current = json.loads(data) if data else None
-    if not isinstance(current, dict) or current.get("refresh_token") != started_with.get("refresh_token"):
-        return f"{path} changed during the run; the gateway's refreshed login was not written back"
-    current.update({"access_token": renewed["access_token"], "refresh_token": renewed["refresh_token"],
-                    "expiry_date": int(renewed["expires_at"]) * 1000})
-    write_json_file(path, current)
-    return f"the refreshed login was written back to {path} (valid until " \
-           f"{time.strftime('%H:%M UTC', time.gmtime(renewed['expires_at']))})"
+    return write_back_file(
+        credentials_path(context), "Gemini CLI's Google login", started_with, renewed,
+        lambda data: data, "refresh_token",
+        lambda data, login: login.update({"access_token": renewed["access_token"],
+                                          "refresh_token": renewed["refresh_token"],
+                                          "expiry_date": int(renewed["expires_at"]) * 1000}))
 
 
 def container(gateway_host: str, details: dict) -> Container:
