@@ -107,37 +107,19 @@ class HostKind:
         return CLIS[self.cli]
 
 
-KINDS: dict[str, HostKind] = {}
-
-
-def register(kind: HostKind) -> HostKind:
-    if kind.name in KINDS:
-        raise ValueError(f"login kind {kind.name!r} is registered twice")
-    KINDS[kind.name] = kind
-    return kind
-
-
 # One line per vendor module: each registers its kinds when imported.
 VENDOR_MODULES = ("launcher.login_claude", "launcher.login_codex", "launcher.login_gemini")
-_loaded = False
-
-
-def _load_vendor_modules() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        import importlib
-        for module in VENDOR_MODULES:
-            importlib.import_module(module)
+KINDS = gateway_logins.Registry(VENDOR_MODULES)
+register = KINDS.register
 
 
 def kinds_for(cli: str) -> list[HostKind]:
-    _load_vendor_modules()
+    KINDS.load()
     return sorted((k for k in KINDS.values() if k.cli == cli), key=lambda k: (k.auto_order, k.name))
 
 
 def get(name: str, cli: str | None = None) -> HostKind:
-    _load_vendor_modules()
+    KINDS.load()
     kind = KINDS.get(name)
     if kind is None or (cli is not None and kind.cli != cli):
         known = ", ".join(k.name for k in (kinds_for(cli) if cli else KINDS.values()))
