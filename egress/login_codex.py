@@ -1,4 +1,4 @@
-"""Codex's ChatGPT login in the credential gateway (docs/logins.md, "Codex CLI: ChatGPT login").
+"""Codex's ChatGPT login in the credential gateway (docs/logins.md, "Codex", `codex/chatgpt`).
 
 With a ChatGPT login Codex talks to ChatGPT's backend, not to api.openai.com: model turns go to
 `POST {chatgpt}/backend-api/codex/responses` (the Responses API body, judged by the same check as
@@ -17,9 +17,9 @@ user's account data in the container and which Codex does not need to work.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import time
+
+import jwt
 
 from egress import logins
 from egress.gateway_rules import Endpoint
@@ -49,18 +49,12 @@ def _b64(data: bytes) -> str:
 
 
 def jwt_claims(token: str) -> dict:
-    """The claims of a JWT, unverified: what Codex itself reads from its tokens (the account, the
-    plan, the expiry). The vendor verifies them; nothing here trusts them for a decision."""
-    parts = token.split(".") if isinstance(token, str) else []
-    if len(parts) != 3 or not all(parts):
-        raise logins.LoginError("not a JWT (three dot-separated parts)")
+    """The claims of a JWT, unverified, as Codex itself reads them (the account, the plan, the
+    expiry). Only the vendor can verify them; here they say no more than when to refresh."""
     try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
-        raise logins.LoginError("its JWT payload is not base64 JSON") from None
-    if not isinstance(claims, dict):
-        raise logins.LoginError("its JWT payload is not a JSON object")
-    return claims
+        return jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise logins.LoginError("not a JWT (three base64url parts, the middle one a JSON object)") from None
 
 
 def plan_of(claims: dict) -> str | None:
@@ -70,6 +64,8 @@ def plan_of(claims: dict) -> str | None:
 
 
 def _placeholder_jwt(claims: dict) -> str:
+    # Made by hand: Codex wants three non-empty parts, and an unsigned token from a JWT library
+    # ("alg": "none") has an empty signature.
     head = {"alg": "RS256", "typ": "JWT", "kid": PLACEHOLDER}
     return ".".join((_b64(json.dumps(head, separators=(",", ":")).encode()),
                      _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()),

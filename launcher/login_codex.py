@@ -1,4 +1,4 @@
-"""Codex's ChatGPT login on the host (docs/logins.md, "Codex CLI: ChatGPT login").
+"""Codex's ChatGPT login on the host (docs/logins.md, "Codex", `codex/chatgpt`).
 
 `codex/chatgpt`: the login `codex login` keeps in ~/.codex/auth.json ($CODEX_HOME if set): an
 access token, an id token and a refresh token, all from auth.openai.com, and the ChatGPT account.

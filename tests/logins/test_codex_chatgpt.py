@@ -294,6 +294,25 @@ CODEX = ROOT / "node_modules" / ".bin" / "codex"
 RENDERED_CONFIG = ROOT / "rendered" / "autonomous" / "home" / "agent" / "dot_codex" / "config.toml"
 
 
+def run_codex(tmp_path: Path, gw: GatewayProcess, details: dict, *codex_args: str) -> tuple:
+    """`codex exec` with what the container gets (the gateway's port aside) and the image's rendered
+    config, in a home of its own: (the finished process, that home)."""
+    port = gw.ports["openai"]
+    box = logins.container_for("codex/chatgpt", "127.0.0.1", details)
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text(RENDERED_CONFIG.read_text())
+    (home / "auth.json").write_text(box.files[login_codex.CONTAINER_AUTH])
+    workspace = tmp_path / "work"
+    workspace.mkdir()
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CODEX_HOME": str(home),
+           **{k: v.replace(":8082", f":{port}") for k, v in box.env.items()}}
+    args = [a.replace(":8082", f":{port}") for a in box.args]
+    done = subprocess.run([str(CODEX), "exec", "--skip-git-repo-check", *args, *codex_args, "Do it."], cwd=workspace,
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    return done, home
+
+
 def test_the_real_codex_works_with_the_placeholders_across_a_refresh(tmp_path):
     """Codex 0.169.0 with the container's auth.json, environment and arguments (the gateway's port
     aside), the image's rendered config, and the gateway on the loopback: it signs in with the
@@ -304,20 +323,7 @@ def test_the_real_codex_works_with_the_placeholders_across_a_refresh(tmp_path):
     try:
         secret, details = login_codex.parse_auth_json(json.dumps(fake.login()), "test")
         with Gateway(tmp_path / "gateway", secret, fake) as gw:
-            port = gw.ports["openai"]
-            box = logins.container_for("codex/chatgpt", "127.0.0.1", details)
-            home = tmp_path / "codex-home"
-            home.mkdir()
-            (home / "config.toml").write_text(RENDERED_CONFIG.read_text())
-            (home / "auth.json").write_text(box.files[login_codex.CONTAINER_AUTH])
-            workspace = tmp_path / "work"
-            workspace.mkdir()
-            env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CODEX_HOME": str(home),
-                   **{k: v.replace(":8082", f":{port}") for k, v in box.env.items()}}
-            args = [a.replace(":8082", f":{port}") for a in box.args]
-            done = subprocess.run([str(CODEX), "exec", "--skip-git-repo-check", *args, "-m", "gpt-fake", "Do it."],
-                                  cwd=workspace, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=120)
+            done, home = run_codex(tmp_path, gw, details, "-m", "gpt-fake")
             log = gw.log()
         assert done.returncode == 0, done.stderr[-3000:]
         assert "Finished." in done.stdout
@@ -335,5 +341,23 @@ def test_the_real_codex_works_with_the_placeholders_across_a_refresh(tmp_path):
         assert ("GET", "/backend-api/wham/accounts/check") in paths
         assert {(r.method, r.path.split("?")[0]) for r in fake.requests} <= {
             ("GET", "/backend-api/codex/models"), ("POST", "/backend-api/codex/responses"), ("POST", "/oauth/token")}
+    finally:
+        fake.stop()
+
+
+def test_codexs_own_default_model_passes_the_body_check(tmp_path):
+    """Without -m, Codex sends its default model's tools inside the input (additional_tools): the
+    gateway judges them and forwards the turn."""
+    fake = FakeChatGPT(SCENARIO).start()
+    try:
+        secret, details = login_codex.parse_auth_json(json.dumps(fake.login()), "test")
+        with Gateway(tmp_path / "gateway", secret, fake) as gw:
+            done, _ = run_codex(tmp_path, gw, details)
+            log = gw.log()
+        assert done.returncode == 0, done.stderr[-3000:]
+        turns = fake.model_requests()
+        assert turns and "tools" not in turns[0].body
+        assert any(item.get("type") == "additional_tools" for item in turns[0].body["input"])
+        assert [e["decision"] for e in log if e.get("path") == "/backend-api/codex/responses"] == ["forward"] * len(turns)
     finally:
         fake.stop()
