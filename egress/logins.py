@@ -96,18 +96,37 @@ class GatewayKind:
     check_accepts: tuple[int, ...] = (200,)
 
 
-KINDS: dict[str, GatewayKind] = {}
+class Registry(dict):
+    """Login kinds by name, one side's (the gateway's here, the host's in launcher/logins.py). The
+    vendor modules register theirs when imported; `load()` imports them, once, before a lookup."""
+
+    def __init__(self, vendor_modules: tuple[str, ...]):
+        super().__init__()
+        self.vendor_modules = vendor_modules
+        self.loaded = False
+
+    def register(self, kind):
+        if kind.name in self:
+            raise ValueError(f"login kind {kind.name!r} is registered twice")
+        self[kind.name] = kind
+        return kind
+
+    def load(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            import importlib
+            for module in self.vendor_modules:
+                importlib.import_module(module)
 
 
-def register(kind: GatewayKind) -> GatewayKind:
-    if kind.name in KINDS:
-        raise ValueError(f"login kind {kind.name!r} is registered twice")
-    KINDS[kind.name] = kind
-    return kind
+# One line per vendor module: each registers its kinds when imported.
+VENDOR_MODULES = ("egress.login_claude", "egress.login_codex", "egress.login_gemini")
+KINDS: Registry = Registry(VENDOR_MODULES)
+register = KINDS.register
 
 
 def kind(name: str) -> GatewayKind:
-    _load_vendor_modules()
+    KINDS.load()
     try:
         return KINDS[name]
     except KeyError:
@@ -116,7 +135,7 @@ def kind(name: str) -> GatewayKind:
 
 
 def kinds_for(vendor: str) -> list[GatewayKind]:
-    _load_vendor_modules()
+    KINDS.load()
     return [k for k in KINDS.values() if k.vendor == vendor]
 
 
@@ -131,19 +150,6 @@ for _vendor, (_header, _prefix, _upstream, _cli) in _API_KEY_HEADERS.items():
                          check_call=_API_KEY_CHECKS[_vendor],
                          check_headers={"anthropic-version": "2023-06-01"} if _vendor == "anthropic" else {}))
 API_KEY_KINDS = {vendor: f"{cli}/api-key" for vendor, (_, _, _, cli) in _API_KEY_HEADERS.items()}
-
-# One line per vendor module: each registers its kinds when imported.
-VENDOR_MODULES = ("egress.login_claude", "egress.login_codex", "egress.login_gemini")
-_loaded = False
-
-
-def _load_vendor_modules() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        import importlib
-        for module in VENDOR_MODULES:
-            importlib.import_module(module)
 
 
 # --- secrets -----------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from egress import login_codex as gateway
 from egress import logins as gateway_logins
 from egress.gateway import VENDORS
 from image import layout
-from launcher.logins import (Container, Context, Found, HostKind, LoginError, read_user_file, register,
-                             run_login_command, write_json_file)
+from launcher.logins import (Container, Context, Found, HostKind, LoginError, json_credential, register,
+                             write_back_file)
 
 CONTAINER_AUTH = f"{layout.HOME}/.codex/auth.json"
 PROVIDER = "agent_gateway_chatgpt"
@@ -74,17 +74,10 @@ def parse_auth_json(text: str, origin: str) -> tuple[dict, dict]:
 
 
 def find(context: Context) -> Found | None:
-    if context.login_command:
-        output = run_login_command(context.login_command, "codex").decode("utf-8", "replace").strip()
-        if not output.startswith("{"):
-            return None
-        origin, text = "--login-command", output
-    else:
-        path = auth_path(context)
-        data = read_user_file(path, "Codex's auth.json")
-        if data is None:
-            return None
-        origin, text = str(path), data.decode("utf-8", "replace")
+    found = json_credential(context, "codex", auth_path(context), "Codex's auth.json")
+    if found is None:
+        return None
+    origin, text = found
     secret, details = parse_auth_json(text, origin)
     return Found(gateway.KIND, origin, secret, details)
 
@@ -130,20 +123,12 @@ def write_back(context: Context, started_with: dict, renewed: dict) -> str:
         return ("the gateway refreshed the ChatGPT login, which came from --login-command; auth.openai.com rotated "
                 "its refresh token, so the stored one no longer works: run `codex login` again before using Codex "
                 "outside agent-run")
-    path = auth_path(context)
-    data = read_user_file(path, "Codex's auth.json")
-    try:
-        current = json.loads(data) if data else None
-    except ValueError:
-        current = None
-    tokens = current.get("tokens") if isinstance(current, dict) else None
-    if not isinstance(tokens, dict) or tokens.get("refresh_token") != started_with.get("refresh_token"):
-        return f"{path} changed during the run; the gateway's refreshed ChatGPT login was not written back"
-    tokens.update({name: renewed[name] for name in ("access_token", "id_token", "refresh_token") if renewed.get(name)})
-    current["last_refresh"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    write_json_file(path, current)
-    return (f"the refreshed ChatGPT login was written back to {path} (valid until "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(renewed['expires_at']))})")
+    def apply(data: dict, tokens: dict) -> None:
+        tokens.update({name: renewed[name] for name in ("access_token", "id_token", "refresh_token")
+                       if renewed.get(name)})
+        data["last_refresh"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return write_back_file(auth_path(context), "Codex's auth.json", started_with, renewed,
+                           lambda data: data.get("tokens"), "refresh_token", apply)
 
 
 CHATGPT = register(HostKind(gateway.KIND, "codex", "Codex ChatGPT login (~/.codex/auth.json or --login-command)",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 from egress.gateway import base_urls
@@ -24,8 +23,8 @@ from egress.login_gemini import LOCATION as LOCATION_ID
 from egress.login_gemini import PLACEHOLDER_TOKEN, TOKEN_URL, VERTEX_UPSTREAM
 from egress.login_gemini import PROJECT as PROJECT_ID
 from image import layout
-from launcher.logins import (Container, Context, Found, HostKind, LoginError, read_user_file, register,
-                             run_login_command, token_from, write_json_file)
+from launcher.logins import (Container, Context, Found, HostKind, LoginError, json_credential, register,
+                             token_from, write_back_file)
 
 SETTINGS = f"{layout.HOME}/.gemini/settings.json"
 ENCRYPTED_STORAGE_ENV = "GEMINI_FORCE_ENCRYPTED_FILE_STORAGE"
@@ -65,19 +64,16 @@ def parse_credentials(text: str, origin: str) -> dict:
 
 
 def _credential_text(context: Context, path: Path, what: str, kind_of: str) -> tuple[str, str] | None:
-    """(origin, text): --login-command's output when it holds this kind's JSON (a Google login has
-    no "type"; application default credentials have one), else the file at path; None: not found."""
-    if context.login_command:
-        output = run_login_command(context.login_command, "gemini").decode("utf-8", "replace").strip()
-        try:
-            doc = json.loads(output)
-        except ValueError:
-            return None
-        if not isinstance(doc, dict) or ("type" in doc) != (kind_of == "adc"):
-            return None
-        return "--login-command", output
-    data = read_user_file(path, what)
-    return None if data is None else (str(path), data.decode("utf-8", "replace"))
+    """(origin, text) of the kind's JSON: --login-command's output when it holds this kind's (a Google
+    login has no "type"; application default credentials have one), else the file at path."""
+    found = json_credential(context, "gemini", path, what)
+    if found is None or not context.login_command:
+        return found
+    try:
+        doc = json.loads(found[1])
+    except ValueError:
+        return None
+    return found if isinstance(doc, dict) and ("type" in doc) == (kind_of == "adc") else None
 
 
 def find_google(context: Context) -> Found | None:
@@ -103,16 +99,12 @@ def write_back_google(context: Context, started_with: dict, renewed: dict) -> st
     with (the user's own gemini may have refreshed it meanwhile: then theirs wins)."""
     if context.login_command:
         return "the gateway refreshed the login, which came from --login-command; the user's store was left as it was"
-    path = credentials_path(context)
-    data = read_user_file(path, "Gemini CLI's Google login")
-    current = json.loads(data) if data else None
-    if not isinstance(current, dict) or current.get("refresh_token") != started_with.get("refresh_token"):
-        return f"{path} changed during the run; the gateway's refreshed login was not written back"
-    current.update({"access_token": renewed["access_token"], "refresh_token": renewed["refresh_token"],
-                    "expiry_date": int(renewed["expires_at"]) * 1000})
-    write_json_file(path, current)
-    return f"the refreshed login was written back to {path} (valid until " \
-           f"{time.strftime('%H:%M UTC', time.gmtime(renewed['expires_at']))})"
+    return write_back_file(
+        credentials_path(context), "Gemini CLI's Google login", started_with, renewed,
+        lambda data: data, "refresh_token",
+        lambda data, login: login.update({"access_token": renewed["access_token"],
+                                          "refresh_token": renewed["refresh_token"],
+                                          "expiry_date": int(renewed["expires_at"]) * 1000}))
 
 
 def container(gateway_host: str, details: dict) -> Container:

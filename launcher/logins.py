@@ -107,37 +107,19 @@ class HostKind:
         return CLIS[self.cli]
 
 
-KINDS: dict[str, HostKind] = {}
-
-
-def register(kind: HostKind) -> HostKind:
-    if kind.name in KINDS:
-        raise ValueError(f"login kind {kind.name!r} is registered twice")
-    KINDS[kind.name] = kind
-    return kind
-
-
 # One line per vendor module: each registers its kinds when imported.
 VENDOR_MODULES = ("launcher.login_claude", "launcher.login_codex", "launcher.login_gemini")
-_loaded = False
-
-
-def _load_vendor_modules() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        import importlib
-        for module in VENDOR_MODULES:
-            importlib.import_module(module)
+KINDS = gateway_logins.Registry(VENDOR_MODULES)
+register = KINDS.register
 
 
 def kinds_for(cli: str) -> list[HostKind]:
-    _load_vendor_modules()
+    KINDS.load()
     return sorted((k for k in KINDS.values() if k.cli == cli), key=lambda k: (k.auto_order, k.name))
 
 
 def get(name: str, cli: str | None = None) -> HostKind:
-    _load_vendor_modules()
+    KINDS.load()
     kind = KINDS.get(name)
     if kind is None or (cli is not None and kind.cli != cli):
         known = ", ".join(k.name for k in (kinds_for(cli) if cli else KINDS.values()))
@@ -198,6 +180,38 @@ def token_from(value, what: str, origin: str) -> str:
         return gateway_logins.check_token(value.strip() if isinstance(value, str) else value, what, origin)
     except gateway_logins.LoginError as error:
         raise LoginError(str(error)) from None
+
+
+def json_credential(context: Context, cli: str, path: Path, what: str) -> tuple[str, str] | None:
+    """(origin, text) of a login kept as a JSON document: --login-command's output when one is
+    given (None when it printed something else: another kind's token), else the file's (None when
+    there is no file)."""
+    if context.login_command:
+        output = run_login_command(context.login_command, cli).decode("utf-8", "replace").strip()
+        return ("--login-command", output) if output.startswith("{") else None
+    data = read_user_file(path, what)
+    return None if data is None else (str(path), data.decode("utf-8", "replace"))
+
+
+def write_back_file(path: Path, what: str, started_with: dict, renewed: dict,
+                    holder: Callable[[dict], dict | None], refresh_field: str,
+                    apply: Callable[[dict, dict], None]) -> str:
+    """A refreshed login into the user's JSON credential file, if the login in it is still the one
+    the run started with (the user's own CLI may have refreshed it meanwhile: then theirs wins).
+    holder(document) is the object that holds the login (the document or a part of it), whose
+    refresh_field is compared; apply(document, holder) writes the renewed tokens in."""
+    data = read_user_file(path, what)
+    try:
+        current = json.loads(data) if data else None
+    except ValueError:
+        current = None
+    place = holder(current) if isinstance(current, dict) else None
+    if not isinstance(place, dict) or place.get(refresh_field) != started_with.get("refresh_token"):
+        return f"{path} changed during the run; the gateway's refreshed login was not written back"
+    apply(current, place)
+    write_json_file(path, current)
+    return (f"the refreshed login was written back to {path} (valid until "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(renewed['expires_at']))})")
 
 
 def write_json_file(path: Path, data: dict, mode: int = 0o600) -> None:
