@@ -105,7 +105,8 @@ def vertex_grant(secret: dict) -> dict:
             "client_id": secret["client_id"], "client_secret": secret["client_secret"]}
 
 
-VERTEX_UPSTREAM = "https://aiplatform.googleapis.com"     # the global endpoint (location "global")
+# The global endpoint; a run names its location's host (launcher/login_gemini.py, vertex_upstream).
+VERTEX_UPSTREAM = "https://aiplatform.googleapis.com"
 VERTEX = register(GatewayKind(
     "gemini/vertex", "gemini", "authorization", "Bearer ", VERTEX_UPSTREAM, VERTEX_ENDPOINTS,
     METADATA_ANSWERS, Refresh(TOKEN_URL, {}, "form", grant=vertex_grant), check_call=VERTEX_CHECK_CALL))

@@ -186,11 +186,18 @@ def find_vertex(context: Context) -> Found | None:
                          f"{PROJECT_ENVS[0]},{LOCATION_ENV})")
     if not re.fullmatch(PROJECT_ID, project) or not re.fullmatch(LOCATION_ID, location):
         raise LoginError(f"gemini/vertex: project {project!r} or location {location!r} is not a Google Cloud name")
-    if location != "global":
-        raise LoginError(f"gemini/vertex: location {location!r}: Vertex serves each region from its own host, and the "
-                         f"gateway sends Vertex calls to the global endpoint ({VERTEX_UPSTREAM}) for now; set "
-                         f"{LOCATION_ENV}=global, where the Gemini models are served (docs/logins.md)")
     return Found("gemini/vertex", origin, secret, {"project": project, "location": location})
+
+
+def vertex_upstream(details: dict) -> str:
+    """Vertex's host for the location, as Google's SDK and the CLI pick it: the global endpoint, a
+    multi-region one (us, eu) or a regional one."""
+    location = details["location"]
+    if location == "global":
+        return VERTEX_UPSTREAM
+    if location in ("us", "eu"):
+        return f"https://aiplatform.{location}.rep.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
 
 
 def vertex_container(gateway_host: str, details: dict) -> Container:
@@ -205,4 +212,4 @@ def vertex_container(gateway_host: str, details: dict) -> Container:
 
 VERTEX = register(HostKind("gemini/vertex", "gemini", "Vertex AI (application default credentials: "
                            f"${ADC_ENV} or gcloud's, with ${PROJECT_ENVS[0]} and ${LOCATION_ENV})",
-                           find_vertex, vertex_container, auto_order=20))
+                           find_vertex, vertex_container, auto_order=20, upstream=vertex_upstream))

@@ -53,7 +53,7 @@ def login(kind: str, workdir: Path):
                                "private_key": private, "private_key_id": "k-1", "token_uri": "(set below)"}))
     found = logins.choose("gemini", kind, logins.Context(workdir, {
         "GOOGLE_APPLICATION_CREDENTIALS": str(key), "GOOGLE_CLOUD_PROJECT": "my-project-1",
-        "GOOGLE_CLOUD_LOCATION": "global"}))
+        "GOOGLE_CLOUD_LOCATION": "us-central1"}))
     return account, found.secret, found.details
 
 

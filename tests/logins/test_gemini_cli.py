@@ -46,7 +46,7 @@ def test_the_real_cli_on_vertex_gets_a_placeholder_from_the_gateway_as_its_metad
     assert result["returncode"] == 0, (result["stdout"], result["stderr"])
     assert "Worked across a refresh." in result["stdout"]
     calls = [r for r in result["requests"] if r["path"] != "/token"]
-    model = "/v1beta1/projects/my-project-1/locations/global/publishers/google/models/gemini-2.5-flash"
+    model = "/v1beta1/projects/my-project-1/locations/us-central1/publishers/google/models/gemini-2.5-flash"
     assert [r["path"] for r in calls] == [f"{model}:streamGenerateContent"] * 3
     assert {r["authorization"] for r in calls} <= {f"Bearer {i['token']}" for i in result["issued"]}
     assert len(result["issued"]) >= 2 and result["refused"] == []      # minted, then minted again mid-run

@@ -216,9 +216,9 @@ def test_a_vertex_run_mints_tokens_from_the_key_and_the_container_holds_neither_
         secrets = [key_body[:64], key_body[-64:]]
         result = run_with_login(world, outside, url, out, "gemini/vertex", {
             "HOME": str(home), "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
-            "GOOGLE_CLOUD_PROJECT": "my-project-1", "GOOGLE_CLOUD_LOCATION": "global"}, secrets)
+            "GOOGLE_CLOUD_PROJECT": "my-project-1", "GOOGLE_CLOUD_LOCATION": "us-central1"}, secrets)
         paths = assert_the_common_proof(result, secrets, "jwt-bearer")
-        model = "/v1beta1/projects/my-project-1/locations/global/publishers/google/models/gemini-2.5-flash"
+        model = "/v1beta1/projects/my-project-1/locations/us-central1/publishers/google/models/gemini-2.5-flash"
         assert paths == [f"{model}:streamGenerateContent"] * 3
         answered = [e["rule"] for e in result["log"] if e.get("decision") == "answer"]
         assert answered[:2] == ["gemini:metadata_probe", "gemini:metadata_token"]

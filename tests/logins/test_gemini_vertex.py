@@ -27,7 +27,7 @@ from tests.logins.fake_google import GoogleAccount, GoogleFake
 ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = "ya29.agent-sandbox-placeholder"
 SA_EMAIL = "agent-runner@my-project-1.iam.gserviceaccount.com"
-MODEL = "/v1beta1/projects/my-project-1/locations/global/publishers/google/models/gemini-2.5-flash"
+MODEL = "/v1beta1/projects/my-project-1/locations/us-central1/publishers/google/models/gemini-2.5-flash"
 TURN = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 
 
@@ -56,7 +56,7 @@ def write_key(tmp_path: Path, doc: dict) -> Path:
 def vertex_context(tmp_path: Path, key: Path | None, **environ) -> logins.Context:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    env = {"HOME": str(home), "GOOGLE_CLOUD_LOCATION": "global", **environ}
+    env = {"HOME": str(home), "GOOGLE_CLOUD_LOCATION": "us-central1", **environ}
     if key is not None:
         env["GOOGLE_APPLICATION_CREDENTIALS"] = str(key)
     return logins.Context(home, env)
@@ -66,11 +66,11 @@ def test_a_service_account_key_becomes_the_gateways_secret_and_the_container_get
     private, _ = key_pair
     found = logins.choose("gemini", "gemini/vertex", vertex_context(tmp_path, write_key(
         tmp_path, service_account_key(private))))
-    assert found.details == {"project": "my-project-1", "location": "global"}
+    assert found.details == {"project": "my-project-1", "location": "us-central1"}
     assert found.secret["private_key"] == private and found.secret["expires_at"] == 0
     box = logins.container_for(found.kind, "gateway", found.details)
     assert box.env == {"GOOGLE_GENAI_USE_VERTEXAI": "true", "GOOGLE_CLOUD_PROJECT": "my-project-1",
-                       "GOOGLE_CLOUD_LOCATION": "global", "GOOGLE_VERTEX_BASE_URL": "http://gateway:8083",
+                       "GOOGLE_CLOUD_LOCATION": "us-central1", "GOOGLE_VERTEX_BASE_URL": "http://gateway:8083",
                        "GCE_METADATA_HOST": "gateway:8083"}
     assert [json.loads(t) for t in box.files.values()] == [{"security": {"auth": {"selectedType": "vertex-ai"}}}]
     assert "PRIVATE KEY" not in json.dumps([box.env, box.files])
@@ -82,7 +82,6 @@ def test_a_service_account_key_becomes_the_gateways_secret_and_the_container_get
     ({"type": "service_account", "client_email": SA_EMAIL, "private_key": "not a key"}, {}, "not an unencrypted PEM"),
     ("sa", {"GOOGLE_CLOUD_LOCATION": ""}, "needs the project and the location"),
     ("sa", {"GOOGLE_CLOUD_PROJECT": "Bad Project!"}, "not a Google Cloud name"),
-    ("sa", {"GOOGLE_CLOUD_LOCATION": "us-central1"}, "location 'us-central1': .* set GOOGLE_CLOUD_LOCATION=global"),
 ])
 def test_credentials_vertex_cannot_use_are_refused_saying_why(tmp_path, key_pair, doc, environ, message):
     doc = service_account_key(key_pair[0]) if doc == "sa" else doc
@@ -137,7 +136,7 @@ def test_the_gateway_plays_the_metadata_server_and_mints_real_tokens_from_the_ke
             turn = call(base, MODEL + ":streamGenerateContent?alt=sse", TURN)
             again = call(base, MODEL + ":generateContent", TURN)
             refused = [call(base, path, TURN)[0] for path in (
-                "/v1beta1/projects/my-project-1/locations/global/endpoints/e1:predict",
+                "/v1beta1/projects/my-project-1/locations/us-central1/endpoints/e1:predict",
                 "/v1internal:generateContent", "/token")]
             search = call(base, MODEL + ":generateContent", {**TURN, "tools": [{"googleSearch": {}}]})
         log = gw.log()
@@ -185,7 +184,7 @@ def test_login_check_mints_a_token_from_gclouds_login_and_calls_vertex(tmp_path)
         try:
             env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONPATH": str(ROOT),
                    "GOOGLE_APPLICATION_CREDENTIALS": str(adc), "GOOGLE_CLOUD_PROJECT": "my-project-1",
-                   "GOOGLE_CLOUD_LOCATION": "global"}
+                   "GOOGLE_CLOUD_LOCATION": "us-central1"}
             done = subprocess.run([sys.executable, "-m", "launcher.cli", "login-check", "gemini", "--login",
                                    "gemini/vertex", "--gateway-upstream", fake.base_url, "--gateway-token-url",
                                    fake.token_url], capture_output=True, text=True, env=env, timeout=60, cwd=ROOT)
@@ -207,3 +206,18 @@ def test_a_login_command_that_prints_a_key_is_taken_for_vertex_by_auto(tmp_path,
     found = logins.choose("gemini", "auto", context)
     assert (found.kind, found.origin) == ("gemini/vertex", "--login-command")
     assert found.secret["client_email"] == SA_EMAIL
+
+
+@pytest.mark.parametrize("location, host", [("us-central1", "https://us-central1-aiplatform.googleapis.com"),
+                                            ("europe-west4", "https://europe-west4-aiplatform.googleapis.com"),
+                                            ("global", "https://aiplatform.googleapis.com"),
+                                            ("eu", "https://aiplatform.eu.rep.googleapis.com")])
+def test_the_run_s_gateway_goes_to_the_host_that_serves_the_location(tmp_path, key_pair, location, host):
+    from egress.gateway import is_model_api_host
+    from launcher import plan
+    found = logins.choose("gemini", "gemini/vertex", vertex_context(
+        tmp_path, write_key(tmp_path, service_account_key(key_pair[0])), GOOGLE_CLOUD_LOCATION=location))
+    options = plan.Options(cli="gemini", cli_args=[], workspace=tmp_path, login=found.kind,
+                           login_details=found.details)
+    assert plan.gateway_upstream(options, "gemini") == {"gemini": host}
+    assert is_model_api_host(host.removeprefix("https://"))    # never through the proxy
