@@ -165,7 +165,14 @@ def finish(world, code: int, log: str, fake: Fake) -> dict:
     issued = fake.issued()
     assert not any(t in gateway_log for t in (*issued["access"], *issued["refresh"], *issued["oauth"]))
     assert not any(t in log for t in (*issued["access"], *issued["refresh"], *issued["oauth"]))
-    return {"audit": json.loads((run_dir / "audit.json").read_text()), "gateway_log": gateway_log, "events": events}
+    audit = json.loads((run_dir / "audit.json").read_text())
+    # Claude Code's own calls with the token (flags, bootstrap, telemetry, a refresh) would go to
+    # Anthropic directly, not to the base URL; with the image's managed settings
+    # (CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC) and an environment token it makes none.
+    network = audit["network"]
+    tried = {r["host"] for r in (*network["reached"], *network["refused"], *network["allowed_but_failed"])}
+    assert not tried & {"api.anthropic.com", "platform.claude.com", "console.anthropic.com"}, network
+    return {"audit": audit, "gateway_log": gateway_log, "events": events}
 
 
 def test_claude_login_works_across_refreshes_and_no_token_is_inside(outside, root):
