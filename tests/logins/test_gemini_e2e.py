@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -64,7 +65,8 @@ def start_google(outside: dict, root: Path, account: GoogleAccount) -> tuple[str
     name = f"logins-google-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     podman("run", "-d", "--name", name, "--network", f"{outside['name']}:ip={address}", "-v", f"{out}:{out}",
            "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096", "--rootfs", "/:O",
-           "/usr/bin/python3", str(HERE / "fake_google.py"), str(out / "config.json"), "8080", str(out))
+           # The project's own Python (the fake verifies JWTs with PyJWT), from the host's root.
+           sys.executable, str(HERE / "fake_google.py"), str(out / "config.json"), "8080", str(out))
     deadline = time.monotonic() + 30
     while not (out / "ready").exists():
         assert time.monotonic() < deadline, podman("logs", name, check=False).stderr
