@@ -29,7 +29,7 @@ from egress.logins import Answer, GatewayKind, Refresh, register
 UPSTREAM = "https://cloudcode-pa.googleapis.com"
 TOKEN_URL = "https://oauth2.googleapis.com/token"
 # The Gemini CLI's own OAuth client: an installed application, whose secret ships in the CLI (Google
-# does not treat it as confidential). tests/logins/test_gemini_login.py holds these to the pinned
+# does not treat it as confidential). tests/logins/test_gemini_gateway.py holds these to the pinned
 # CLI's code.
 CLIENT_ID = "681255809395-oo8ft2oprdrnp9e3aqf6av3hmdib135j.apps.googleusercontent.com"
 CLIENT_SECRET = "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"
