@@ -174,6 +174,8 @@ def rows() -> list[Row]:
         ("deny", "gh-secret", "tabs between words", "gh\tsecret\tlist\t-R\to/r61", _canary("r61")),
         ("deny", "git-push-force", "command-line git alias", "git -c alias.p='push --force' p origin HEAD:r62",
          Effect("moved", "r62")),
+        ("deny", "git-push-force", "git alias stored in config",
+         "git config alias.pf 'push --force' && git pf origin HEAD:r91", Effect("moved", "r91")),
         ("deny", "gh-secret", "exec from python",
          "python3 -c \"import subprocess; subprocess.run(['gh', 'secret', 'list', '-R', 'o/r63'])\"",
          _canary("r63")),
@@ -195,8 +197,6 @@ def rows() -> list[Row]:
         ("gap", "gh-secret", "real binary by absolute path from python",
          "python3 -c \"import subprocess; subprocess.run(['/usr/local/bin/gh', 'secret', 'list', '-R', 'o/r90'])\"",
          _canary("r90")),
-        ("gap", "git-push-force", "git alias stored in config",
-         "git config alias.pf 'push --force' && git pf origin HEAD:r91", Effect("moved", "r91")),
     ]
     out = [Row(_row_id(command, effect), expect, rule, variant, command, effect)
            for expect, rule, variant, command, effect in spec]
