@@ -23,13 +23,16 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "tests.conformance"
 
+from tests.conformance import heldout_fresh_variants, heldout_variants  # noqa: E402
 from tests.conformance import matrix as m  # noqa: E402
-from tests.conformance.heldout_variants import rows  # noqa: E402
+
+# fresh: written after the parser's developer had seen the first set, and never opened by them
+SETS = {"first": heldout_variants, "fresh": heldout_fresh_variants}
 
 LAYER = "shims"  # the full tree: every layer on
 
 
-def run(clis=m.CLIS, log=print) -> dict:
+def run(rows, clis=m.CLIS, log=print) -> dict:
     """{"versions", "control": {id: bool}, "cells": {cli: {id: [outcome, text]}}, "durations"}."""
     all_rows = rows()
     with tempfile.TemporaryDirectory(prefix="agent-heldout-") as temp:
@@ -46,7 +49,7 @@ def run(clis=m.CLIS, log=print) -> dict:
     return result
 
 
-def counts(result: dict, cli: str) -> dict:
+def counts(rows, result: dict, cli: str) -> dict:
     """Residual-deny rows that ran (tripwire rows and by-design rows apart), everyday rows refused."""
     cells = result["cells"][cli]
     out = {"deny": 0, "deny_ran": [], "gap": 0, "gap_ran": [], "safe": 0, "safe_refused": []}
@@ -66,7 +69,7 @@ def _cell(outcome: str, expect: str) -> str:
     return "**RAN**" if outcome == "ran" else outcome
 
 
-def render(before: dict, after: dict) -> str:
+def render(rows, before: dict, after: dict) -> str:
     all_rows = rows()
     clis = [c for c in m.CLIS if c in after["cells"]]
     versions = ", ".join(f"{m.CLI_TITLES[c]} {after['versions'][c]}" for c in clis)
@@ -93,14 +96,14 @@ def render(before: dict, after: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for cli in clis:
-        b, a = counts(before, cli), counts(after, cli)
+        b, a = counts(rows, before, cli), counts(rows, after, cli)
         lines.append(f"| {cli} | {len(b['deny_ran'])} of {b['deny']} | {len(a['deny_ran'])} of {a['deny']} | "
                      f"{len(b['gap_ran'])} of {b['gap']} | {len(a['gap_ran'])} of {a['gap']} | "
                      f"{len(b['safe_refused'])} of {b['safe']} | {len(a['safe_refused'])} of {a['safe']} |")
     lines += ["", "Still ran after, per CLI:", ""]
     by_id = {r.id: r for r in all_rows}
     for cli in clis:
-        ran = counts(after, cli)["deny_ran"]
+        ran = counts(rows, after, cli)["deny_ran"]
         shown = ", ".join(f"{by_id[i].variant} ({i})" for i in ran) if ran else "none"
         lines.append(f"- {m.CLI_TITLES[cli]}: {shown}.")
     lines += ["", "## Every row", "",
@@ -119,6 +122,7 @@ def render(before: dict, after: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", choices=sorted(SETS), default="fresh", help="which held-out rows (default fresh)")
     parser.add_argument("--json", type=Path, help="run the CLIs and save the cells here")
     parser.add_argument("--cli", action="append", choices=m.CLIS)
     parser.add_argument("--before", type=Path)
@@ -128,7 +132,7 @@ def main(argv=None) -> int:
     if options.json:
         if os.geteuid() != 0:
             parser.error("needs root (mount namespaces, overlayfs); the CLIs run as uid 1000 inside")
-        result = run(tuple(options.cli or m.CLIS), log=lambda s: print(s, file=sys.stderr, flush=True))
+        result = run(SETS[options.set].rows, tuple(options.cli or m.CLIS), log=lambda s: print(s, file=sys.stderr, flush=True))
         broken = [row_id for row_id, seen in result["control"].items() if not seen]
         if broken:
             print(f"control run did not see the effect of: {', '.join(broken)}", file=sys.stderr)
@@ -136,7 +140,7 @@ def main(argv=None) -> int:
         return 1 if broken else 0
     if options.write:
         before, after = (json.loads(p.read_text()) for p in (options.before, options.after))
-        m.write_atomically(options.write, render(before, after))
+        m.write_atomically(options.write, render(SETS[options.set].rows, before, after))
         return 0
     parser.error("give --json, or --before, --after and --write")
 
