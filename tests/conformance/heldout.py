@@ -52,8 +52,8 @@ SETS = {
         "heldout-fresh-before.json", "heldout-fresh-after.json",
         "The fresh set: unseen by the developer of the parser changes",
         "Written by another developer while the parser changes were being made, and kept from their "
-        "developer until the changes had landed (the file was committed on main only after their last "
-        "landing). These are the numbers that count as unseen."),
+        "developer: it reached main only after the tree measured as **after**, so those changes could not be "
+        "fitted to it. These are the numbers that count as unseen."),
     "first": HeldOut(
         "first", heldout_variants.rows, "tests/conformance/heldout_variants.py",
         "heldout-before.json", "heldout-after.json",
