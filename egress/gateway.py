@@ -74,8 +74,9 @@ VENDOR_HOSTS = {"api.anthropic.com": "anthropic", "api.openai.com": "openai",
 OAUTH_TOKEN_HOSTS = ("platform.claude.com", "console.anthropic.com", "auth.openai.com", "oauth2.googleapis.com")
 MODEL_API_HOSTS = (*VENDOR_HOSTS, "chatgpt.com", "cloudcode-pa.googleapis.com", "aiplatform.googleapis.com",
                    *OAUTH_TOKEN_HOSTS)
-# Vertex's regional hosts: us-central1-aiplatform.googleapis.com and the like.
-MODEL_API_HOST_PATTERNS = (r"[a-z0-9]-aiplatform\.googleapis\.com$",)
+# Vertex's regional hosts (us-central1-aiplatform.googleapis.com and the like) and its multi-region
+# ones (aiplatform.us.rep.googleapis.com, aiplatform.eu.rep.googleapis.com).
+MODEL_API_HOST_PATTERNS = (r"[a-z0-9]-aiplatform\.googleapis\.com$", r"aiplatform\.[a-z0-9-]+\.rep\.googleapis\.com$")
 
 # What a key may hold: printable, no spaces, nothing that could end a header (GitHub's tokens
 # have underscores: ghs_..., github_pat_...).

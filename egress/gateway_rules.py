@@ -245,6 +245,12 @@ def check_openai(body: dict) -> Refusal | None:
         return _server_tool("a stored prompt (prompt) brings its own tools and settings")
     for value in _values(body, "input"):
         for item in _walk(value):
+            # Tools can come inside the input too: Codex's own default models get theirs as an
+            # `additional_tools` item there (seen in ChatGPT-login runs), and the vendor runs them.
+            for tools in _values(item, "tools"):
+                refusal = _openai_tools(tools)
+                if refusal:
+                    return refusal
             for url in _values(item, "image_url"):
                 if isinstance(url, dict):
                     url = url.get("url")

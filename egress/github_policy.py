@@ -99,6 +99,7 @@ TRIPWIRE_WALLS = {
     "gh-release-delete": "release-delete",
     "gh-auth": "auth",
     "gh-api-delete": "delete",
+    "gh-api-write": "api-allowlist",       # repository settings, secrets, variables, GraphQL mutations
     "npm-publish": "npm-publish",
     "cargo-publish": "cargo-publish",
 }

@@ -32,6 +32,7 @@ from egress.gateway_rules import ENDPOINTS, Endpoint
 TOKEN = re.compile(r"^[A-Za-z0-9._~+/=_-]{8,8192}$")
 # A token is refreshed this long before it expires (the vendors' own CLIs use a few minutes).
 REFRESH_MARGIN_S = 300
+RETRY_AFTER_FAILURE_S = 10
 # Refresh requests: their own bounds (a refresh holds every request of the route).
 REFRESH_TIMEOUT_S = 30
 MAX_REFRESH_RESPONSE = 64 * 1024
@@ -95,18 +96,37 @@ class GatewayKind:
     check_accepts: tuple[int, ...] = (200,)
 
 
-KINDS: dict[str, GatewayKind] = {}
+class Registry(dict):
+    """Login kinds by name, one side's (the gateway's here, the host's in launcher/logins.py). The
+    vendor modules register theirs when imported; `load()` imports them, once, before a lookup."""
+
+    def __init__(self, vendor_modules: tuple[str, ...]):
+        super().__init__()
+        self.vendor_modules = vendor_modules
+        self.loaded = False
+
+    def register(self, kind):
+        if kind.name in self:
+            raise ValueError(f"login kind {kind.name!r} is registered twice")
+        self[kind.name] = kind
+        return kind
+
+    def load(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            import importlib
+            for module in self.vendor_modules:
+                importlib.import_module(module)
 
 
-def register(kind: GatewayKind) -> GatewayKind:
-    if kind.name in KINDS:
-        raise ValueError(f"login kind {kind.name!r} is registered twice")
-    KINDS[kind.name] = kind
-    return kind
+# One line per vendor module: each registers its kinds when imported.
+VENDOR_MODULES = ("egress.login_claude", "egress.login_codex", "egress.login_gemini")
+KINDS: Registry = Registry(VENDOR_MODULES)
+register = KINDS.register
 
 
 def kind(name: str) -> GatewayKind:
-    _load_vendor_modules()
+    KINDS.load()
     try:
         return KINDS[name]
     except KeyError:
@@ -115,7 +135,7 @@ def kind(name: str) -> GatewayKind:
 
 
 def kinds_for(vendor: str) -> list[GatewayKind]:
-    _load_vendor_modules()
+    KINDS.load()
     return [k for k in KINDS.values() if k.vendor == vendor]
 
 
@@ -130,19 +150,6 @@ for _vendor, (_header, _prefix, _upstream, _cli) in _API_KEY_HEADERS.items():
                          check_call=_API_KEY_CHECKS[_vendor],
                          check_headers={"anthropic-version": "2023-06-01"} if _vendor == "anthropic" else {}))
 API_KEY_KINDS = {vendor: f"{cli}/api-key" for vendor, (_, _, _, cli) in _API_KEY_HEADERS.items()}
-
-# One line per vendor module: each registers its kinds when imported.
-VENDOR_MODULES = ("egress.login_claude", "egress.login_gemini")
-_loaded = False
-
-
-def _load_vendor_modules() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        import importlib
-        for module in VENDOR_MODULES:
-            importlib.import_module(module)
 
 
 # --- secrets -----------------------------------------------------------------------------------------
@@ -247,8 +254,9 @@ class RefreshingCredential(Credential):
     async def current(self) -> str:
         if self._due():
             async with self.lock:
-                # A failed refresh is retried at most every 10 s while the old token lasts.
-                if self._due() and (time.time() - self.failed_at > 10 or self.doc["expires_at"] <= time.time()):
+                # A failed refresh is tried again at most every RETRY_AFTER_FAILURE_S (meanwhile the
+                # requests go with the token held; the vendor says whether it still works).
+                if self._due() and time.time() - self.failed_at > RETRY_AFTER_FAILURE_S:
                     await self._refresh("expiry")
         return self._value()
 
@@ -256,6 +264,8 @@ class RefreshingCredential(Credential):
         async with self.lock:
             if self._value() != rejected:
                 return True  # another request refreshed meanwhile
+            if time.time() - self.failed_at < RETRY_AFTER_FAILURE_S:
+                return False  # a refresh just failed: the vendor's 401 goes back as it is
             return await self._refresh("rejected")
 
     async def _refresh(self, why: str) -> bool:

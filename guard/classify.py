@@ -13,9 +13,12 @@ import os
 import re
 import time
 
-from guard.policy import STRICTNESS, Policy, Record, compile_policy
-from guard.shellparse import DYNAMIC, ShellSyntaxError, SimpleCommand, TooComplex, Word, brace_expand, parse
-from guard.wrappers import SHELL_STRING_OPTION, SHELLS, WRAPPERS
+from guard.policy import STRICTNESS, Policy, Record, compile_policy, fnmatchcase
+from guard.settings import (GIT_TRUE, cargo_alias, git_command_strings, git_config_writes, git_global_options,
+                            git_settings)
+from guard.shellparse import (DYNAMIC, QUOTED, SPLIT, ShellSyntaxError, SimpleCommand, TooComplex, Word,
+                              brace_expand, parse)
+from guard.wrappers import DECLARATIONS, SHELL_STRING_OPTION, SHELLS, WRAPPERS
 
 PARSE_ERROR_RULE = "parse-error"
 TOO_COMPLEX_RULE = "too-complex"
@@ -127,6 +130,12 @@ class _Classifier:
         self.budget = budget or Budget()
         # holding a word to the file tiers costs about one unit per glob
         self.tier_cost = len(policy.files.blocked) + len(policy.files.read_only)
+        self.home_prefixes = None  # FileTiers.home_prefixes, once a path is judged
+        # shell variables assigned earlier in the command line: name -> value (None: not known here)
+        self.variables: dict = {}
+        # what `git config` commands earlier in the command line wrote: [(key, value)]
+        self.git_config: list = []
+        self.judging: set = set()  # command strings being judged (command_string)
 
     # files
     def path_of(self, word) -> str | None:
@@ -150,7 +159,9 @@ class _Classifier:
             path = self.path_of(word)
             if path is None:
                 continue
-            found = self.policy.files.tier(path, self.place.home, self.place.environ)
+            if self.home_prefixes is None:
+                self.home_prefixes = self.policy.files.home_prefixes(self.place.home, self.place.environ)
+            found = self.policy.files.tier(path, self.place.home, self.place.environ, self.home_prefixes)
             if found is None:
                 continue
             tier, glob = found
@@ -202,7 +213,9 @@ class _Classifier:
     def simple(self, cmd: SimpleCommand, depth: int) -> list:
         self.budget.spend(SIMPLE_COMMAND_COST)
         redirections = self.redirection_hits(cmd) if cmd.outputs or cmd.inputs else []
+        assigned = dict(_assignment(w, self.value_of) for w in cmd.assignments)
         if not cmd.words:
+            self.variables.update(assigned)
             return redirections
         words: list = []
         for word in cmd.words:
@@ -215,19 +228,72 @@ class _Classifier:
         stdin = cmd.stdin
         if stdin is None and cmd.pipe_from is not None:
             stdin = _static_output(cmd.pipe_from)
-        return redirections + self.argv(words, stdin, depth)
+        hits = redirections + self.argv(words, stdin, depth, assigned)
+        substituted = self.substituted(words)
+        if substituted is not None:
+            hits += self.argv(substituted, stdin, depth, assigned)
+        return hits
 
-    def argv(self, words: list, stdin: str | None, depth: int) -> list:
+    # what the shell knows that the words do not show
+    def value_of(self, name: str) -> str | None:
+        """A variable's value as far as the command line shows it: assigned earlier in it, else
+        this process's environment (the hook's is the CLI's, the shim's is the program's)."""
+        if name in self.variables:
+            return self.variables[name]
+        return self.place.environ.get(name) if self.place.environ else None
+
+    def substituted(self, words: list) -> list | None:
+        """The words as they are when every `${X:-default}` takes its default and every variable
+        assigned earlier in the command line its value (split where bash splits it), or None when
+        neither applies. Both readings are classified: either may be the one that runs."""
+        if not self.variables and all(word.alternative is None for word in words):
+            return None
+        changed = False
+        fields: list = [[]]
+        defaulted: set = set()  # indices of fields made from a default
+        for word in words:
+            parts = word.alternative or word.parts
+            first = len(fields) - 1
+            for kind, text in parts:
+                value = self.variables.get(text[1:]) if kind == DYNAMIC and text[1:2] not in "({[`" else None
+                if value is not None:
+                    changed = True
+                    for index, piece in enumerate(value.split()):
+                        if index:
+                            fields.append([])
+                        fields[-1].append((QUOTED, piece))
+                    if value[-1:].isspace():
+                        fields.append([])
+                elif kind == SPLIT:
+                    fields.append([])
+                else:
+                    fields[-1].append((kind, text))
+            if word.alternative is not None:
+                changed = True
+                defaulted.update(range(first, len(fields)))
+            fields.append([])
+        if not changed:
+            return None
+        return [Word(parts, may_differ=index in defaulted) for index, parts in enumerate(fields) if parts]
+
+    def argv(self, words: list, stdin: str | None, depth: int, env: dict | None = None) -> list:
+        """Hits for one command and what it runs. `env`: the variables set for it alone
+        (`NAME=value cmd`, `env NAME=value cmd`)."""
         if depth > MAX_NESTING:
             raise ShellSyntaxError("commands nested too deeply")
         hits: list = []
+        env = env or {}
         while words:
             head = words[0]
             value = head.static
+            if value is None:
+                value = _known_basename(head)
             if value is None or (head.has_unquoted("*?[") and value not in ("[", "[[")):
                 hits.extend(self.dynamic(words, stdin, depth))
                 break
             program = _basename(value)
+            if program not in self.policy.by_program and "-" in program:
+                words, program = self.dashed(words, value, program)
             if self.trace is not None and program in self.policy.guarded:
                 self.trace.append(_display(words))
             options = self.policy.options(program)
@@ -238,9 +304,21 @@ class _Classifier:
                     hits.append(_Hit(rule.decision, rule.id, rule.reason, _display(words)))
             if self.policy.files.blocked or self.policy.files.read_only:
                 hits.extend(self.argument_hits(program, words))
-            words, more = self.unwrap(program, words, stdin, depth)
+            if program == "env":
+                env = {**env, **_leading_assignments(words[1:], self.value_of)}
+            elif program in DECLARATIONS:
+                self.variables.update(_assignment(w, self.value_of) for w in words[1:] if w.is_assignment())
+            words, more = self.unwrap(program, words, stdin, depth, env)
             hits.extend(more)
         return hits
+
+    def dashed(self, words: list, value: str, program: str) -> tuple[list, str]:
+        """`git-push ...` (also `/usr/lib/git-core/git-push`) is `git push ...` for a program whose
+        tools table says so (dashed_subcommands)."""
+        head, sub = program.split("-", 1)
+        if not self.policy.options(head).dashed_subcommands:
+            return words, program
+        return [Word.literal(value[:len(value) - len(sub) - 1]), Word.literal(sub)] + words[1:], head
 
     def dynamic(self, words: list, stdin, depth: int) -> list:
         """The command word is unknown here: deny if it could be a guarded program that is denied.
@@ -267,7 +345,7 @@ class _Classifier:
     def reparse(self, text: str, depth: int) -> list:
         return self.source(text, depth + 1)
 
-    def unwrap(self, program: str, words: list, stdin, depth: int):
+    def unwrap(self, program: str, words: list, stdin, depth: int, env: dict | None = None):
         """(the command this one runs, hits from strings it runs); ([], hits) when it runs none."""
         if program in SHELLS:
             return [], self.shell(words, stdin, depth)
@@ -290,7 +368,16 @@ class _Classifier:
                 rest = rest[1:]
             return rest, []
         if program == "git":
-            return self.git_alias(words), []
+            return self.git(words, depth, env or {})
+        if program == "cargo":
+            return self.cargo(words, env or {}), []
+        if program == "npm":
+            return self.npm_exec(words, depth)
+        if program == "alias":  # `alias gp='git push -f'` makes `gp` run it (Claude's shell expands aliases)
+            return [], [_Hit("deny", hit.rule, f"{hit.reason} (the alias {w.static.split('=', 1)[0]} would run it)",
+                             hit.argv)
+                        for w in words[1:] if w.static and "=" in w.static
+                        for hit in self.reparse(w.static.split("=", 1)[1], depth) if hit.decision == "deny"]
         hits = []
         option_string = SHELL_STRING_OPTION.get(program)
         if option_string:
@@ -305,8 +392,8 @@ class _Classifier:
         if spec is None:
             return [], hits
         rest = self.strip_wrapper(program, words, spec, depth, hits)
-        if program == "xargs" and not rest:
-            return [], hits
+        if program == "xargs":
+            return (_xargs_command(words[1:len(words) - len(rest)], rest, stdin) if rest else []), hits
         return rest, hits
 
     def strip_wrapper(self, program: str, words: list, spec, depth: int, hits: list) -> list:
@@ -392,27 +479,174 @@ class _Classifier:
             i += 1
         return hits
 
-    def git_alias(self, words: list) -> list:
-        """`git -c alias.x='push -f' x` runs `git push -f`; return that argv (or [] when none)."""
-        aliases, i, n = {}, 1, len(words)
+    def lookup(self, env: dict):
+        return lambda name: env[name] if name in env else self.value_of(name)
+
+    def git(self, words: list, depth: int, env: dict) -> tuple[list, list]:
+        """What git's configuration makes of this command: the configuration it is given (`-c`,
+        `--config-env`, GIT_CONFIG_*) and what `git config` wrote earlier in the command line,
+        as the arguments it stands for (tools: config_arguments) and as aliases. Returns (the
+        aliased command or [], hits); a `git config` that writes such a setting is itself judged
+        as the command the setting would change."""
         options = self.policy.options("git")
-        while i < n and words[i].static and words[i].static.startswith("-"):
-            value = words[i].static
-            if value == "-c" and i + 1 < n and words[i + 1].static:
-                setting = words[i + 1].static
-                if setting.lower().startswith("alias.") and "=" in setting:
-                    name, body = setting[6:].split("=", 1)
-                    aliases[name.lower()] = body
-            i += 2 if options.kind(value) == "value" or value == "-c" else 1
-        if not aliases or i >= n or words[i].static is None:
-            return []
-        body = aliases.get(words[i].static.lower())
-        if body is None or body.startswith("!"):
-            if body:
-                return [Word.literal("sh"), Word.literal("-c"), Word.literal(body[1:] + ' "$@"')]
-            return []
+        index = git_global_options(words, options)
+        given = git_settings(words, options, self.lookup(env))
+        written = git_config_writes(words, index)
+        hits = self.configured(words[0], given + written, depth)
+        for key, value in written:  # an alias written for later runs what it stands for then
+            if key.startswith("alias.") and value:
+                text = value[1:] if value.startswith("!") else f"{words[0].as_source()} {value}"
+                hits += [_Hit("deny", hit.rule, f"{hit.reason} (the alias {key[len('alias.'):]} that this "
+                                                f"writes would run it)", hit.argv)
+                         for hit in self.reparse(text, depth) if hit.decision == "deny"]
+        self.git_config += written
+        for where, text in git_command_strings(words, index, given + self.git_config, options, self.lookup(env)):
+            hits += self.command_string(where, text, depth)
+        aliases = {key[len("alias."):]: value for key, value in given + self.git_config
+                   if key.startswith("alias.") and value is not None}
+        if index >= len(words) or words[index].static is None:
+            return [], hits
+        body = aliases.get(words[index].static.lower())
+        if body is None:
+            return [], hits
+        if body.startswith("!"):
+            return [Word.literal("sh"), Word.literal("-c"), Word.literal(body[1:] + ' "$@"')], hits
         expanded = [w for c in parse(body) for w in c.words]
-        return [words[0]] + words[1:i] + expanded + words[i + 1:]
+        return [words[0]] + words[1:index] + expanded + words[index + 1:], hits
+
+    def command_string(self, where: str, text: str, depth: int) -> list:
+        """Deny hits of a string a program runs as a shell command (`core.sshCommand`,
+        `GIT_EDITOR`, `rebase --exec`): its rules' denials. One that does not parse, sh does not run either."""
+        if text in self.judging:  # GIT_EDITOR='git commit' runs git, which reads GIT_EDITOR...
+            return []
+        self.judging.add(text)
+        try:
+            found = self.reparse(text, depth)
+        except ShellSyntaxError:
+            return []
+        finally:
+            self.judging.discard(text)
+        # the rules only: a key file ssh reads for git (GIT_SSH_COMMAND='ssh -i ~/.ssh/id_ed25519') is
+        # how git authenticates, not the agent reading it
+        return [_Hit("deny", hit.rule, f"{hit.reason} (run by git from {where})", hit.argv)
+                for hit in found if hit.decision == "deny" and hit.rule not in (FILES_BLOCKED, FILES_READ_ONLY)]
+
+    def configured(self, program_word: Word, settings: list, depth: int) -> list:
+        """Deny hits for the arguments `settings` stand for (tools: config_arguments): a push
+        refspec in `remote.R.push` is a refspec on the push's command line."""
+        table = self.policy.options(_basename(program_word.static or "")).config_arguments
+        hits = []
+        for glob, template in table:
+            for key, value in settings:
+                if not fnmatchcase(key, glob.lower()):
+                    continue
+                if "{value}" in template:
+                    if value is None:
+                        continue
+                    arguments = [Word.literal(value) if w == "{value}" else Word.literal(w) for w in template.split()]
+                elif value is None or value.lower() in GIT_TRUE:
+                    arguments = [Word.literal(w) for w in template.split()]
+                else:
+                    continue
+                configured = [program_word, *arguments]
+                program = _basename(program_word.static or "")
+                for rule in self.policy.deny_by_program.get(program, ()):
+                    if rule.matches(configured, self.policy.options(program)):
+                        hits.append(_Hit("deny", rule.id, f"{rule.reason} (set by the configuration {key}={value})",
+                                         _display(configured)))
+        return hits
+
+    def npm_exec(self, words: list, depth: int) -> tuple[list, list]:
+        """`npm exec [--] CMD ...` (also `npm x`, `npm exe`) runs CMD, like npx; `-c`/`--call`
+        STRING runs a shell string. (the command, hits of the strings it runs)"""
+        options = self.policy.options("npm")
+        i, n = 1, len(words)
+        while i < n and (words[i].static or "").startswith("-") and words[i].static != "--":
+            i += 2 if options.kind(words[i].static) == "value" else 1
+        if i >= n or words[i].static is None or options.subcommand(words[i].static) != "exec":
+            return [], []
+        hits, i = [], i + 1
+        while i < n and (words[i].static or "").startswith("-") and words[i].static != "--":
+            value = words[i].static
+            if value in ("-c", "--call") and i + 1 < n:
+                hits += self.reparse(words[i + 1].as_source(), depth)
+                i += 2
+            elif value.startswith("--call="):
+                hits += self.reparse(value.split("=", 1)[1], depth)
+                i += 1
+            else:
+                i += 2 if value in ("-p", "--package", "-w", "--workspace") else 1
+        if i < n and words[i].static == "--":
+            i += 1
+        return words[i:], hits
+
+    def cargo(self, words: list, env: dict) -> list:
+        """`CARGO_ALIAS_SHIP=publish cargo ship`, `cargo --config alias.ship=... ship`: the
+        command an alias stands for, or []."""
+        index, body = cargo_alias(words, self.policy.options("cargo"), self.lookup(env))
+        if not body:
+            return []
+        return [words[0]] + words[1:index] + [Word.literal(w) for w in body] + words[index + 1:]
+
+
+def _assignment(word: Word, value_of) -> tuple[str, str | None]:
+    """(name, value) of a NAME=value word, a default in it taken; the value None when it is not
+    known here (a command substitution, a variable never assigned)."""
+    parts = word.alternative or word.parts
+    kind, text = parts[0]
+    head, _, first = text.partition("=")
+    name = head.rstrip("+").split("[", 1)[0]
+    value = []
+    for part_kind, part_text in ([(kind, first)] if first else []) + list(parts[1:]):
+        if part_kind == DYNAMIC:
+            known = value_of(part_text[1:]) if part_text[:1] == "$" and part_text[1:2] not in "({[`" else None
+            if known is None:
+                return name, None
+            value.append(known)
+        else:
+            value.append(" " if part_kind == SPLIT else part_text)
+    return name, "".join(value)
+
+
+def _leading_assignments(words: list, value_of) -> dict:
+    """`env [OPTIONS] NAME=value... COMMAND`: the variables env sets for the command."""
+    out = {}
+    for word in words:
+        if word.is_assignment():
+            out.update((_assignment(word, value_of),))
+        elif not (word.static or "").startswith("-"):
+            break
+    return out
+
+
+def _known_basename(word: Word) -> str | None:
+    """The program a command word names when only the folder is unknown (`"$(git --exec-path)"/git-push`)."""
+    kind, text = word.parts[-1]
+    if kind != DYNAMIC and "/" in text and text.rsplit("/", 1)[1]:
+        return text
+    return None
+
+
+def _xargs_command(options: list, command: list, stdin: str | None) -> list:
+    """The command xargs runs, with what it reads when that is known (`echo +main | xargs git push
+    origin`): the items appended, or with -I/--replace each line put in place of the string."""
+    if not stdin:
+        return command
+    replace = None
+    for index, word in enumerate(options):
+        value = word.static or ""
+        if value in ("-I", "--replace") and index + 1 < len(options):
+            replace = options[index + 1].static
+        elif value.startswith("--replace="):
+            replace = value.split("=", 1)[1]
+        elif value.startswith("-I") and len(value) > 2:
+            replace = value[2:]
+        elif value == "-i" or value.startswith("-i"):
+            replace = value[2:] or "{}"
+    if replace is None:
+        return command + [Word.literal(item) for item in stdin.split()]
+    line = next((line.strip() for line in stdin.splitlines() if line.strip()), "")
+    return [Word.literal(w.static.replace(replace, line)) if w.static is not None else w for w in command]
 
 
 def _static_output(cmd: SimpleCommand) -> str | None:
@@ -451,6 +685,8 @@ def classify(command: str | list, runtime, trace: list | None = None, place: Pla
             for cmd in commands:
                 if cmd.words or cmd.outputs or cmd.inputs:
                     per_command.append(classifier.simple(cmd, 0))
+                else:
+                    classifier.simple(cmd, 0)  # assignments only: remembered for the commands after it
             if not per_command:
                 return Decision("allow", None, "no command to run")
             return _combine(per_command, policy)

@@ -134,6 +134,7 @@ class Matcher(Record):
     __slots__ = ()
     kind = ""
     keys: frozenset = frozenset()
+    optional_keys: frozenset = frozenset()
 
     @classmethod
     def parse(cls, raw: dict, where: str) -> Matcher:
@@ -283,16 +284,168 @@ class Arg(Matcher):
         return all((after_double_dash or not v.startswith("-")) and fnmatchcase(v, self.glob) for v in values)
 
 
-MATCHER_KINDS = (Flag, Option, Arg)
+_SHORT_METHOD = re.compile(r"-[A-Za-z]*X(.*)", re.DOTALL)  # -X PATCH, -XPATCH, -X=PATCH, -iX PATCH
+_URL_HOST = re.compile(r"[a-z][a-z0-9+.-]*://[^/]*")
+ANY_METHOD = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+NOT_ALLOWLISTED = "not-allowlisted"
+
+
+class Endpoint(Matcher):
+    """A raw API call (`gh api PATH`) to a path matching the `endpoint` glob, made with one of
+    `method` (any method when absent), and with `mutation: not-allowlisted`, sending a GraphQL
+    document with a mutation the credential gateway does not allow by name (egress/github_policy.py
+    parses it with graphql-core; the guard asks it rather than keeping a second list).
+
+    In the path glob `*` is one segment and `**` any number of them; a leading `https://HOST` or
+    `/` and a `?query` are not part of the path; an unknown part of the path (`repos/$REPO`)
+    may be one segment or two. The method is the one `-X`/`--method` names, else POST when the
+    call sends fields (`-f`, `-F`, `--field`, `--raw-field`) or a body (`--input`), else GET, as
+    gh decides it. A method or a GraphQL document not known before the call runs (a variable, a
+    file, stdin) counts as matching."""
+
+    __slots__ = ("path", "methods", "mutation", "_segments")
+    kind = "endpoint"
+    keys = frozenset({"endpoint"})
+    optional_keys = frozenset({"method", "mutation"})
+    METHOD_OPTIONS = ("-X", "--method")
+    FIELD_OPTIONS = ("-f", "-F", "--field", "--raw-field")
+    BODY_OPTION = "--input"
+
+    def __init__(self, path: str, methods=(), mutation: str = ""):
+        super().__init__(path, tuple(m.upper() for m in methods), mutation, tuple(path.strip("/").split("/")))
+
+    @classmethod
+    def parse(cls, raw: dict, where: str) -> Endpoint:
+        path = raw["endpoint"]
+        if not isinstance(path, str) or not path.strip("/") or any(c.isspace() for c in path):
+            _fail(f"{where}.endpoint", f"expected an API path glob, got {path!r}", 'write e.g. endpoint: "repos/*/*"')
+        methods = _string_list(raw["method"], f"{where}.method", "HTTP methods") if "method" in raw else ()
+        unknown = sorted({m.upper() for m in methods} - ANY_METHOD)
+        if unknown:
+            _fail(f"{where}.method", f"{unknown} are not HTTP methods", f"use some of {sorted(ANY_METHOD)}")
+        mutation = raw.get("mutation", "")
+        if "mutation" in raw and mutation != NOT_ALLOWLISTED:
+            _fail(f"{where}.mutation", f"expected {NOT_ALLOWLISTED!r}, got {mutation!r}",
+                  f"write mutation: {NOT_ALLOWLISTED} (the gateway's allowlist decides which pass)")
+        return cls(path, methods, mutation)
+
+    def to_json(self) -> dict:
+        out: dict = {"endpoint": self.path}
+        if self.methods:
+            out["method"] = list(self.methods)
+        if self.mutation:
+            out["mutation"] = self.mutation
+        return out
+
+    def holds(self, rest: list, index: int, values: tuple, after_double_dash: bool) -> bool:
+        word = rest[index]
+        if not after_double_dash and word.sample("").startswith("-"):
+            return False
+        paths = (word.static,) if word.static is not None else (word.sample("\x00"), word.sample("\x00/\x00"))
+        if not any(self.path_matches(path) for path in paths):
+            return False
+        if self.methods and not (self.method(rest) & set(self.methods)):
+            return False
+        return not self.mutation or self.refused_mutation(rest)
+
+    def path_matches(self, value: str) -> bool:
+        path = _URL_HOST.sub("", value, count=1).split("?", 1)[0].split("#", 1)[0].strip("/")
+        return _segments_match(self._segments, tuple(path.split("/")))
+
+    def method(self, rest: list) -> frozenset:
+        """The methods the call may use: one, or every method when it is not known here."""
+        sends = False
+        for index, word in enumerate(rest):
+            value = word.static
+            if value is None:
+                continue
+            following = rest[index + 1].static if index + 1 < len(rest) else ""
+            name, eq, attached = value.partition("=")
+            short = _SHORT_METHOD.match(value) if not value.startswith("--") else None
+            if name in self.METHOD_OPTIONS and name.startswith("--"):
+                given = attached if eq else following
+            elif short:
+                given = short.group(1).lstrip("=") or following
+            else:
+                sends = sends or name in self.FIELD_OPTIONS or name == self.BODY_OPTION or value[:2] in ("-f", "-F")
+                continue
+            return frozenset((given.upper(),)) if given else ANY_METHOD
+        return frozenset(("POST",)) if sends else frozenset(("GET",))
+
+    def fields(self, rest: list):
+        """(name, value, option) of each field the call sends; name or value None when not known."""
+        for index, word in enumerate(rest):
+            value = word.sample("\x00")
+            if value.startswith("--") and value.partition("=")[0] in self.FIELD_OPTIONS:
+                option, eq, text = value.partition("=")
+                if not eq:
+                    text = rest[index + 1].sample("\x00") if index + 1 < len(rest) else ""
+            elif value[:2] in ("-f", "-F"):
+                option, text = value[:2], value[2:]
+                if not text:
+                    text = rest[index + 1].sample("\x00") if index + 1 < len(rest) else ""
+            else:
+                continue
+            name, _, field_value = text.partition("=")
+            yield (None if "\x00" in name else name), (None if "\x00" in field_value else field_value), option
+
+    def refused_mutation(self, rest: list) -> bool:
+        """Whether the GraphQL document sent is refused by the gateway's rule, or not known here."""
+        if any(word.sample("").partition("=")[0] == self.BODY_OPTION for word in rest):
+            return True  # the whole body comes from a file or stdin
+        query, operation = None, None
+        for name, value, option in self.fields(rest):
+            if name is None and value is None:
+                return True
+            if name == "query":
+                if value is None or (option in ("-F", "--field") and value.startswith("@")):
+                    return True  # in a variable, a file (-F query=@file) or stdin
+                query = value
+            elif name == "operationName":
+                operation = value
+        return query is not None and graphql_refused(query, operation)
+
+
+_GATEWAY_POLICY: list = []
+
+
+def graphql_refused(query: str, operation: str | None) -> bool:
+    """Whether the credential gateway would refuse this GraphQL request (egress/github_policy.py:
+    graphql-core's parser, mutations allowed by name). Imported only here: graphql-core costs the
+    hook ~0.2 s, paid only by `gh api graphql` calls. If it cannot be loaded, the call is refused."""
+    import json
+
+    try:
+        from egress.github_policy import check_graphql, render_policy
+    except ImportError:
+        return True
+    if not _GATEWAY_POLICY:
+        _GATEWAY_POLICY.append(render_policy((), repository=None, run_id="guard"))
+    body = {"query": query, **({"operationName": operation} if operation is not None else {})}
+    return not check_graphql(_GATEWAY_POLICY[0], json.dumps(body).encode()).allowed
+
+
+@lru_cache(maxsize=512)
+def _segments_match(glob: tuple, path: tuple) -> bool:
+    if not glob:
+        return not path
+    if glob[0] == "**":
+        return any(_segments_match(glob[1:], path[n:]) for n in range(len(path) + 1))
+    return bool(path) and fnmatchcase(path[0], glob[0]) and _segments_match(glob[1:], path[1:])
+
+
+MATCHER_KINDS = (Flag, Option, Arg, Endpoint)
 
 
 def parse_matcher(raw, where: str) -> Matcher:
     if not isinstance(raw, dict):
-        _fail(where, f"a matcher must be a mapping, got {raw!r}", 'use {flag: [...]}, {option: [...], value: V} or {arg: GLOB}')
+        _fail(where, f"a matcher must be a mapping, got {raw!r}",
+              "use {flag: [...]}, {option: [...], value: V}, {arg: GLOB} or {endpoint: PATH, method: [...]}")
     for kind in MATCHER_KINDS:
-        if set(raw) == kind.keys:
+        if kind.keys <= set(raw) <= kind.keys | kind.optional_keys:
             return kind.parse(raw, where)
-    _fail(where, f"unknown matcher keys {sorted(raw)}", "a matcher has exactly one of: flag; option with value; arg")
+    _fail(where, f"unknown matcher keys {sorted(raw)}",
+          "a matcher has exactly one of: flag; option with value; arg; endpoint (with method, field)")
 
 
 def holds_for_some_argument(matchers: tuple, rest: list) -> bool:
@@ -344,17 +497,78 @@ class ToolOptions(Record):
     """A program's global options (skipped before its subcommand), in the profile's order, and
     the options that make it write a file or run a program: `global_writes_or_runs` before the
     subcommand (`git -c core.fsmonitor=CMD`), `writes_or_runs` after it (`git log --output=FILE`).
-    An allow rule never matches a command that carries one of those (it falls to ask)."""
+    An allow rule never matches a command that carries one of those (it falls to ask).
+
+    How the program names its subcommands and configures them (COMMAND_KEYS):
+    `dashed_subcommands`: `git-push` (also `/usr/lib/git-core/git-push`) is `git push`;
+    `subcommands` with `subcommand_aliases`: the program also runs a subcommand named by an alias
+    or by any unique prefix of a subcommand or alias (npm's rule: `npm pub` is `npm publish`);
+    `config_arguments`: configuration keys (globs) whose setting acts as these arguments
+    (`remote.*.push: "push {value}"`; without `{value}`, when the setting is true);
+    `command_strings`: where the program takes a string it runs as a shell command, which is then
+    judged as one: `settings` (configuration keys: `core.sshCommand`), `variables` (`GIT_EDITOR`)
+    and `options` (`"rebase --exec"`: the subcommand and its option)."""
 
     __slots__ = ("options_with_value", "flags", "skip_args", "global_writes_or_runs", "writes_or_runs",
-                 "_with_value", "_flags", "unsafe_global", "unsafe")
+                 "_with_value", "_flags", "unsafe_global", "unsafe",
+                 "dashed_subcommands", "subcommands", "subcommand_aliases", "config_arguments", "command_strings",
+                 "_abbreviations")
     TABLE_KEYS = ("options_with_value", "flags", "skip_args", "global_writes_or_runs", "writes_or_runs")
+    COMMAND_KEYS = ("dashed_subcommands", "subcommands", "subcommand_aliases", "config_arguments", "command_strings")
+    COMMAND_STRING_KINDS = ("settings", "variables", "options")
 
-    def __init__(self, options_with_value=(), flags=(), skip_args=(), global_writes_or_runs=(), writes_or_runs=()):
+    def __init__(self, options_with_value=(), flags=(), skip_args=(), global_writes_or_runs=(), writes_or_runs=(),
+                 dashed_subcommands=False, subcommands=(), subcommand_aliases=(), config_arguments=(),
+                 command_strings=()):
         super().__init__(tuple(options_with_value), tuple(flags), tuple(skip_args), tuple(global_writes_or_runs),
                          tuple(writes_or_runs), frozenset(options_with_value), frozenset(flags),
                          (Flag(global_writes_or_runs),) if global_writes_or_runs else (),
-                         (Flag(writes_or_runs),) if writes_or_runs else ())
+                         (Flag(writes_or_runs),) if writes_or_runs else (),
+                         bool(dashed_subcommands), tuple(subcommands), tuple(dict(subcommand_aliases).items()),
+                         tuple(dict(config_arguments).items()),
+                         tuple((kind, tuple(names)) for kind, names in dict(command_strings).items()), None)
+
+    def command_string_names(self, kind: str) -> tuple:
+        return dict(self.command_strings).get(kind, ())
+
+    def table(self) -> dict:
+        """The keyword arguments this was made from."""
+        return {"options_with_value": self.options_with_value, "flags": self.flags, "skip_args": self.skip_args,
+                "global_writes_or_runs": self.global_writes_or_runs, "writes_or_runs": self.writes_or_runs,
+                "dashed_subcommands": self.dashed_subcommands, "subcommands": self.subcommands,
+                "subcommand_aliases": self.subcommand_aliases, "config_arguments": self.config_arguments,
+                "command_strings": self.command_strings}
+
+    def subcommand(self, word: str) -> str | None:
+        """The subcommand the program runs for `word` by its own naming rule (npm's deref in
+        lib/utils/cmd-list.js: camelCase to kebab-case, a subcommand, an alias, or a unique
+        prefix of either, then aliases followed), or None."""
+        if not self.subcommands:
+            return None
+        if any("A" <= c <= "Z" for c in word):
+            word = re.sub(r"[A-Z]", lambda m: "-" + m.group(0).lower(), word)
+        aliases = dict(self.subcommand_aliases)
+        if word in self.subcommands:
+            return word
+        if word in aliases:
+            return aliases[word]
+        if self._abbreviations is None:
+            object.__setattr__(self, "_abbreviations", _unique_prefixes(self.subcommands + tuple(aliases)))
+        found = self._abbreviations.get(word)
+        for _ in range(len(aliases) + 1):
+            if found not in aliases:
+                break
+            found = aliases[found]
+        return found
+
+    def spellings(self, word: str) -> list[str]:
+        """Every other word the program runs `word` for (`pub`, `publi`... for npm's publish)."""
+        if not self.subcommands:
+            return []
+        aliases = dict(self.subcommand_aliases)
+        names = self.subcommands + tuple(aliases)
+        candidates = {name[:n] for name in names for n in range(1, len(name) + 1)}
+        return sorted(c for c in candidates if c != word and self.subcommand(c) == word)
 
     def kind(self, arg: str) -> str:
         """'value' (takes the next argument), 'one' (stands alone) or 'unknown' (may take one)."""
@@ -370,6 +584,17 @@ class ToolOptions(Record):
         return "unknown"
 
 
+def _unique_prefixes(names: tuple) -> dict:
+    """npm's abbrev: each prefix of exactly one name maps to it; every name maps to itself."""
+    owners: dict = {}
+    for name in names:
+        for n in range(1, len(name) + 1):
+            owners.setdefault(name[:n], set()).add(name)
+    found = {prefix: next(iter(owner)) for prefix, owner in owners.items() if len(owner) == 1}
+    found.update({name: name for name in names})
+    return found
+
+
 NO_OPTIONS = ToolOptions()
 
 
@@ -381,10 +606,11 @@ def parse_tools(raw) -> dict[str, ToolOptions]:
     for program, table in (raw or {}).items():
         if not isinstance(table, dict):
             _fail(f"tools.{program}", "expected a mapping", "give options_with_value and flags lists")
-        unknown = set(table) - set(ToolOptions.TABLE_KEYS)
+        unknown = set(table) - set(ToolOptions.TABLE_KEYS) - set(ToolOptions.COMMAND_KEYS)
         if unknown:
-            _fail(f"tools.{program}", f"unknown keys {sorted(unknown)}", f"allowed: {', '.join(ToolOptions.TABLE_KEYS)}")
-        lists = {}
+            allowed = ", ".join(ToolOptions.TABLE_KEYS + ToolOptions.COMMAND_KEYS)
+            _fail(f"tools.{program}", f"unknown keys {sorted(unknown)}", f"allowed: {allowed}")
+        lists = _command_keys(table, f"tools.{program}")
         for key in ToolOptions.TABLE_KEYS:
             value = table.get(key, [])
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -398,10 +624,45 @@ def parse_tools(raw) -> dict[str, ToolOptions]:
                 _option_names(lists[key], f"tools.{program}.{key}")
         tools[program] = ToolOptions(**lists)
     for program, globs in BUILTIN_SKIP_ARGS.items():
-        table = tools.get(program, NO_OPTIONS)
-        tools[program] = ToolOptions(table.options_with_value, table.flags, tuple(dict.fromkeys(table.skip_args + globs)),
-                                     table.global_writes_or_runs, table.writes_or_runs)
+        table = tools.get(program, NO_OPTIONS).table()
+        tools[program] = ToolOptions(**{**table, "skip_args": tuple(dict.fromkeys(table["skip_args"] + globs))})
     return tools
+
+
+def _command_keys(table: dict, where: str) -> dict:
+    """ToolOptions.COMMAND_KEYS of one program's table, checked."""
+    out = {}
+    if "dashed_subcommands" in table:
+        if not isinstance(table["dashed_subcommands"], bool):
+            _fail(f"{where}.dashed_subcommands", f"expected true or false, got {table['dashed_subcommands']!r}",
+                  "write dashed_subcommands: true")
+        out["dashed_subcommands"] = table["dashed_subcommands"]
+    if "subcommands" in table:
+        out["subcommands"] = _string_list(table["subcommands"], f"{where}.subcommands", "subcommand names")
+    for key, what in (("subcommand_aliases", "alias: subcommand"), ("config_arguments", "key glob: arguments")):
+        value = table.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(k, str) and k and isinstance(v, str) and v
+                                                  for k, v in value.items()):
+            _fail(f"{where}.{key}", f"expected a mapping of {what}, got {value!r}", f"write {key}: {{{what}}}")
+        if value:
+            out[key] = value
+    if "command_strings" in table:
+        value = table["command_strings"]
+        kinds = ToolOptions.COMMAND_STRING_KINDS
+        if not isinstance(value, dict) or set(value) - set(kinds):
+            _fail(f"{where}.command_strings", f"expected a mapping with some of {list(kinds)}, got {value!r}",
+                  "write command_strings: {settings: [...], variables: [...], options: [\"SUBCOMMAND --option\"]}")
+        out["command_strings"] = {kind: _string_list(names, f"{where}.command_strings.{kind}", kind)
+                                  for kind, names in value.items()}
+        for option in out["command_strings"].get("options", ()):
+            if len(option.split()) != 2 or not _OPTION_NAME.match(option.split()[1]):
+                _fail(f"{where}.command_strings.options", f"{option!r} is not 'SUBCOMMAND --option'",
+                      'write e.g. "rebase --exec"')
+    unknown_targets = sorted(set(out.get("subcommand_aliases", {}).values()) - set(out.get("subcommands", ())))
+    if unknown_targets:
+        _fail(f"{where}.subcommand_aliases", f"aliases of {unknown_targets}, which are not in subcommands",
+              "name only subcommands the program has")
+    return out
 
 
 # ------------------------------------------------------------------ rules
@@ -580,27 +841,47 @@ def _path_regex(glob: str):
 
 
 class FileTiers(Record):
-    """The profile's files: blocked (neither read nor written) and read_only (not written)."""
+    """The profile's files: blocked (neither read nor written) and read_only (not written), each a
+    tuple of (glob, (anchor, regex)); `combined`: per tier and anchor one regex of them all, so a
+    path that matches no glob (nearly every path) costs one match per anchor, not one per glob."""
 
-    __slots__ = ("blocked", "read_only")
+    __slots__ = ("blocked", "read_only", "combined")
 
-    def tier(self, path: str, home: str, environ) -> tuple[str, str] | None:
-        """(tier, glob) for an absolute, normalised path; blocked first."""
-        relative_to_home = []
-        if home and path.startswith(home.rstrip("/") + "/"):
-            relative_to_home.append(path[len(home.rstrip("/")) + 1:])
+    def __init__(self, blocked, read_only):
+        combined = {}
+        for tier, globs in (("blocked", blocked), ("read_only", read_only)):
+            for anchor in ("home", "absolute", "anywhere"):
+                patterns = [regex.pattern for _, (a, regex) in globs if a == anchor]
+                combined[tier, anchor] = re.compile("|".join(f"(?:{p})" for p in patterns), re.DOTALL) if patterns else None
+        super().__init__(blocked, read_only, combined)
+
+    def home_prefixes(self, home: str, environ) -> list[tuple[str, str]]:
+        """(folder prefix, what it stands for under ~) for the home folder and the CLIs' folders
+        their variables name: computed once per classification, used for every path."""
+        prefixes = [(home.rstrip("/") + "/", "")] if home else []
         for under_home, variable, inside in HOME_ALIASES:
             folder = environ.get(variable) if environ else None
-            if folder and path.startswith(os.path.join(folder, inside).rstrip("/") + "/"):
-                relative_to_home.append(under_home + path[len(os.path.join(folder, inside).rstrip("/")) + 1:])
+            if folder:
+                prefixes.append((os.path.join(folder, inside).rstrip("/") + "/", under_home))
+        return prefixes
+
+    def tier(self, path: str, home: str, environ, prefixes: list | None = None) -> tuple[str, str] | None:
+        """(tier, glob) for an absolute, normalised path; blocked first."""
+        if prefixes is None:
+            prefixes = self.home_prefixes(home, environ)
+        relative_to_home = [under + path[len(prefix):] for prefix, under in prefixes if path.startswith(prefix)]
         for tier, globs in (("blocked", self.blocked), ("read_only", self.read_only)):
+            home_any, absolute_any, anywhere_any = (self.combined[tier, a] for a in ("home", "absolute", "anywhere"))
+            if not ((home_any and any(home_any.match(rel) for rel in relative_to_home))
+                    or (absolute_any and absolute_any.match(path))
+                    or (anywhere_any and anywhere_any.match(path.lstrip("/")))):
+                continue
             for glob, (anchor, regex) in globs:
                 if anchor == "home":
                     if any(regex.match(rel) for rel in relative_to_home):
                         return tier, glob
-                elif anchor == "absolute" or anchor == "anywhere":
-                    if regex.match(path if anchor == "absolute" else path.lstrip("/")):
-                        return tier, glob
+                elif regex.match(path if anchor == "absolute" else path.lstrip("/")):
+                    return tier, glob
         return None
 
 
@@ -692,11 +973,12 @@ def command_word_ends(spec: tuple, argv: list, start: int, options: ToolOptions,
         if j >= n:
             continue
         value = argv[j].static
-        if value is None:  # unknown: it may be the command word, or an option
+        if value is None or argv[j].may_differ:  # unknown: it may be the command word, or an option
             if wildcard:
                 stack.append((k + 1, j + 1))
             stack.append((k, j + 1))
-            continue
+            if value is None:
+                continue
         if value == "--":
             if j + 1 < n and (argv[j + 1].static is None or argv[j + 1].static in spec[k]):
                 stack.append((k + 1, j + 2))
@@ -711,7 +993,7 @@ def command_word_ends(spec: tuple, argv: list, start: int, options: ToolOptions,
                 stack.append((k, j + 1))
                 stack.append((k, j + 2))
             continue
-        if value in spec[k]:
+        if value in spec[k] or (k == 0 and options.subcommands and options.subcommand(value) in spec[k]):
             stack.append((k + 1, j + 1))
         if any(fnmatchcase(value, g) for g in options.skip_args):
             stack.append((k, j + 1))

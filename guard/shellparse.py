@@ -15,6 +15,9 @@ from __future__ import annotations
 import re
 
 PLAIN, QUOTED, DYNAMIC = 0, 1, 2
+SPLIT = 3  # in a Word's alternative only: an unquoted blank in a default, where bash splits the word
+_DEFAULTING = (":-", ":=", ":+", "-", "=", "+")  # ${X:-word}: the word is a value the expansion may take
+_PARAMETER = re.compile(r"!?(?:[A-Za-z_][A-Za-z0-9_]*|\d+|[@*#?$!-])")
 DYNAMIC_PLACEHOLDER = "$__agent_guard_dynamic__"
 
 _META = frozenset(" \t\n;&|()<>")
@@ -46,12 +49,19 @@ class ShellSyntaxError(ValueError):
 
 
 class Word:
-    """One shell word: parts of (kind, text); kind PLAIN (unquoted), QUOTED or DYNAMIC."""
+    """One shell word: parts of (kind, text); kind PLAIN (unquoted), QUOTED or DYNAMIC.
+    `alternative`: when the word holds `${X:-default}` (or `:=`, `:+`, `-`, `=`, `+`), its parts
+    with each such expansion replaced by the default's own parts (SPLIT where bash would split
+    the default into more words), else None: the value the word takes when the defaults apply.
+    `may_differ`: the word was made from such a default, so the shell may give it another value
+    (the variable was set after all): a command word may then still be any word."""
 
-    __slots__ = ("parts", "static", "reserved")
+    __slots__ = ("parts", "static", "reserved", "alternative", "may_differ")
 
-    def __init__(self, parts):
+    def __init__(self, parts, alternative=None, may_differ=False):
         self.parts = parts
+        self.alternative = alternative
+        self.may_differ = may_differ
         if any(kind == DYNAMIC for kind, _ in parts):
             self.static = None
         else:
@@ -119,6 +129,7 @@ class _Parser:
         self.peeked = None
         self.pending_heredocs: list = []
         self.nesting = 0
+        self.default = None  # the default of the ${X:-...} read_dollar just read
 
     # ---------------------------------------------------------------- errors
     def error(self, what: str, at: int | None = None):
@@ -186,6 +197,7 @@ class _Parser:
     def read_word(self) -> Word | None:
         s, n = self.s, self.n
         parts: list = []
+        defaults: dict = {}  # index in parts -> the parts of a ${X:-default}'s default
         buf: list[str] = []
 
         def flush():
@@ -232,7 +244,7 @@ class _Parser:
             elif c == '"':
                 flush()
                 self.i += 1
-                self.read_double_quoted(parts)
+                self.read_double_quoted(parts, defaults)
             elif c == "$":
                 nxt = s[self.i + 1] if self.i + 1 < n else ""
                 if nxt == "'":
@@ -242,14 +254,14 @@ class _Parser:
                 elif nxt == '"':
                     flush()
                     self.i += 2
-                    self.read_double_quoted(parts)
+                    self.read_double_quoted(parts, defaults)
                 else:
                     part = self.read_dollar()
                     if part is None:
                         buf.append("$")
                     else:
                         flush()
-                        parts.append(part)
+                        self.add_expansion(parts, defaults, part)
             elif c == "`":
                 flush()
                 parts.append(self.read_backtick())
@@ -259,9 +271,17 @@ class _Parser:
         flush()
         if not parts:
             return None
-        return Word(parts)
+        return Word(parts, _with_defaults(parts, defaults) if defaults else None)
 
-    def read_double_quoted(self, parts):
+    def add_expansion(self, parts: list, defaults: dict, part) -> None:
+        """Append an expansion read by read_dollar, noting the default it may take."""
+        if self.default is not None:
+            defaults[len(parts)] = self.default
+            self.default = None
+        parts.append(part)
+
+    def read_double_quoted(self, parts, defaults=None):
+        defaults = {} if defaults is None else defaults
         s, n = self.s, self.n
         buf: list[str] = []
         while True:
@@ -283,14 +303,14 @@ class _Parser:
                 buf.append("\\")
                 self.i += 1
             elif c == "$":
-                part = self.read_dollar()
+                part = self.read_dollar(quoted=True)
                 if part is None:
                     buf.append("$")
                 else:
                     if buf:
                         parts.append((QUOTED, "".join(buf)))
                         buf.clear()
-                    parts.append(part)
+                    self.add_expansion(parts, defaults, part)
             elif c == "`":
                 if buf:
                     parts.append((QUOTED, "".join(buf)))
@@ -338,8 +358,10 @@ class _Parser:
             else:
                 out.append("\\" + e)
 
-    def read_dollar(self):
-        """At a `$`: the expansion as a DYNAMIC part, or None for a literal `$`."""
+    def read_dollar(self, quoted: bool = False):
+        """At a `$`: the expansion as a DYNAMIC part, or None for a literal `$`. A `${X:-word}`
+        leaves the parts of `word` in self.default (the caller notes them: add_expansion)."""
+        self.default = None
         s, n = self.s, self.n
         i = self.i + 1
         nxt = s[i] if i < n else ""
@@ -353,6 +375,12 @@ class _Parser:
             return (DYNAMIC, "$(...)")
         if nxt == "{":
             self.i = i + 1
+            parameter = _PARAMETER.match(s, self.i)
+            operator = next((op for op in _DEFAULTING if parameter and s.startswith(op, parameter.end())), None)
+            if operator is not None:
+                self.i = parameter.end() + len(operator)
+                self.default = self.read_default(quoted)
+                return (DYNAMIC, "${...}")
             self.scan_braced_parameter()
             braced = s[i + 1:self.i - 1]
             # a plain ${NAME} keeps its name, as $NAME does (the guard resolves ${HOME})
@@ -375,6 +403,66 @@ class _Parser:
             return (DYNAMIC, "$" + nxt)
         self.i = i
         return None
+
+    def read_default(self, quoted: bool) -> list:
+        """After `${X:-` (or another defaulting operator): the default word's parts up to the
+        closing `}`, with SPLIT where an unquoted blank would split it. Inside double quotes the
+        default is quoted text (single quotes in it are characters, as bash has them)."""
+        s, n = self.s, self.n
+        parts: list = []
+        buf: list[str] = []
+        plain = QUOTED if quoted else PLAIN
+
+        def flush():
+            if buf:
+                parts.append((plain, "".join(buf)))
+                buf.clear()
+
+        while True:
+            if self.i >= n:
+                self.error("unterminated ${")
+            c = s[self.i]
+            if c == "}":
+                self.i += 1
+                flush()
+                return parts
+            if c == "\\" and self.i + 1 < n:
+                flush()
+                if s[self.i + 1] != "\n":
+                    parts.append((QUOTED, s[self.i + 1]))
+                self.i += 2
+            elif c == "'" and not quoted:
+                end = s.find("'", self.i + 1)
+                if end < 0:
+                    self.error("unterminated single quote")
+                flush()
+                parts.append((QUOTED, s[self.i + 1:end]))
+                self.i = end + 1
+            elif c == '"':
+                flush()
+                self.i += 1
+                inner: list = []
+                inner_defaults: dict = {}
+                self.read_double_quoted(inner, inner_defaults)
+                parts.extend(_with_defaults(inner, inner_defaults))
+            elif c == "$":
+                part = self.read_dollar(quoted)
+                if part is None:  # a literal `$`, already read past
+                    buf.append("$")
+                else:
+                    flush()
+                    nested, self.default = self.default, None
+                    parts.extend(nested if nested is not None else [part])
+            elif c == "`":
+                flush()
+                parts.append(self.read_backtick())
+            elif c in " \t\n" and not quoted:
+                flush()
+                parts.append((SPLIT, " "))
+                self.i += 1
+            else:
+                buf.append(c)
+                self.i += 1
 
     def read_backtick(self):
         s, n = self.s, self.n
@@ -826,6 +914,13 @@ class _Parser:
             self.error(f"unexpected {shown!r}")
         self.commands.append(cmd)
         return cmd
+
+
+def _with_defaults(parts: list, defaults: dict) -> list:
+    out = []
+    for index, part in enumerate(parts):
+        out.extend(defaults.get(index, (part,)))
+    return out
 
 
 class TooComplex(Exception):

@@ -32,6 +32,8 @@ WRAPPERS = {
                "--max-chars", "--process-slot-var"}, 0, False),
     "npx": ({"-p"}, {"--package", "--cache", "--userconfig"}, 0, False),
 }
+# builtins whose NAME=value arguments set shell variables for the rest of the command line
+DECLARATIONS = frozenset(("export", "declare", "typeset", "local", "readonly"))
 # shells: `-c STRING` is parsed again, and so is what they read on stdin when it is known
 SHELLS = frozenset(("sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "yash", "posh", "rbash"))
 # programs that run a command string given with an option: program -> (short option, long option)

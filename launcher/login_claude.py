@@ -15,12 +15,11 @@ needs no credentials file. The gateway holds the real token (and the refresh tok
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from egress.gateway import base_urls
-from launcher.logins import (Container, Context, Found, HostKind, LoginError, read_user_file, register,
-                             run_login_command, token_from, write_json_file)
+from launcher.logins import (Container, Context, Found, HostKind, LoginError, json_credential, register,
+                             run_login_command, token_from, write_back_file)
 
 # The shape of Claude Code's OAuth access tokens; the gateway replaces it.
 PLACEHOLDER_TOKEN = "sk-ant-oat01-agent-sandbox-placeholder"
@@ -99,18 +98,10 @@ def parse_credentials(text: str, origin: str) -> tuple[dict, dict]:
 
 
 def find_login(context: Context) -> Found | None:
-    output = _command_output(context)
-    if output is not None:
-        if not _is_json(output):
-            return None
-        origin = "--login-command"
-        text = output
-    else:
-        path = credentials_path(context)
-        data = read_user_file(path, "Claude Code's credentials")
-        if data is None:
-            return None
-        origin, text = str(path), data.decode("utf-8", "replace")
+    found = json_credential(context, "claude", credentials_path(context), "Claude Code's credentials")
+    if found is None:
+        return None
+    origin, text = found
     secret, details = parse_credentials(text, origin)
     return Found("claude/login", origin, secret, details)
 
@@ -121,17 +112,12 @@ def write_back_login(context: Context, started_with: dict, renewed: dict) -> str
     if context.login_command:
         return ("the gateway refreshed the login, which came from --login-command; the user's store still holds "
                 "the old tokens (run `claude` once to log in again if the vendor rotated them)")
-    path = credentials_path(context)
-    data = read_user_file(path, "Claude Code's credentials")
-    current = json.loads(data) if data else None
-    oauth = current.get("claudeAiOauth") if isinstance(current, dict) else None
-    if not isinstance(oauth, dict) or oauth.get("refreshToken") != started_with.get("refresh_token"):
-        return f"{path} changed during the run; the gateway's refreshed login was not written back"
-    oauth.update({"accessToken": renewed["access_token"], "refreshToken": renewed["refresh_token"],
-                  "expiresAt": int(renewed["expires_at"]) * 1000})
-    write_json_file(path, current)
-    return f"the refreshed login was written back to {path} (valid until " \
-           f"{time.strftime('%H:%M UTC', time.gmtime(renewed['expires_at']))})"
+    return write_back_file(
+        credentials_path(context), "Claude Code's credentials", started_with, renewed,
+        lambda data: data.get("claudeAiOauth"), "refreshToken",
+        lambda data, oauth: oauth.update({"accessToken": renewed["access_token"],
+                                          "refreshToken": renewed["refresh_token"],
+                                          "expiresAt": int(renewed["expires_at"]) * 1000}))
 
 
 # --- the container ---------------------------------------------------------------------------------

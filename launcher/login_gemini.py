@@ -15,16 +15,17 @@ default is the API key). The gateway holds the real tokens and refreshes the acc
 from __future__ import annotations
 
 import json
-import time
+import re
 from pathlib import Path
 
 from egress.gateway import base_urls
+from egress.login_gemini import LOCATION as LOCATION_ID
+from egress.login_gemini import PLACEHOLDER_TOKEN, TOKEN_URL, VERTEX_UPSTREAM
+from egress.login_gemini import PROJECT as PROJECT_ID
 from image import layout
-from launcher.logins import (Container, Context, Found, HostKind, LoginError, read_user_file, register,
-                             run_login_command, token_from, write_json_file)
+from launcher.logins import (Container, Context, Found, HostKind, LoginError, json_credential, register,
+                             token_from, write_back_file)
 
-# The shape of a Google access token; the gateway replaces it.
-PLACEHOLDER_TOKEN = "ya29.agent-sandbox-placeholder"
 SETTINGS = f"{layout.HOME}/.gemini/settings.json"
 ENCRYPTED_STORAGE_ENV = "GEMINI_FORCE_ENCRYPTED_FILE_STORAGE"
 PROJECT_ENVS = ("GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_PROJECT_ID")
@@ -62,26 +63,32 @@ def parse_credentials(text: str, origin: str) -> dict:
     return secret
 
 
+def _credential_text(context: Context, path: Path, what: str, kind_of: str) -> tuple[str, str] | None:
+    """(origin, text) of the kind's JSON: --login-command's output when it holds this kind's (a Google
+    login has no "type"; application default credentials have one), else the file at path."""
+    found = json_credential(context, "gemini", path, what)
+    if found is None or not context.login_command:
+        return found
+    try:
+        doc = json.loads(found[1])
+    except ValueError:
+        return None
+    return found if isinstance(doc, dict) and ("type" in doc) == (kind_of == "adc") else None
+
+
 def find_google(context: Context) -> Found | None:
-    if context.login_command:
-        output = run_login_command(context.login_command, "gemini").decode("utf-8", "replace").strip()
-        if not output.startswith("{"):
-            return None
-        origin, text = "--login-command", output
-    else:
-        path = credentials_path(context)
-        data = read_user_file(path, "Gemini CLI's Google login")
-        if data is None:
-            if context.environ.get(ENCRYPTED_STORAGE_ENV) == "true":
-                raise LoginError(f"gemini/google: {ENCRYPTED_STORAGE_ENV}=true keeps the login in encrypted storage, "
-                                 "which agent-run does not read; give --login-command a command that prints the "
-                                 "login's JSON (access_token, refresh_token, expiry_date)")
-            return None
-        origin, text = str(path), data.decode("utf-8", "replace")
+    found = _credential_text(context, credentials_path(context), "Gemini CLI's Google login", "login")
+    if found is None:
+        if not context.login_command and context.environ.get(ENCRYPTED_STORAGE_ENV) == "true":
+            raise LoginError(f"gemini/google: {ENCRYPTED_STORAGE_ENV}=true keeps the login in encrypted storage, "
+                             "which agent-run does not read; give --login-command a command that prints the "
+                             "login's JSON (access_token, refresh_token, expiry_date)")
+        return None
+    origin, text = found
     details = {}
     project = next((context.environ[name] for name in PROJECT_ENVS if context.environ.get(name)), None)
     if project is not None:
-        if not project.replace("-", "").replace(":", "").replace(".", "").isalnum() or len(project) > 100:
+        if not re.fullmatch(PROJECT_ID, project):
             raise LoginError(f"gemini/google: ${PROJECT_ENVS[0]} {project!r} is not a Google Cloud project id")
         details["project"] = project
     return Found("gemini/google", origin, parse_credentials(text, origin), details)
@@ -92,16 +99,12 @@ def write_back_google(context: Context, started_with: dict, renewed: dict) -> st
     with (the user's own gemini may have refreshed it meanwhile: then theirs wins)."""
     if context.login_command:
         return "the gateway refreshed the login, which came from --login-command; the user's store was left as it was"
-    path = credentials_path(context)
-    data = read_user_file(path, "Gemini CLI's Google login")
-    current = json.loads(data) if data else None
-    if not isinstance(current, dict) or current.get("refresh_token") != started_with.get("refresh_token"):
-        return f"{path} changed during the run; the gateway's refreshed login was not written back"
-    current.update({"access_token": renewed["access_token"], "refresh_token": renewed["refresh_token"],
-                    "expiry_date": int(renewed["expires_at"]) * 1000})
-    write_json_file(path, current)
-    return f"the refreshed login was written back to {path} (valid until " \
-           f"{time.strftime('%H:%M UTC', time.gmtime(renewed['expires_at']))})"
+    return write_back_file(
+        credentials_path(context), "Gemini CLI's Google login", started_with, renewed,
+        lambda data: data, "refresh_token",
+        lambda data, login: login.update({"access_token": renewed["access_token"],
+                                          "refresh_token": renewed["refresh_token"],
+                                          "expiry_date": int(renewed["expires_at"]) * 1000}))
 
 
 def container(gateway_host: str, details: dict) -> Container:
@@ -119,20 +122,94 @@ GOOGLE = register(HostKind("gemini/google", "gemini", "Gemini CLI's Google login
 
 # --- gemini/vertex ---------------------------------------------------------------------------------
 
-VERTEX_REFUSED = (
-    "Vertex AI through the gateway is not built yet: the CLI's application default credentials would "
-    "need the gateway to play the metadata server and mint tokens from the service-account key "
-    "(docs/logins.md, 'Vertex AI'), and agent-run never puts a key file or gcloud's refresh token in the "
-    "container; use --login gemini/google (Login with Google) or a Gemini API key (--key-file gemini=PATH)")
+ADC_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
+LOCATION_ENV = "GOOGLE_CLOUD_LOCATION"
+UNMINTED = "not-minted-yet"      # the gateway gets a real access token before the first call
 
 
-def _vertex_not_found(context: Context) -> Found | None:
-    return None
+def adc_path(context: Context) -> Path:
+    """Where Google's libraries look for application default credentials: the variable, else gcloud's."""
+    if context.environ.get(ADC_ENV):
+        return Path(context.environ[ADC_ENV])
+    folder = context.environ.get("CLOUDSDK_CONFIG")
+    return (Path(folder) if folder else context.home / ".config" / "gcloud") / "application_default_credentials.json"
 
 
-def _vertex_container(gateway_host: str, details: dict) -> Container:
-    raise LoginError(f"gemini/vertex: {VERTEX_REFUSED}")
+def parse_adc(text: str, origin: str) -> tuple[dict, str | None]:
+    """A service account's key or gcloud's application default login -> (the gateway's secret, the
+    project it names)."""
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise LoginError(f"gemini/vertex from {origin}: not JSON ({error.msg})") from None
+    kind = data.get("type") if isinstance(data, dict) else None
+    secret = {"kind": "gemini/vertex", "access_token": UNMINTED, "expires_at": 0}
+    if kind == "service_account":
+        from cryptography.hazmat.primitives import serialization
+        for key in ("client_email", "private_key"):
+            if not isinstance(data.get(key), str) or not data[key]:
+                raise LoginError(f"gemini/vertex from {origin}: the service account key has no {key}")
+        try:
+            serialization.load_pem_private_key(data["private_key"].encode(), password=None)
+        except (ValueError, TypeError):
+            raise LoginError(f"gemini/vertex from {origin}: private_key is not an unencrypted PEM private key") \
+                from None
+        secret.update({"client_email": data["client_email"], "private_key": data["private_key"],
+                       "token_uri": data.get("token_uri") or TOKEN_URL})
+        if isinstance(data.get("private_key_id"), str):
+            secret["private_key_id"] = data["private_key_id"]
+        return secret, data.get("project_id")
+    if kind == "authorized_user":
+        for key in ("client_id", "client_secret", "refresh_token"):
+            if not isinstance(data.get(key), str) or not data[key]:
+                raise LoginError(f"gemini/vertex from {origin}: the application default login has no {key}; "
+                                 "run `gcloud auth application-default login` again")
+        secret.update({"refresh_token": token_from(data["refresh_token"], "refresh_token", origin),
+                       "client_id": data["client_id"], "client_secret": data["client_secret"]})
+        return secret, data.get("quota_project_id")
+    raise LoginError(f"gemini/vertex from {origin}: credentials of type {kind!r} are not supported (a service "
+                     "account key or `gcloud auth application-default login` are)")
 
 
-VERTEX = register(HostKind("gemini/vertex", "gemini", "Vertex AI (application default credentials)",
-                           _vertex_not_found, _vertex_container, refused=VERTEX_REFUSED, auto_order=90))
+def find_vertex(context: Context) -> Found | None:
+    """Google's application default credentials, with the project and location the CLI needs."""
+    found = _credential_text(context, adc_path(context), "Google application default credentials", "adc")
+    if found is None:
+        return None
+    origin, text = found
+    secret, named_project = parse_adc(text, origin)
+    project = next((context.environ[name] for name in PROJECT_ENVS if context.environ.get(name)), None) or named_project
+    location = context.environ.get(LOCATION_ENV)
+    if not project or not location:
+        raise LoginError(f"gemini/vertex from {origin}: Vertex AI needs the project and the location: set "
+                         f"${PROJECT_ENVS[0]} and ${LOCATION_ENV} (under sudo: sudo --preserve-env="
+                         f"{PROJECT_ENVS[0]},{LOCATION_ENV})")
+    if not re.fullmatch(PROJECT_ID, project) or not re.fullmatch(LOCATION_ID, location):
+        raise LoginError(f"gemini/vertex: project {project!r} or location {location!r} is not a Google Cloud name")
+    return Found("gemini/vertex", origin, secret, {"project": project, "location": location})
+
+
+def vertex_upstream(details: dict) -> str:
+    """Vertex's host for the location, as Google's SDK and the CLI pick it: the global endpoint, a
+    multi-region one (us, eu) or a regional one."""
+    location = details["location"]
+    if location == "global":
+        return VERTEX_UPSTREAM
+    if location in ("us", "eu"):
+        return f"https://aiplatform.{location}.rep.googleapis.com"
+    return f"https://{location}-aiplatform.googleapis.com"
+
+
+def vertex_container(gateway_host: str, details: dict) -> Container:
+    url = base_urls(gateway_host)["gemini"]
+    env = {"GOOGLE_GENAI_USE_VERTEXAI": "true", "GOOGLE_CLOUD_PROJECT": details["project"],
+           LOCATION_ENV: details["location"], "GOOGLE_VERTEX_BASE_URL": url,
+           # Google's libraries ask this "metadata server" for a token: the gateway answers a placeholder.
+           "GCE_METADATA_HOST": url.removeprefix("http://")}
+    settings = {"security": {"auth": {"selectedType": "vertex-ai"}}}
+    return Container(env, {SETTINGS: json.dumps(settings, indent=2) + "\n"})
+
+
+VERTEX = register(HostKind("gemini/vertex", "gemini", "Vertex AI (application default credentials: "
+                           f"${ADC_ENV} or gcloud's, with ${PROJECT_ENVS[0]} and ${LOCATION_ENV})",
+                           find_vertex, vertex_container, auto_order=20, upstream=vertex_upstream))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from egress import logins as gateway_logins
-from egress.gateway import PLACEHOLDER_KEY, VENDORS, KeySource, agent_environment, base_urls, read_key, validate_key
+from egress.gateway import VENDORS, KeySource, agent_environment, base_urls, read_key
 from launcher import safefs
 
 MAX_CREDENTIAL_BYTES = 256 * 1024
@@ -98,43 +98,28 @@ class HostKind:
     refused: str | None = None
     # Tried in this order by --login auto (lower first); API keys are only chosen when given.
     auto_order: int = 100
+    # The upstream for this login's details, where it depends on them (Vertex's location):
+    # details -> "https://host", or None for the gateway kind's default.
+    upstream: Callable[[dict], str | None] | None = None
 
     @property
     def vendor(self) -> str:
         return CLIS[self.cli]
 
 
-KINDS: dict[str, HostKind] = {}
-
-
-def register(kind: HostKind) -> HostKind:
-    if kind.name in KINDS:
-        raise ValueError(f"login kind {kind.name!r} is registered twice")
-    KINDS[kind.name] = kind
-    return kind
-
-
 # One line per vendor module: each registers its kinds when imported.
-VENDOR_MODULES = ("launcher.login_claude", "launcher.login_gemini")
-_loaded = False
-
-
-def _load_vendor_modules() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        import importlib
-        for module in VENDOR_MODULES:
-            importlib.import_module(module)
+VENDOR_MODULES = ("launcher.login_claude", "launcher.login_codex", "launcher.login_gemini")
+KINDS = gateway_logins.Registry(VENDOR_MODULES)
+register = KINDS.register
 
 
 def kinds_for(cli: str) -> list[HostKind]:
-    _load_vendor_modules()
+    KINDS.load()
     return sorted((k for k in KINDS.values() if k.cli == cli), key=lambda k: (k.auto_order, k.name))
 
 
 def get(name: str, cli: str | None = None) -> HostKind:
-    _load_vendor_modules()
+    KINDS.load()
     kind = KINDS.get(name)
     if kind is None or (cli is not None and kind.cli != cli):
         known = ", ".join(k.name for k in (kinds_for(cli) if cli else KINDS.values()))
@@ -195,6 +180,38 @@ def token_from(value, what: str, origin: str) -> str:
         return gateway_logins.check_token(value.strip() if isinstance(value, str) else value, what, origin)
     except gateway_logins.LoginError as error:
         raise LoginError(str(error)) from None
+
+
+def json_credential(context: Context, cli: str, path: Path, what: str) -> tuple[str, str] | None:
+    """(origin, text) of a login kept as a JSON document: --login-command's output when one is
+    given (None when it printed something else: another kind's token), else the file's (None when
+    there is no file)."""
+    if context.login_command:
+        output = run_login_command(context.login_command, cli).decode("utf-8", "replace").strip()
+        return ("--login-command", output) if output.startswith("{") else None
+    data = read_user_file(path, what)
+    return None if data is None else (str(path), data.decode("utf-8", "replace"))
+
+
+def write_back_file(path: Path, what: str, started_with: dict, renewed: dict,
+                    holder: Callable[[dict], dict | None], refresh_field: str,
+                    apply: Callable[[dict, dict], None]) -> str:
+    """A refreshed login into the user's JSON credential file, if the login in it is still the one
+    the run started with (the user's own CLI may have refreshed it meanwhile: then theirs wins).
+    holder(document) is the object that holds the login (the document or a part of it), whose
+    refresh_field is compared; apply(document, holder) writes the renewed tokens in."""
+    data = read_user_file(path, what)
+    try:
+        current = json.loads(data) if data else None
+    except ValueError:
+        current = None
+    place = holder(current) if isinstance(current, dict) else None
+    if not isinstance(place, dict) or place.get(refresh_field) != started_with.get("refresh_token"):
+        return f"{path} changed during the run; the gateway's refreshed login was not written back"
+    apply(current, place)
+    write_json_file(path, current)
+    return (f"the refreshed login was written back to {path} (valid until "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(renewed['expires_at']))})")
 
 
 def write_json_file(path: Path, data: dict, mode: int = 0o600) -> None:
@@ -294,6 +311,11 @@ def is_api_key(kind_name: str) -> bool:
 
 def container_for(kind_name: str, gateway_host: str, details: dict) -> Container:
     return get(kind_name).container(gateway_host, details)
+
+
+def upstream_for(kind_name: str, details: dict) -> str | None:
+    kind = get(kind_name)
+    return kind.upstream(details) if kind.upstream else None
 
 
 def context_from(key_sources: list, login_command: str | None, environ: dict | None = None) -> Context:
@@ -416,11 +438,13 @@ def check_main(argv: list[str], prog: str = "agent-run login-check") -> int:
                                      "gateway could use it (one cheap authenticated call to the vendor) and when it "
                                      "expires. Exit 0: usable; 1: found but not usable; 2: none found or bad input.")
     parser.add_argument("cli", choices=sorted(CLIS))
-    parser.add_argument("--login", default="auto", help="a login kind (see docs/logins.md) or auto (default)")
+    parser.add_argument("--login", default="auto", metavar="KIND",
+                        help="a login kind (see docs/logins.md) or auto (default)")
     parser.add_argument("--key-file", action="append", default=[], metavar="VENDOR=PATH")
     parser.add_argument("--key-command", action="append", default=[], metavar="VENDOR=COMMAND")
-    parser.add_argument("--login-command", help="a command that prints the credential (a keychain export)")
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--login-command", metavar="COMMAND",
+                        help="a command that prints the credential (a keychain export)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds for the check (default 30)")
     # Tests only: the vendor's stand-in.
     parser.add_argument("--gateway-upstream", help=argparse.SUPPRESS)
     parser.add_argument("--gateway-upstream-ca", help=argparse.SUPPRESS)
@@ -430,8 +454,8 @@ def check_main(argv: list[str], prog: str = "agent-run login-check") -> int:
         sources = key_sources_from(args.key_file, args.key_command)
         context = context_from(sources, args.login_command)
         found = choose(args.cli, args.login, context)
-        result = check(found, context, args.gateway_upstream, args.gateway_token_url, args.gateway_upstream_ca,
-                       args.timeout)
+        upstream = args.gateway_upstream or upstream_for(found.kind, found.details)
+        result = check(found, context, upstream, args.gateway_token_url, args.gateway_upstream_ca, args.timeout)
     except (LoginError, ValueError) as error:
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
@@ -452,6 +476,3 @@ def key_sources_from(key_files: list[str], key_commands: list[str]) -> list[KeyS
         raise LoginError(f"two keys given for {', '.join(dup)}: pass one --key-file or --key-command each")
     return sources
 
-
-__all__ = ["Container", "Context", "Found", "HostKind", "LoginError", "PLACEHOLDER_KEY", "check", "choose",
-           "container_for", "give_back", "register", "secret_of", "validate_key"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from egress import gateway_github, logins as gateway_logins
-from egress.gateway import RENEWED_DIR, VENDORS, KeySource, proxy_allowlist, render_gateway_config
+from egress.gateway import RENEWED_DIR, proxy_allowlist, render_gateway_config
 from egress.squid import AGENT_SUPERNET, render_squid
 from image import layout
 from launcher import github_app, logins
@@ -282,6 +282,17 @@ def proxy_files(options: Options, folder: Path) -> dict:
 GITHUB_UPSTREAMS = ("git", "api", "npm")
 
 
+def gateway_upstream(options: Options, vendor: str) -> dict | None:
+    """The vendor's upstream: a stand-in's (tests), else the one the login names for its details
+    (Vertex's location), else the login kind's default (None)."""
+    if vendor in options.upstreams:
+        return {vendor: options.upstreams[vendor]}
+    if vendor == options.vendor:
+        found = logins.upstream_for(options.login_kind, options.login_details)
+        return {vendor: found} if found else None
+    return None
+
+
 def github_pieces(options: Options, subnet: str, *, repository: str | None = None, gateway_address: str | None = None,
                   vendor: str | None = None) -> github_app.GitHubRunPieces:
     """The gateway's config (the vendor's route, GitHub's and npm's) and what the agent needs to
@@ -292,8 +303,7 @@ def github_pieces(options: Options, subnet: str, *, repository: str | None = Non
     ca = "/etc/agent-gateway/upstream-ca.pem" if options.upstream_ca else None
     config = render_gateway_config([vendor], agent_subnets=[subnet],
                                    model_server_tools=options.model_server_tools,
-                                   upstreams={vendor: options.upstreams[vendor]}
-                                   if vendor in options.upstreams else None, ca_file=ca,
+                                   upstreams=gateway_upstream(options, vendor), ca_file=ca,
                                    logins={vendor: options.login_kind} if vendor == options.vendor else None,
                                    token_urls={vendor: options.token_urls[vendor]}
                                    if vendor in options.token_urls else None,

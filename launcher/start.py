@@ -111,12 +111,10 @@ def options_from_args(args: argparse.Namespace, github: bool = True) -> Options:
         model = load(args.profile)
     except ProfileError as error:
         raise RunError(str(error)) from None
-    sources = [KeySource(v, file=Path(p)) for v, p in (_vendor_value(t, "--key-file") for t in args.key_file)]
-    sources += [KeySource(v, command=tuple(shlex.split(c)))
-                for v, c in (_vendor_value(t, "--key-command") for t in args.key_command)]
-    dup = sorted({s.vendor for s in sources if [x.vendor for x in sources].count(s.vendor) > 1})
-    if dup:
-        raise RunError(f"two keys given for {', '.join(dup)}: pass one --key-file or --key-command each")
+    try:
+        sources = logins.key_sources_from(args.key_file, args.key_command)
+    except logins.LoginError as error:
+        raise RunError(str(error)) from None
     token = None
     if args.github_token_file:
         token = KeySource("github", file=args.github_token_file)

@@ -16,7 +16,7 @@ import re
 
 from guard.native import GEMINI_POLICY_FILE, deny_message
 from guard.policy import Rule, ToolOptions
-from renderer.gemini_regex import rule_to_gemini_regex
+from renderer.gemini_regex import rule_to_gemini_regexes
 from renderer.model import PolicyModel, ProfileError, hook_command
 
 SHELL_TOOL = "run_shell_command"
@@ -57,17 +57,18 @@ def command_rules(rules: list[Rule], decision: str, tools: dict[str, ToolOptions
         entry = {"toolName": SHELL_TOOL, "decision": GEMINI_DECISION[decision], "priority": PRIORITY[decision]}
         if decision == "deny":
             try:
-                entry["commandRegex"] = rule_to_gemini_regex(rule, tools)
+                regexes = rule_to_gemini_regexes(rule, tools)
             except ValueError as exc:
                 raise ProfileError(f"{rule.source}: rule '{rule.id}' cannot be rendered for gemini: {exc}") from None
-        elif decision == "allow" and excluded_options(rule, tools):
+            message = deny_message(rule.id, rule.reason)
+            out += [{**entry, "commandRegex": regex, "denyMessage": message} for regex in regexes]
+            continue
+        if decision == "allow" and excluded_options(rule, tools):
             entry["commandRegex"] = allow_regex(rule, excluded_options(rule, tools))
         else:
             # allow and ask take the exact words: a prefix is never wider than the rule, and in the
             # interactive posture anything unlisted asks anyway.
             entry["commandPrefix"] = [" ".join(form) for form in rule.literal_forms()]
-        if decision == "deny":
-            entry["denyMessage"] = deny_message(rule.id, rule.reason)
         out.append(entry)
     return out
 

@@ -8,7 +8,8 @@ The regex must also pass Gemini's own loader check (packages/core/src/policy/uti
 isSafeRegExp): at most 2048 characters and no match for `\\([^)]*[*+?{].*\\)[*+?{]`, which
 rejects ANY group followed by a quantifier once a quantified group has opened. So no
 group here is ever quantified: repetition is unrolled into `(?:X|)` chains, and spans are
-character classes. `rule_to_gemini_regex` raises ValueError if a rule cannot fit.
+character classes. `rule_to_gemini_regex` raises ValueError if a rule cannot fit;
+`rule_to_gemini_regexes` splits a rule whose matchers do not fit together into one regex each.
 
 It matches what the classifier denies as far as a regex can: the program at a command
 boundary (start, `;`, `&`, `|`, `(`, `{`, backquote, newline, `bash -c '`, `eval '`,
@@ -22,7 +23,7 @@ from __future__ import annotations
 import re
 
 from guard.native import GEMINI_PREFIX
-from guard.policy import Arg, Flag, Matcher, Option, Rule, ToolOptions
+from guard.policy import Arg, Endpoint, Flag, Matcher, Option, Rule, ToolOptions
 
 MAX_LENGTH = 2048
 UNSAFE = re.compile(r"\([^)]*[*+?{].*\)[*+?{]")  # Gemini's nested-quantifier heuristic
@@ -35,15 +36,18 @@ def unsafe(pattern: str) -> bool:
 _W = r"[^\s;&|]"  # a character of a shell word (roughly)
 _Q = r"(?:\\\"|'|)"  # an optional quote around a word: \" in JSON text, or '
 _END = r"(?=[\s;&|)`'\"]|\\|$)"  # the word ends here
+# an argument's start: a quote, or a parameter expansion whose literal default it is (`${X:--f}`)
+_OPEN = r"(?:\\\"|'|)(?:\$\{[A-Za-z_]\w*:?[-=+](?:\\\"|'|)|)"
+_ARG_END = r"(?=[\s;&|)}`'\"]|\\|$)"  # an argument ends here (also at the `}` of such a default)
 _WRAPPERS = ("sudo", "doas", "env", "command", "builtin", "exec", "nohup", "time", "timeout", "nice", "ionice",
-             "stdbuf", "setsid", "xargs", "unbuffer", "chrt", "taskset", "coproc")
+             "stdbuf", "setsid", "xargs", "unbuffer", "chrt", "taskset", "coproc", r"npm\s+(?:exec|x)")
 _SHELLS = r"(?:ba|da|z|k|mk|)sh"
 _START = (
     r"(?:"
     r"|.*(?:[;&|{})`!]|\\n|\((?=[^'\\]))"  # after a command separator (a bare start is the empty alternative)
-    rf"|.*\b(?:{_SHELLS}|su|runuser|script|flock|npx)\s+[^;&|]*?-[A-Za-z]*c[A-Za-z]*\s+(?:'|\\\"|)"  # -c strings
+    rf"|.*\b(?:{_SHELLS}|su|runuser|script|flock|npx|npm)\s+[^;&|]*?-[A-Za-z]*c[A-Za-z]*\s+(?:'|\\\"|)"  # -c strings
     rf"|.*\b{_SHELLS}\s+<<<\s*(?:'|\\\"|)"
-    r"|.*\b(?:eval|trap)\s+(?:'|\\\"|)"
+    r"|.*\b(?:eval\s+|trap\s+|alias\s+[^\s=;&|]+=)(?:'|\\\"|)"
     r"|.*\benv\s[^;&|]*?(?:-S|--split-string)(?:\s+|=|)(?:'|\\\"|)"
     r"|.*\s-(?:exec|execdir|ok|okdir)\s+"
     r"|.*\bwatch\s+(?:-n\s+[^\s;&|]+\s+|)"
@@ -117,23 +121,54 @@ def _long_or_short(m: Flag | Option, long_after: str, short_before: str, short_a
 
 
 def _flag(m: Flag) -> str:
-    return _long_or_short(m, "(?=[=\\s;&|)`'\"]|\\\\|$)", "-[A-Za-z0-9]*", f"[A-Za-z0-9]*{_Q}{_END}")
+    return _long_or_short(m, "(?=[=\\s;&|)}`'\"]|\\\\|$)", "-[A-Za-z0-9]*", f"[A-Za-z0-9]*{_Q}{_ARG_END}")
 
 
 def _option(m: Option) -> str:
     value = "(?:" + "|".join(_case_insensitive(v) for v in m.values_as_written()) + ")"
-    return _long_or_short(m, f"(?:\\s+|=){_Q}{value}{_Q}{_END}", "-[A-Za-z]*", f"(?:\\s+|=|){_Q}{value}{_Q}{_END}")
+    return _long_or_short(m, f"(?:\\s+|=){_OPEN}{value}{_Q}{_ARG_END}", "-[A-Za-z]*",
+                          f"(?:\\s+|=|){_OPEN}{value}{_Q}{_ARG_END}")
 
 
 def _arg(m: Arg) -> str:
-    return f"{_Q}{_glob(m.glob)}{_Q}{_END}"
+    return f"{_glob(m.glob)}{_Q}{_ARG_END}"
 
 
-MATCHER_REGEX = {Flag.kind: _flag, Option.kind: _option, Arg.kind: _arg}  # one per matcher kind
+def _endpoint(m: Endpoint) -> str:
+    """The API path (after an optional `https://host/` or `/`), and where the rule names methods,
+    a later -X/--method with one of them. A regex cannot tell that fields make gh POST, take the
+    method before the path within Gemini's size limit, nor read a GraphQL document: a mutation
+    rule takes the word `mutation` after the path (the corpus lists these differences)."""
+    segments = [{"*": r"[^\s;&|/]*", "**": r"[^\s;&|]*"}.get(seg) or re.escape(seg) for seg in m._segments]
+    path = rf"(?:[A-Za-z]+://[^\s;&|/]*/|/|){'/'.join(segments)}(?:\?[^\s;&|]*|){_Q}{_ARG_END}"
+    if m.mutation:
+        return path + r"[^;&|]*?\bmutation\b"
+    if not m.methods:
+        return path
+    values = "|".join(_case_insensitive(method) for method in m.methods)
+    return rf"{path}[^;&|]*?\s(?:-[A-Za-z]*X|--method)(?:\s+|=|){_OPEN}(?:{values}){_Q}{_ARG_END}"
+
+
+MATCHER_REGEX = {Flag.kind: _flag, Option.kind: _option, Arg.kind: _arg, Endpoint.kind: _endpoint}  # one per kind
 
 
 def _matcher(m: Matcher) -> str:
     return MATCHER_REGEX[m.kind](m)
+
+
+def _spellings(words, options: list) -> str:
+    """`|...` for the other words the programs run these subcommands for (npm pub: a prefix, as a
+    trie, short enough for Gemini's limit; an alias as it is), or ""."""
+    prefixes, others = [], set()
+    for word in words:
+        for table in options:
+            spellings = table.spellings(word)
+            shortest = min((len(s) for s in spellings if word.startswith(s)), default=0)
+            if shortest:
+                prefixes.append((word, shortest))
+            others.update(s for s in spellings if not word.startswith(s))
+    out = [_prefix_trie([word], shortest) for word, shortest in prefixes] + [re.escape(s) for s in sorted(others)]
+    return "".join("|" + part for part in out)
 
 
 def rule_to_gemini_regex(rule: Rule, tools: dict[str, ToolOptions]) -> str:
@@ -143,16 +178,35 @@ def rule_to_gemini_regex(rule: Rule, tools: dict[str, ToolOptions]) -> str:
     skips = [f"\\s+{_glob(g)}" for g in globs]
     between = f"(?:{_GLOBAL[3:-2]}|{'|'.join(skips)}|)" if skips else _GLOBAL
     regex = [_START, _PRE, f"(?:{_W}*/|){_INNER_QUOTE}(?:{_alternatives(programs)[3:-1]}|{_DYNAMIC_WORD}){_Q}"]
-    for alternatives in rule.command[1:]:
+    for position, alternatives in enumerate(rule.command[1:]):
+        spelled = _spellings(alternatives, [tools.get(p, ToolOptions()) for p in programs]) if position == 0 else ""
+        words = f"(?:{_alternatives(alternatives)[3:-1]}{spelled}|{_DYNAMIC_WORD}){_Q}"
+        if position == 0 and any(tools.get(p, ToolOptions()).dashed_subcommands for p in programs):
+            dashed = "|".join(re.escape(word) for word in sorted(rule.command[1]))
+            regex.append(f"(?:-(?:{dashed}){_Q}|{between * 3}\\s+{_Q}{words})")
+            continue
         regex.append(between * 3)
-        regex.append(f"\\s+{_Q}(?:{_alternatives(alternatives)[3:-1]}|{_DYNAMIC_WORD}){_Q}")
+        regex.append(f"\\s+{_Q}{words}")
     if rule.any_of:
-        regex.append(r"[^;&|]*?\s" + _Q + "(?:" + "|".join(_matcher(m) for m in rule.any_of) + ")")
+        regex.append(r"[^;&|]*?\s" + _OPEN + "(?:" + "|".join(_matcher(m) for m in rule.any_of) + ")")
     else:
         regex.append(_END)
     result = "".join(regex)
     check_loadable(result, rule.id)
     return result
+
+
+def rule_to_gemini_regexes(rule: Rule, tools: dict[str, ToolOptions]) -> list[str]:
+    """The commandRegexes for one deny rule: one, or when its matchers do not fit in one regex
+    together, one per matcher (Gemini denies when any of them matches); ValueError if even one
+    matcher cannot fit."""
+    try:
+        return [rule_to_gemini_regex(rule, tools)]
+    except ValueError:
+        if len(rule.any_of) < 2:
+            raise
+    return [rule_to_gemini_regex(Rule(rule.id, rule.decision, rule.reason, rule.command, (matcher,), rule.tripwire,
+                                      rule.source), tools) for matcher in rule.any_of]
 
 
 def check_loadable(regex: str, rule_id: str = "?") -> None:

@@ -277,7 +277,7 @@ def load(name: str, root: Path | None = None) -> PolicyModel:
         if key not in merged:
             raise ProfileError(f"{leaf_path}: at key '{key}': missing (not set here nor in any profile it extends)")
     rules = _rules(merged, origin, name)
-    tools = {k: {key: v.get(key, []) for key in ("options_with_value", "flags", "global_writes_or_runs", "writes_or_runs")
+    tools = {k: {key: v.get(key, []) for key in ToolOptions.TABLE_KEYS + ToolOptions.COMMAND_KEYS
                  if key in ("options_with_value", "flags") or v.get(key)}
              for k, v in (merged.get("tools") or {}).items()}
     model = PolicyModel(

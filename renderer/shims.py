@@ -22,13 +22,14 @@ from image.layout import RUNTIME_PROFILES_DIR, SHIMS_DIR
 GUARD_CANDIDATES = ("/usr/local/bin/agent-guard", "/usr/bin/agent-guard")
 
 # Everyday subcommands worth keeping out of Python; a word is used only while no deny rule names it.
+# Not git config nor git remote: what they write (remote.R.push, a mirror) is judged as the push it
+# makes (tools.git.config_arguments, docs/guard.md).
 FAST_PATH_CANDIDATES = {
     "git": ["add", "am", "apply", "bisect", "blame", "branch", "cat-file", "check-attr", "check-ignore",
-            "checkout", "cherry-pick", "clean", "clone", "commit", "config", "count-objects", "describe",
+            "checkout", "cherry-pick", "clean", "clone", "commit", "count-objects", "describe",
             "diff", "diff-files", "diff-index", "diff-tree", "fetch", "for-each-ref", "format-patch", "fsck",
             "gc", "grep", "hash-object", "help", "init", "log", "ls-files", "ls-remote", "ls-tree", "merge",
-            "merge-base", "mv", "name-rev", "notes", "pull", "range-diff", "rebase", "reflog", "remote",
-            "reset", "restore", "rev-list", "rev-parse", "revert", "rm", "shortlog", "show", "show-ref",
+            "merge-base", "mv", "name-rev", "notes", "pull", "range-diff", "rebase", "reflog", "reset", "restore", "rev-list", "rev-parse", "revert", "rm", "shortlog", "show", "show-ref",
             "stash", "status", "submodule", "switch", "symbolic-ref", "tag", "update-index", "var", "version",
             "whatchanged", "worktree"],
     "gh": ["browse", "completion", "help", "issue", "label", "pr", "run", "search", "status", "version",

@@ -22,6 +22,14 @@ KNOWN_CIRCLES = {
         "the GitHub routes and the gateway server import each other (gateway helper, GitHub wall)",
 }
 
+# Upward imports that exist on purpose, function-local, with the reason; each must still exist.
+KNOWN_UPWARD = {
+    "guard.policy -> egress.github_policy":
+        "the endpoint matcher judges a `gh api graphql` document by the credential gateway's own parser and "
+        "allowlist (graphql-core), imported only for such calls, rather than keep a second allowlist "
+        "(issue 13: reuse, don't duplicate)",
+}
+
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -107,7 +115,9 @@ def upward(edges: dict[str, set[str]]) -> list[str]:
 
 def test_every_import_runs_downward():
     edges, _ = graph()
-    assert upward(edges) == []
+    found = upward(edges)
+    assert sorted(set(found) - set(KNOWN_UPWARD)) == [], "a new upward import"
+    assert sorted(set(KNOWN_UPWARD) - set(found)) == [], "a known upward import is gone: remove it from KNOWN_UPWARD"
 
 
 def test_no_import_circle_but_the_known_ones():

@@ -159,3 +159,25 @@ def test_deterministic():
     commands = ["git push -f", "x=gh; $x secret", "ls", "echo 'x"]
     first = [decide(c) for c in commands]
     assert [decide(c) for c in commands] == first
+
+
+@pytest.mark.parametrize("command,rule", [
+    ("echo +HEAD:main | xargs git push origin", "git-push-force"),
+    ("printf '+HEAD:main\\n' | xargs -I{} git push origin {}", "git-push-force"),
+    ("echo :main | xargs -n1 git push origin", "git-push-delete"),
+])
+def test_xargs_runs_its_command_with_what_it_reads_when_that_is_known(runtime, command, rule):
+    decision = classify(command, runtime)
+    assert decision.decision == "deny" and rule in decision.matched, decision
+
+
+@pytest.mark.parametrize("command", ["echo main | xargs git push origin", "git branch --merged | xargs git branch -d",
+                                     "ls | xargs -I % echo %"])
+def test_xargs_with_everyday_input_stays_allowed(runtime, command):
+    assert classify(command, runtime).decision == "allow"
+
+
+def test_a_shell_alias_is_judged_as_what_it_runs(runtime):
+    decision = classify("alias gp='git push -f'\ngp origin main", runtime)
+    assert decision.rule == "git-push-force" and "the alias gp would run it" in decision.reason
+    assert classify("alias ll='ls -la'; ll", runtime).decision == "allow"

@@ -168,7 +168,7 @@ def test_hook_profile_from_environment_and_missing_profile_blocks(tmp_path, prof
 
 # What the per-tool-call path may load beyond what the interpreter already had (docs/design.md,
 # "Where speed matters"): the guard's own modules, the image layout and json, nothing else.
-HOT_PATH_MODULES = {"guard", "guard.cli", "guard.runtime", "guard.policy", "guard.classify", "guard.shellparse",
+HOT_PATH_MODULES = {"guard", "guard.cli", "guard.runtime", "guard.policy", "guard.classify", "guard.shellparse", "guard.settings",
                     "guard.wrappers", "image", "image.layout", "json", "json.decoder", "json.scanner",
                     "json.encoder", "_json"}
 

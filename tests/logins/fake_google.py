@@ -127,6 +127,8 @@ class GoogleFake(GeminiFake):
             return
         elif path == CODE_ASSIST_PREFIX + "getCodeAssistGlobalUserSetting":
             _send_json(handler, 200, {"freeTierDataCollectionOptin": False})
+        elif path.startswith("/v1beta1/publishers/google/models/"):
+            _send_json(handler, 200, {"name": path.removeprefix("/v1beta1/"), "versionId": "001"})
         else:
             _send_json(handler, 404, google_error(404, "NOT_FOUND", f"fake: no route GET {path}"))
 

@@ -6,7 +6,7 @@ LOGIN_SCENARIOS = {
     # model request meets an expired token, which the gateway refreshes; meanwhile the test looks
     # through the running container from the host for any real token.
     "across-refresh": Scenario(("sleep 8 && printf 'one\\n' > one.txt",
-                                "git switch -q -c agent/login && git add one.txt && "
+                                "sleep 8 && git switch -q -c agent/login && git add one.txt && "
                                 "git commit -q -m 'Work across a token refresh'"),
                                "Worked across a refresh."),
 }

@@ -187,3 +187,18 @@ def test_nothing_is_written_back_when_nothing_was_refreshed(tmp_path):
     ctx = context(home)
     found = logins.choose("claude", "auto", ctx)
     assert logins.give_back("claude/login", ctx, found.secret, dict(found.secret)) is None
+
+
+def test_a_refused_kind_is_refused_by_name_and_skipped_by_auto(tmp_path):
+    never = logins.HostKind("claude/test-refused", "claude", "a login that needs its token inside",
+                            lambda ctx: logins.Found("claude/test-refused", "x", {}), logins.container_for,
+                            refused="it cannot work without the real token inside the container; use claude/login",
+                            auto_order=1)
+    logins.KINDS.setdefault(never.name, never)
+    try:
+        with pytest.raises(logins.LoginError, match="--login claude/test-refused: it cannot work without the real "
+                                                    "token inside the container; use claude/login"):
+            logins.choose("claude", "claude/test-refused", context(home_with(tmp_path, None)))
+        assert logins.choose("claude", "auto", context(home_with(tmp_path / "b", credentials()))).kind == "claude/login"
+    finally:
+        logins.KINDS.pop(never.name)

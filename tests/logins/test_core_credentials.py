@@ -249,3 +249,65 @@ def test_a_grant_of_its_own_replaces_the_refresh_token_grant():
     credential = logins.credential_for(doc, kind, endpoint, [].append)
     assert asyncio.run(credential.current()) == "Bearer new-access-token-1"
     assert endpoint.calls[0][1:] == ({"scope": "s", "grant_type": "jwt-bearer", "assertion": "signed-k1"}, "form")
+
+
+def test_the_audit_lists_refreshes_and_answered_calls_apart(tmp_path):
+    from launcher.audit import build_audit, format_audit
+    lines = [{"time": "t", "vendor": "anthropic", "event": "refresh", "login": "claude/login", "why": "expiry",
+              "outcome": "refreshed", "rotated": True},
+             {"time": "t", "vendor": "anthropic", "event": "refresh", "login": "claude/login", "why": "rejected",
+              "outcome": "failed", "reason": "the token endpoint answered 400 (invalid_grant)"},
+             {"time": "t", "client": "10.0.0.10", "vendor": "gemini", "method": "GET", "path": "/computeMetadata/v1/x",
+              "status": 200, "decision": "answer", "rule": "gemini:metadata", "reason": "answered by the gateway",
+              "bytes_up": 0, "bytes_down": 40},
+             {"time": "t", "client": "10.0.0.10", "vendor": "anthropic", "method": "POST", "path": "/v1/messages",
+              "status": 200, "decision": "forward", "rule": "anthropic:messages", "reason": "", "bytes_up": 5,
+              "bytes_down": 9}]
+    (tmp_path / "gateway.log").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    audit = build_audit(None, tmp_path / "gateway.log", None)
+    model = audit["model_api"]
+    assert [(r["login"], r["outcome"]) for r in model["login_refreshes"]] == [
+        ("claude/login", "failed"), ("claude/login", "refreshed")]
+    assert [(r["path"], r["rule"]) for r in model["answered"]] == [("/computeMetadata/v1/x", "gemini:metadata")]
+    assert model["refused"] == [] and audit["problems"] == []
+    text = format_audit(audit)
+    assert "login     anthropic claude/login refresh failed (1x)" in text
+    assert "model answered gemini GET /computeMetadata/v1/x by the gateway (1x)" in text
+
+
+def test_after_a_failed_refresh_neither_expiry_nor_401s_refresh_again_at_once():
+    endpoint = TokenEndpoint((400, {"error": "invalid_grant"}))
+    credential = refreshing(login_doc(-10), endpoint)
+
+    async def go():
+        values = await asyncio.gather(*(credential.current() for _ in range(10)))
+        again = await credential.refresh_after_rejection(values[0])
+        return again
+    assert asyncio.run(go()) is False
+    assert len(endpoint.calls) == 1
+
+
+def test_a_login_can_name_its_upstream_from_its_details_and_a_stand_in_still_wins(tmp_path):
+    from launcher import logins as host_logins
+    from launcher.plan import Options, gateway_upstream
+    kind = host_logins.HostKind("claude/test-upstream", "claude", "test", lambda ctx: None,
+                                host_logins.container_for, upstream=lambda d: f"https://{d['location']}.example")
+    host_logins.KINDS.setdefault(kind.name, kind)
+    try:
+        options = Options(cli="claude", cli_args=[], workspace=tmp_path, login=kind.name,
+                          login_details={"location": "eu"})
+        assert gateway_upstream(options, "anthropic") == {"anthropic": "https://eu.example"}
+        assert gateway_upstream(options, "openai") is None
+        options.upstreams = {"anthropic": "http://10.0.0.5:8080"}
+        assert gateway_upstream(options, "anthropic") == {"anthropic": "http://10.0.0.5:8080"}
+        assert gateway_upstream(Options(cli="claude", cli_args=[], workspace=tmp_path), "anthropic") is None
+    finally:
+        host_logins.KINDS.pop(kind.name)
+
+
+def test_the_proxy_never_tunnels_to_token_endpoints_or_vertex_hosts():
+    from egress.gateway import is_model_api_host, proxy_allowlist
+    for host in ("platform.claude.com", "auth.openai.com", "oauth2.googleapis.com", "console.anthropic.com",
+                 "aiplatform.eu.rep.googleapis.com", "europe-west4-aiplatform.googleapis.com"):
+        assert is_model_api_host(host), host
+    assert proxy_allowlist(["auth.openai.com", "github.com", "oauth2.googleapis.com"]) == ["github.com"]

@@ -11,12 +11,16 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 
-def test_the_real_cli_works_through_the_gateway_across_a_refresh(tmp_path):
+def run(tmp_path: Path, kind: str) -> dict:
     done = subprocess.run(["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "offline",
-                           sys.executable, str(HERE / "gemini_cli_run.py"), str(tmp_path)],
+                           sys.executable, str(HERE / "gemini_cli_run.py"), str(tmp_path), kind],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def test_the_real_cli_works_through_the_gateway_across_a_refresh(tmp_path):
+    result = run(tmp_path, "gemini/google")
     assert result["returncode"] == 0, (result["stdout"], result["stderr"])
     assert "Worked across a refresh." in result["stdout"]
     # The CLI's own start-up calls and three turns, every one with a token Google issued.
@@ -34,4 +38,23 @@ def test_the_real_cli_works_through_the_gateway_across_a_refresh(tmp_path):
     for seen in (json.dumps(result["env"]), result["seen_env"], result["seen_environ"], json.dumps(log)):
         assert not any(t in seen for t in tokens)
     assert "GOOGLE_CLOUD_ACCESS_TOKEN=ya29.agent-sandbox-placeholder" in result["seen_env"]
+    assert result["files_with_token"] == []
+
+
+def test_the_real_cli_on_vertex_gets_a_placeholder_from_the_gateway_as_its_metadata_server(tmp_path):
+    result = run(tmp_path, "gemini/vertex")
+    assert result["returncode"] == 0, (result["stdout"], result["stderr"])
+    assert "Worked across a refresh." in result["stdout"]
+    calls = [r for r in result["requests"] if r["path"] != "/token"]
+    model = "/v1beta1/projects/my-project-1/locations/us-central1/publishers/google/models/gemini-2.5-flash"
+    assert [r["path"] for r in calls] == [f"{model}:streamGenerateContent"] * 3
+    assert {r["authorization"] for r in calls} <= {f"Bearer {i['token']}" for i in result["issued"]}
+    assert len(result["issued"]) >= 2 and result["refused"] == []      # minted, then minted again mid-run
+    log = result["gateway_log"]
+    answered = [e["rule"] for e in log if e.get("decision") == "answer"]
+    assert answered[:2] == ["gemini:metadata_probe", "gemini:metadata_token"]
+    for seen in (json.dumps(result["env"]), result["seen_env"], result["seen_environ"], json.dumps(log)):
+        assert not any(t in seen for t in result["tokens"])
+    assert "GCE_METADATA_HOST=127.0.0.1:" in result["seen_env"] and "GOOGLE_APPLICATION_CREDENTIALS" not in \
+        result["seen_env"]
     assert result["files_with_token"] == []

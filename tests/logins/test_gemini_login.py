@@ -121,13 +121,3 @@ def test_login_check_says_a_revoked_login_is_not_usable(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "usable:  NO" in done.stdout and "invalid_grant" in done.stdout
 
-
-def test_vertex_is_refused_with_what_to_use_instead(tmp_path):
-    home = home_with(tmp_path, None)
-    with pytest.raises(logins.LoginError, match="--login gemini/vertex: Vertex AI .* never puts a key file .* "
-                                                "use --login gemini/google"):
-        logins.choose("gemini", "gemini/vertex", context(home, GOOGLE_APPLICATION_CREDENTIALS="/k.json"))
-    done = subprocess.run([sys.executable, "-m", "launcher.cli", "login-check", "gemini", "--login", "gemini/vertex"],
-                          capture_output=True, text=True, env={"PATH": os.environ["PATH"], "HOME": str(home),
-                                                               "PYTHONPATH": str(ROOT)}, timeout=60, cwd=ROOT)
-    assert done.returncode == 2 and "Vertex AI through the gateway is not built yet" in done.stderr

@@ -14,7 +14,7 @@ from guard.native import GEMINI_PREFIX, gemini_matches
 from guard.policy import compile_policy, parse_matcher, parse_rule, parse_tools
 from render_helpers import CORPUS
 from renderer.agreement import gap_problems, gemini_patterns, regex_disagreements
-from renderer.gemini_regex import MAX_LENGTH, UNSAFE, check_loadable, rule_to_gemini_regex
+from renderer.gemini_regex import MAX_LENGTH, UNSAFE, check_loadable, rule_to_gemini_regex, rule_to_gemini_regexes
 
 DENY = yaml.safe_load((CORPUS / "deny.yaml").read_text())
 BENIGN = yaml.safe_load((CORPUS / "benign.yaml").read_text())
@@ -25,7 +25,8 @@ BENIGN_CASES = [command for commands in BENIGN.values() for command in commands]
 
 def _regexes(runtime) -> dict:
     policy = compile_policy(runtime)
-    return {rule.id: rule_to_gemini_regex(rule, policy.tools) for rule in policy.rules if rule.decision == "deny"}
+    return {f"{rule.id}#{index}": regex for rule in policy.rules if rule.decision == "deny"
+            for index, regex in enumerate(rule_to_gemini_regexes(rule, policy.tools))}
 
 
 def test_gemini_regexes_pass_geminis_loader_check(runtime):

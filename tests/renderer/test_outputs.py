@@ -100,7 +100,13 @@ def test_gemini_bypass(name):
     assert hook["command"].startswith("agent-guard hook gemini; s=$?;") and hook["timeout"] == 10000
     policy = doc(name, "/etc/gemini-cli/policies/agent-sandbox.toml")["rule"]
     shell = [r for r in policy if r["toolName"] == "run_shell_command"]
-    assert {r["denyMessage"].split(":")[0].removeprefix("agent-sandbox ") for r in shell} == set(TRIPWIRE)
+    # the tripwire, and the home folder's read-only files (~/.bashrc, ~/.gitconfig) against the shell's writes
+    assert {r["denyMessage"].split(":")[0].removeprefix("agent-sandbox ") for r in shell} == set(TRIPWIRE) | {
+        "files-read-only"}
+    home = next(r["commandRegex"] for r in shell if "files-read-only" in r["denyMessage"])
+    for command in ("echo 'export PATH=/x:$PATH' >> ~/.bashrc", "tee -a $HOME/.gitconfig < x", "cp x ~/.zshenv"):
+        assert re.search(home, json.dumps({"command": command})), command
+    assert not re.search(home, json.dumps({"command": "cat ~/.bashrc"}))
     assert all(r["decision"] == "deny" and 0 <= r["priority"] <= 999 for r in policy)
     force = next(r["commandRegex"] for r in shell if "git-push-force" in r["denyMessage"])
     for command in ("git push --force", "git push origin main --force", "git -C dir push -f", "git push origin +main"):
