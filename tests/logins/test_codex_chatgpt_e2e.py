@@ -121,7 +121,7 @@ def login_check(outside: dict, home: Path, vendor: ChatGPT) -> subprocess.Comple
     host's own files (an overlay of /) in a container on the outside network, the user's home bound."""
     return podman("run", "--rm", "--network", f"{outside['name']}:ip={next_address(outside)}",
                   "-v", f"{home}:{home}", "-e", f"HOME={home}", "-e", f"PYTHONPATH={ROOT}", "-e", "NO_COLOR=1",
-                  "--rootfs", "/:O", shutil.which("agent-run"), "login-check", "codex", "--gateway-upstream", vendor.url,
+                  "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096", "--rootfs", "/:O", shutil.which("agent-run"), "login-check", "codex", "--gateway-upstream", vendor.url,
                   "--gateway-token-url", f"{vendor.url}/oauth/token", check=False)
 
 
