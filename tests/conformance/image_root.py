@@ -1,5 +1,6 @@
 """An image root as the image holds it, for the real-CLI runs: the rendered config tree plus what
-the image installs beside it (the stdlib-only guard, entrypoint and image layout, and their commands).
+the image installs beside it (the guard, entrypoint and image layout, the gateway's GraphQL policy
+with graphql-core, and their commands).
 
 pip puts console scripts under /root here, which uid 1000 cannot read, so the commands are small
 wrappers around the system python in isolated mode (-I: no PYTHONPATH, no user site), as the
@@ -12,6 +13,8 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import graphql
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_DIR = "usr/lib/agent-sandbox/python"
@@ -34,9 +37,12 @@ def build_image_root(target: Path, profiles: tuple[str, ...] = ("autonomous", "c
     args = [a for p in profiles for a in ("--profile", p)]
     subprocess.run([sys.executable, "-m", "renderer.cli", "--root", str(REPO), "--image-root", str(target), *args],
                    check=True, capture_output=True, text=True)
-    for package in ("guard", "entrypoint", "image"):  # image: image/layout.py
-        shutil.copytree(REPO / package, target / PYTHON_DIR / package,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # image: image/layout.py; egress and graphql-core: the guard judges `gh api graphql` with the
+    # gateway's own GraphQL policy, as in the image (without them it refuses every GraphQL call).
+    sources = {package: REPO / package for package in ("guard", "entrypoint", "image", "egress")}
+    sources["graphql"] = Path(graphql.__file__).parent
+    for package, source in sources.items():
+        shutil.copytree(source, target / PYTHON_DIR / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     bin_dir = target / "usr/local/bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name, import_line in COMMANDS.items():

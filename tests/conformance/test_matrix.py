@@ -2,7 +2,9 @@
 effects. One run of the whole matrix (9 sessions plus a control) serves every test here."""
 
 import dataclasses
+import json
 import re
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -100,3 +102,21 @@ def test_layer_trees_differ_only_in_the_hook_registrations_and_the_shims(tmp_pat
         assert differing == changed, layer
         for rel in changed:
             assert b"agent-guard hook" in everything[rel] and b"agent-guard hook" not in derived[rel]
+
+
+def test_the_real_cli_runs_guard_judges_graphql_as_the_image_does(tmp_path):
+    """The image root the real-CLI runs use carries the gateway's GraphQL policy and graphql-core,
+    as the image does: a read query is allowed, a mutation the gateway does not allow is refused
+    (without them the guard fails closed and refuses every `gh api graphql`)."""
+    from .image_root import PYTHON_DIR
+    root = m.build_image_root(tmp_path / "root", (m.PROFILE,))
+
+    def decide(command: str) -> str:
+        code = (f"import sys; sys.path.insert(0, {str(root / PYTHON_DIR)!r}); from guard.cli import main; "
+                f"sys.argv = ['agent-guard', 'classify', '--profile-file', "
+                f"{str(root / 'etc/agent-sandbox/profiles' / (m.PROFILE + '.json'))!r}, '--', {command!r}]; main()")
+        done = subprocess.run(["/usr/bin/python3", "-I", "-c", code], capture_output=True, text=True, timeout=60)
+        return json.loads(done.stdout)["decision"]
+    read = "gh api graphql -f query='query($n:String!){ repository(owner:\"o\",name:$n){ id } }' -f n=x"
+    mutation = "gh api graphql -f query='mutation { deleteRef(input:{refId:\"x\"}) { clientMutationId } }'"
+    assert (decide(read), decide(mutation)) == ("allow", "deny")
