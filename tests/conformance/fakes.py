@@ -370,19 +370,23 @@ class GeminiFake(FakeModelServer):
                                                       "finishReason": "STOP", "index": 0}],
                                       "modelVersion": "gemini-2.5-flash"})
             return
-        call = self._call(body, step, "run_shell_command", lambda command: {"command": command})
-        if call is not None:
-            part = {"functionCall": {"id": f"gemini-call-{step}", "name": call.name, "args": call.arguments}}
-        else:
-            part = {"text": self.scenario.final_text}
-        chunk = {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
-                 "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15},
-                 "modelVersion": "gemini-2.5-flash"}
+        chunk = self.turn(body, step)
         if route.endswith(":generateContent"):
             _send_json(handler, 200, chunk)
             return
         _start_sse(handler)
         _sse(handler, chunk)
+
+    def turn(self, body: dict, step: int) -> dict:
+        """The scripted turn as one Gemini API response: the step's shell call, or the final text."""
+        call = self._call(body, step, "run_shell_command", lambda command: {"command": command})
+        if call is not None:
+            part = {"functionCall": {"id": f"gemini-call-{step}", "name": call.name, "args": call.arguments}}
+        else:
+            part = {"text": self.scenario.final_text}
+        return {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
+                "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15},
+                "modelVersion": "gemini-2.5-flash"}
 
 
 FAKES: dict[str, type[FakeModelServer]] = {

@@ -265,14 +265,7 @@ class GoogleFake(GeminiFake):
         """The scripted turn: Code Assist wraps it ({"response": ...}), Vertex sends it as it is."""
         code_assist = isinstance(body.get("request"), dict)
         inner = body["request"] if code_assist else body
-        call = self._call(inner, step, "run_shell_command", lambda command: {"command": command})
-        if call is not None:
-            part = {"functionCall": {"id": f"gemini-call-{step}", "name": call.name, "args": call.arguments}}
-        else:
-            part = {"text": self.scenario.final_text}
-        chunk = {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
-                 "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15},
-                 "modelVersion": "gemini-2.5-flash"}
+        chunk = self.turn(inner, step)
         if code_assist:
             chunk = {"response": chunk, "traceId": f"trace-{step}"}
         if urlsplit(handler.path).path.endswith(":generateContent"):
